@@ -1,0 +1,31 @@
+// The engine's HTTP endpoints:
+//   GET /healthz               the process is alive (never asks Kafka)
+//   GET /readyz                RocksDB open and partitions assigned, else 503
+//   GET /v1/customers/{id}     profile, per-event stats, recent history; 404 if unknown
+//   GET /v1/status             ingest totals (from the checkpoints) and live metrics
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "api/http_server.h"
+#include "runtime/engine.h"
+#include "state/state_store.h"
+
+namespace cairn::api {
+
+struct EngineApiContext {
+  state::StateStore* store = nullptr;  // must outlive the server
+  std::string events_topic = "cairn.events";
+  std::function<bool()> ready;                      // partitions assigned?
+  std::function<runtime::EngineMetrics()> metrics;  // live counters
+};
+
+std::vector<Route> EngineRoutes(EngineApiContext ctx);
+
+// The JSON the customer endpoint returns, from a stored record and history.
+std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
+                         const std::vector<v1::HistoryEntry>& history);
+
+}  // namespace cairn::api

@@ -1,0 +1,143 @@
+#include "app/commands.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "api/engine_api.h"
+#include "api/http_server.h"
+#include "app/sample_stream.h"
+#include "kafka/embedded_broker.h"
+#include "kafka/producer.h"
+#include "runtime/engine.h"
+#include "state/state_store.h"
+
+namespace cairn::app {
+namespace {
+
+void OnSignal(int /*sig*/) { StopFlag().store(true); }
+
+void SetLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
+
+// Starts the embedded broker, saying loudly that it is for development.
+Result<std::unique_ptr<kafka::EmbeddedBroker>> StartEmbedded(const std::string& listen,
+                                                             int partitions,
+                                                             const runtime::Topics& t) {
+  auto broker = kafka::EmbeddedBroker::Start({listen, partitions, {t.events, t.dlq, t.tasks}});
+  if (!broker.ok()) return broker.status();
+  spdlog::warn(
+      "EMBEDDED KAFKA for development only: librdkafka's mock cluster on {} ({} partitions per "
+      "topic, in memory, at most 5 MiB per partition). Use --brokers in production.",
+      (*broker)->address(), partitions);
+  return broker;
+}
+
+}  // namespace
+
+std::atomic<bool>& StopFlag() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+void InstallSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = &OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+int RunCommand(const Config& config) {
+  SetLogLevel(config.log_level);
+  runtime::EngineOptions options = config.engine;
+  std::unique_ptr<kafka::EmbeddedBroker> broker;
+  if (options.brokers.empty()) {
+    auto b = StartEmbedded(config.embedded_kafka, config.embedded_partitions, options.topics);
+    if (!b.ok()) {
+      spdlog::error("{}", b.status().ToString());
+      return 1;
+    }
+    broker = std::move(b).value();
+    options.brokers = broker->address();
+  }
+  auto store = state::StateStore::Open(config.store);
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().ToString());
+    return 1;
+  }
+  auto engine = runtime::Engine::Create(options, store->get(), &SystemClock::Instance());
+  if (!engine.ok()) {
+    spdlog::error("{}", engine.status().ToString());
+    return 1;
+  }
+  runtime::Engine* e = engine->get();
+  api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
+                            [e] { return e->metrics(); }};
+  auto http = api::HttpServer::Start(config.http, api::EngineRoutes(ctx));
+  if (!http.ok()) {
+    spdlog::error("{}", http.status().ToString());
+    return 1;
+  }
+  spdlog::info("cairn: consuming '{}' from {}, state in {}, HTTP on http://{}",
+               options.topics.events, options.brokers, config.store.dir, (*http)->address());
+  Status s = e->Run(StopFlag());
+  http->reset();
+  engine->reset();
+  if (!s.ok()) {
+    spdlog::error("cairn stopped: {}", s.ToString());
+    return 1;
+  }
+  spdlog::info("cairn: stopped cleanly");
+  return 0;
+}
+
+int BrokerCommand(const std::string& listen, int partitions,
+                  const std::vector<std::string>& topics) {
+  auto broker = kafka::EmbeddedBroker::Start({listen, partitions, topics});
+  if (!broker.ok()) {
+    spdlog::error("{}", broker.status().ToString());
+    return 1;
+  }
+  spdlog::warn(
+      "development Kafka broker (librdkafka mock cluster; in memory, at most 5 MiB per "
+      "partition) listening on {}",
+      (*broker)->address());
+  fmt::print("listening on {}\n", (*broker)->address());
+  std::fflush(stdout);
+  while (!StopFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return 0;
+}
+
+int ProduceSampleCommand(const std::string& brokers, const std::string& topic, int customers,
+                         int days, uint64_t seed) {
+  SampleOptions so;
+  so.customers = customers;
+  so.days = days;
+  so.seed = seed;
+  SampleSummary summary;
+  auto records = GenerateSample(so, &summary);
+  auto producer = kafka::Producer::Create({brokers, {}});
+  if (!producer.ok()) {
+    spdlog::error("{}", producer.status().ToString());
+    return 1;
+  }
+  for (const auto& r : records) {
+    if (auto s = (*producer)->Produce(topic, r.key, r.value, r.headers); !s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return 1;
+    }
+  }
+  if (auto s = (*producer)->Flush(60000); !s.ok()) {
+    spdlog::error("{}", s.ToString());
+    return 1;
+  }
+  fmt::print("published {} records ({} malformed, {} retries) to {}\n", summary.records,
+             summary.malformed, summary.retries, topic);
+  return 0;
+}
+
+}  // namespace cairn::app

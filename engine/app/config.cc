@@ -1,0 +1,175 @@
+#include "app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace cairn::app {
+namespace {
+
+std::string Where(const std::string& name, const YAML::Mark& m) {
+  return name + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+// Walks a mapping, handing each known key to its setter; unknown keys fail.
+class Section {
+ public:
+  Section(const std::string& file, const YAML::Node& node, std::string path)
+      : file_(file), node_(node), path_(std::move(path)) {}
+
+  using Setter = std::function<Status(const YAML::Node&, const std::string& where)>;
+  Section& On(const std::string& key, Setter setter) {
+    setters_[key] = std::move(setter);
+    return *this;
+  }
+
+  Status Apply() const {
+    if (!node_ || node_.IsNull()) return Status::Ok();
+    if (!node_.IsMap()) {
+      return InvalidArgument(Where(file_, node_.Mark()) + ": '" + path_ + "' must be a mapping");
+    }
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string where = Where(file_, kv.first.Mark());
+      auto it = setters_.find(key);
+      if (it == setters_.end()) {
+        return InvalidArgument(where + ": unknown key '" + Join(key) + "'");
+      }
+      CAIRN_RETURN_IF_ERROR(it->second(kv.second, Where(file_, kv.second.Mark())));
+    }
+    return Status::Ok();
+  }
+
+  std::string Join(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  YAML::Node node_;
+  std::string path_;
+  std::map<std::string, Setter> setters_;
+};
+
+template <typename T>
+Section::Setter Into(T& target, const std::string& what) {
+  return [&target, what](const YAML::Node& n, const std::string& where) -> Status {
+    try {
+      if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "not a scalar");
+      target = n.as<T>();
+      return Status::Ok();
+    } catch (const YAML::Exception&) {
+      return InvalidArgument(where + ": '" + what + "' has a value of the wrong type");
+    }
+  };
+}
+
+Section::Setter IntoList(std::vector<std::string>& target, const std::string& what) {
+  return [&target, what](const YAML::Node& n, const std::string& where) -> Status {
+    if (!n.IsSequence()) return InvalidArgument(where + ": '" + what + "' must be a list");
+    target.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return InvalidArgument(where + ": '" + what + "' items are strings");
+      target.push_back(item.as<std::string>());
+    }
+    return Status::Ok();
+  };
+}
+
+Section::Setter IntoProps(kafka::KafkaProperties& target, const std::string& what) {
+  return [&target, what](const YAML::Node& n, const std::string& where) -> Status {
+    if (!n.IsMap()) return InvalidArgument(where + ": '" + what + "' must be a mapping");
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) {
+        return InvalidArgument(where + ": '" + what + "' values are scalars");
+      }
+      target[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+    return Status::Ok();
+  };
+}
+
+Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
+  auto& e = c.engine;
+  auto sub = [&](const std::string& key, auto build) -> Section::Setter {
+    return [&, key, build](const YAML::Node& n, const std::string&) -> Status {
+      Section s(name, n, key);
+      build(s);
+      return s.Apply();
+    };
+  };
+  Section root_section(name, root, "");
+  root_section
+      .On("kafka", sub("kafka",
+                       [&](Section& s) {
+                         s.On("brokers", Into(e.brokers, "kafka.brokers"))
+                             .On("embedded", Into(c.embedded_kafka, "kafka.embedded"))
+                             .On("embedded_partitions",
+                                 Into(c.embedded_partitions, "kafka.embedded_partitions"))
+                             .On("group_id", Into(e.group_id, "kafka.group_id"))
+                             .On("instance_id", Into(e.instance_id, "kafka.instance_id"))
+                             .On("consumer", IntoProps(e.consumer_properties, "kafka.consumer"))
+                             .On("producer", IntoProps(e.producer_properties, "kafka.producer"));
+                       }))
+      .On("topics", sub("topics",
+                        [&](Section& s) {
+                          s.On("events", Into(e.topics.events, "topics.events"))
+                              .On("dlq", Into(e.topics.dlq, "topics.dlq"))
+                              .On("tasks", Into(e.topics.tasks, "topics.tasks"));
+                        }))
+      .On("storage", sub("storage",
+                         [&](Section& s) {
+                           s.On("data_dir", Into(c.store.dir, "storage.data_dir"))
+                               .On("sync_writes", Into(c.store.sync_writes, "storage.sync_writes"))
+                               .On("block_cache_bytes",
+                                   Into(c.store.block_cache_bytes, "storage.block_cache_bytes"))
+                               .On("cache_customers",
+                                   Into(e.cache_capacity, "storage.cache_customers"));
+                         }))
+      .On("http", sub("http", [&](Section& s) { s.On("listen", Into(c.http, "http.listen")); }))
+      .On("ingest", sub("ingest",
+                        [&](Section& s) {
+                          s.On("max_batch", Into(e.max_batch, "ingest.max_batch"))
+                              .On("max_message_bytes",
+                                  Into(e.parse.max_bytes, "ingest.max_message_bytes"))
+                              .On("max_depth", Into(e.parse.max_depth, "ingest.max_depth"));
+                        }))
+      .On("state",
+          sub("state",
+              [&](Section& s) {
+                s.On("summed_properties",
+                     IntoList(e.state.summed_properties, "state.summed_properties"))
+                    .On("dedup_window", Into(e.state.dedup_window, "state.dedup_window"))
+                    .On("history_limit", Into(e.state.history_limit, "state.history_limit"))
+                    .On("history_max_properties",
+                        Into(e.state.history_max_properties, "state.history_max_properties"));
+              }))
+      .On("log_level", Into(c.log_level, "log_level"));
+  return root_section.Apply();
+}
+
+}  // namespace
+
+Status LoadConfigText(const std::string& text, const std::string& name, Config& config) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& ex) {
+    return InvalidArgument(Where(name, ex.mark) + ": " + ex.msg);
+  }
+  if (root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return InvalidArgument(Where(name, root.Mark()) + ": expected a mapping");
+  return ApplyRoot(name, root, config);
+}
+
+Status LoadConfigFile(const std::string& path, Config& config) {
+  std::ifstream in(path);
+  if (!in) return NotFound("config file '" + path + "' cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadConfigText(ss.str(), path, config);
+}
+
+}  // namespace cairn::app

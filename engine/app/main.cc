@@ -1,0 +1,92 @@
+// cairn: the engine binary. Subcommands: run, broker, demo, produce-sample.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+
+#include "app/commands.h"
+#include "app/config.h"
+
+int main(int argc, char** argv) {
+  using namespace cairn::app;
+  CLI::App cli{"Cairn: event-driven customer journeys"};
+  cli.require_subcommand(1);
+
+  // cairn run
+  Config config;
+  std::string config_file;
+  auto* run = cli.add_subcommand("run", "Run the engine");
+  run->add_option("--config", config_file, "YAML config file (docs/configuration.md)");
+  auto* brokers = run->add_option("--brokers", "Kafka bootstrap servers (production)");
+  auto* embedded = run->add_option("--embedded-kafka",
+                                   "Address of the embedded development broker, used when no "
+                                   "brokers are given (default 127.0.0.1:9092)");
+  auto* data_dir = run->add_option("--data-dir", "RocksDB data directory (default ./cairn-data)");
+  auto* http = run->add_option("--http", "HTTP listen address (default 127.0.0.1:8080)");
+  auto* group = run->add_option("--group", "Kafka consumer group id (default cairn)");
+  auto* instance = run->add_option("--instance-id", "Static group membership id (a pod name)");
+  auto* log_level = run->add_option("--log-level", "trace, debug, info, warn, error");
+
+  // cairn broker
+  std::string listen = "127.0.0.1:9092";
+  int partitions = 16;
+  std::vector<std::string> topics = {"cairn.events", "cairn.events.dlq", "cairn.tasks"};
+  auto* broker = cli.add_subcommand("broker", "Run only the development Kafka broker");
+  broker->add_option("--listen", listen, "Address to serve (port 0 = any)")->capture_default_str();
+  broker->add_option("--partitions", partitions, "Partitions per topic")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  broker->add_option("--topic", topics, "Topics to create")->capture_default_str();
+
+  // cairn demo
+  DemoOptions demo;
+  auto* demo_cmd = cli.add_subcommand("demo", "Run the engine on a sample stream and report");
+  demo_cmd->add_option("--data-dir", demo.data_dir, "Demo data dir (wiped)")->capture_default_str();
+  demo_cmd->add_option("--customers", demo.customers)
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
+  demo_cmd->add_option("--days", demo.days)->capture_default_str()->check(CLI::Range(1, 3650));
+  demo_cmd->add_option("--seed", demo.seed)->capture_default_str();
+  demo_cmd->add_option("--http", demo.http, "HTTP API address")->capture_default_str();
+  demo_cmd->add_flag("--serve", demo.serve, "Keep the engine up after the report");
+
+  // cairn produce-sample
+  std::string sample_brokers = "127.0.0.1:9092";
+  std::string sample_topic = "cairn.events";
+  int sample_customers = 3000;
+  int sample_days = 180;
+  uint64_t sample_seed = 42;
+  auto* sample = cli.add_subcommand("produce-sample", "Publish the sample stream to Kafka");
+  sample->add_option("--brokers", sample_brokers)->capture_default_str();
+  sample->add_option("--topic", sample_topic)->capture_default_str();
+  sample->add_option("--customers", sample_customers)->capture_default_str();
+  sample->add_option("--days", sample_days)->capture_default_str();
+  sample->add_option("--seed", sample_seed)->capture_default_str();
+
+  CLI11_PARSE(cli, argc, argv);
+  InstallSignalHandlers();
+
+  if (*run) {
+    if (!config_file.empty()) {
+      if (auto s = LoadConfigFile(config_file, config); !s.ok()) {
+        spdlog::error("{}", s.message());
+        return 2;
+      }
+    }
+    // Flags override the file.
+    if (*brokers) config.engine.brokers = brokers->as<std::string>();
+    if (*embedded) config.embedded_kafka = embedded->as<std::string>();
+    if (*data_dir) config.store.dir = data_dir->as<std::string>();
+    if (*http) config.http = http->as<std::string>();
+    if (*group) config.engine.group_id = group->as<std::string>();
+    if (*instance) config.engine.instance_id = instance->as<std::string>();
+    if (*log_level) config.log_level = log_level->as<std::string>();
+    return RunCommand(config);
+  }
+  if (*broker) return BrokerCommand(listen, partitions, topics);
+  if (*demo_cmd) return DemoCommand(demo);
+  if (*sample) {
+    return ProduceSampleCommand(sample_brokers, sample_topic, sample_customers, sample_days,
+                                sample_seed);
+  }
+  return 2;
+}

@@ -1,0 +1,319 @@
+#include "runtime/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
+namespace cairn::runtime {
+namespace {
+
+constexpr size_t kBatchRing = 1024;
+constexpr int kDeadLetterFlushMs = 60000;
+
+std::string_view View(const void* p, size_t n) {
+  return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
+}
+
+// The message's headers as the parser sees them (views into librdkafka memory).
+void ReadHeaders(const rd_kafka_message_t& msg,
+                 std::vector<std::pair<std::string_view, std::string_view>>& out) {
+  out.clear();
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(&msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  const char* name = nullptr;
+  const void* value = nullptr;
+  size_t size = 0;
+  for (size_t i = 0;
+       rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+    out.emplace_back(name, View(value, size));
+  }
+}
+
+}  // namespace
+
+Engine::Engine(const EngineOptions& options, state::StateStore* store, const Clock* clock)
+    : options_(options),
+      store_(store),
+      clock_(clock),
+      parser_(options.parse),
+      cache_(options.cache_capacity),
+      batch_(store->NewBatch()) {}
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
+                                               state::StateStore* store, const Clock* clock) {
+  std::unique_ptr<Engine> engine(new Engine(options, store, clock));
+  auto producer = kafka::Producer::Create({options.brokers, options.producer_properties});
+  if (!producer.ok()) return producer.status().WithContext("dead-letter producer");
+  engine->producer_ = std::move(producer).value();
+  kafka::ConsumerOptions copts;
+  copts.brokers = options.brokers;
+  copts.group_id = options.group_id;
+  copts.instance_id = options.instance_id;
+  copts.topics = {options.topics.events};
+  copts.extra = options.consumer_properties;
+  auto consumer = kafka::Consumer::Create(copts, engine.get());
+  if (!consumer.ok()) return consumer.status().WithContext("consumer");
+  engine->consumer_ = std::move(consumer).value();
+  return engine;
+}
+
+Status Engine::Run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed) && fatal_.ok()) {
+    PollBatch();
+    ProcessBatch();
+  }
+  if (fatal_.ok()) consumer_->Close();  // OnRevoke writes whatever is in hand
+  return fatal_;
+}
+
+void Engine::PollBatch() {
+  int timeout = options_.poll_timeout_ms;
+  while (pending_count_ < options_.max_batch && fatal_.ok()) {
+    kafka::MessageHandle msg = consumer_->Poll(timeout);
+    timeout = 0;  // after the first message, take only what is already here
+    if (!msg) break;
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        std::lock_guard lock(metrics_mu_);
+        if (metrics_.consumer_errors++ % 100 == 0) {
+          spdlog::warn("kafka consumer: {}", rd_kafka_message_errstr(msg.get()));
+        }
+      }
+      continue;
+    }
+    if (pending_count_ == pending_.size()) pending_.emplace_back();
+    Pending& p = pending_[pending_count_++];
+    p.msg = std::move(msg);
+    p.parsed = false;
+    p.entry = nullptr;
+  }
+}
+
+void Engine::DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError& error) {
+  kafka::Headers headers;
+  std::vector<std::pair<std::string_view, std::string_view>> original;
+  ReadHeaders(msg, original);
+  for (const auto& [k, v] : original) headers.emplace_back(std::string(k), std::string(v));
+  headers.emplace_back("cairn.dlq.reason", std::string(ingest::DeadLetterReasonName(error.reason)));
+  headers.emplace_back("cairn.dlq.detail", error.detail);
+  headers.emplace_back("cairn.source.topic", rd_kafka_topic_name(msg.rkt));
+  headers.emplace_back("cairn.source.partition", std::to_string(msg.partition));
+  headers.emplace_back("cairn.source.offset", std::to_string(msg.offset));
+  Status s = producer_->Produce(options_.topics.dlq, View(msg.key, msg.key_len),
+                                View(msg.payload, msg.len), headers);
+  if (!s.ok()) fatal_ = s.WithContext("dead-letter");
+  dead_letters_in_flight_ = true;
+}
+
+void Engine::LoadCustomers() {
+  // Collect the customers of this batch that the cache does not hold, read
+  // them with one MultiGet, and point every pending event at its entry.
+  std::unordered_map<std::string, std::vector<size_t>> misses;
+  std::vector<std::pair<int32_t, std::string>> keys;
+  for (size_t i = 0; i < pending_count_; ++i) {
+    Pending& p = pending_[i];
+    if (!p.parsed) continue;
+    std::string key = state::StateStore::CustomerKey(p.msg->partition, p.event.customer_id());
+    if (auto* e = cache_.Find(key)) {
+      p.entry = e;
+      continue;
+    }
+    auto [it, inserted] = misses.try_emplace(std::move(key));
+    if (inserted) keys.emplace_back(p.msg->partition, p.event.customer_id());
+    it->second.push_back(i);
+  }
+  if (keys.empty()) return;
+  std::vector<std::optional<v1::CustomerState>> found;
+  Status s = store_->MultiGetCustomers(keys, found);
+  if (!s.ok()) {
+    fatal_ = s;
+    return;
+  }
+  for (size_t k = 0; k < keys.size(); ++k) {
+    v1::CustomerState st = found[k] ? std::move(*found[k]) : v1::CustomerState();
+    if (!found[k]) st.set_id(keys[k].second);
+    std::string key = state::StateStore::CustomerKey(keys[k].first, keys[k].second);
+    const auto& idx = misses.at(key);
+    auto* entry = cache_.Insert(keys[k].first, std::move(key), std::move(st));
+    for (size_t i : idx) pending_[i].entry = entry;
+  }
+}
+
+void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
+  auto& entry = *p.entry;
+  const bool is_new = entry.state.events_total() == 0;
+  const uint64_t seq = entry.state.next_history_seq();
+  if (state::Apply(options_.state, p.event, entry.state, &history_scratch_) ==
+      state::ApplyResult::kDuplicate) {
+    ps.checkpoint.set_duplicates(ps.checkpoint.duplicates() + 1);
+    counts_.duplicates++;
+    return;
+  }
+  ps.checkpoint.set_events(ps.checkpoint.events() + 1);
+  counts_.events++;
+  if (is_new) {
+    ps.checkpoint.set_customers(ps.checkpoint.customers() + 1);
+    counts_.customers++;
+  }
+  const auto& id = entry.state.id();
+  batch_.PutHistory(entry.partition, id, seq, history_scratch_);
+  if (seq >= options_.state.history_limit) {
+    batch_.DeleteHistory(entry.partition, id, seq - options_.state.history_limit);
+  }
+  entry.state.set_next_history_seq(seq + 1);
+  if (!entry.dirty) {
+    entry.dirty = true;
+    dirty_.push_back(&entry);
+  }
+}
+
+void Engine::ProcessBatch() {
+  if (pending_count_ == 0 || !fatal_.ok()) return;
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t dead = 0;
+
+  // 1. Parse. Bad input goes to the dead-letter topic; nothing else stops.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  ingest::RawMessage raw;
+  for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
+    Pending& p = pending_[i];
+    const rd_kafka_message_t& m = *p.msg;
+    ReadHeaders(m, raw.headers);
+    raw.payload = View(m.payload, m.len);
+    raw.key = View(m.key, m.key_len);
+    rd_kafka_timestamp_type_t tstype;
+    raw.broker_timestamp_ms = rd_kafka_message_timestamp(&m, &tstype);
+    if (raw.broker_timestamp_ms < 0) raw.broker_timestamp_ms = clock_->NowMs();
+    if (auto err = parser_.Parse(raw, p.event)) {
+      DeadLetter(m, *err);
+      ++dead;
+      auto& cp = partitions_[m.partition].checkpoint;
+      cp.set_dead_letters(cp.dead_letters() + 1);
+    } else {
+      p.parsed = true;
+    }
+  }
+
+  // 2. Read the customers the cache lacks, then fold events in offset order.
+  if (fatal_.ok()) LoadCustomers();
+  counts_ = {};
+  for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
+    Pending& p = pending_[i];
+    PartitionState& ps = partitions_[p.msg->partition];
+    if (p.parsed) ApplyEvent(p, ps);
+    ps.checkpoint.set_next_offset(p.msg->offset + 1);
+    ps.dirty = true;
+  }
+
+  // 3. Write, then tell Kafka.
+  if (fatal_.ok()) {
+    Status s = WriteBatch();
+    if (!s.ok()) fatal_ = s;
+  }
+  const size_t messages = pending_count_;
+  for (size_t i = 0; i < pending_count_; ++i) pending_[i].msg.reset();
+  pending_count_ = 0;
+  if (!fatal_.ok()) {
+    spdlog::critical("engine stops: {}", fatal_.ToString());
+    return;
+  }
+
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::lock_guard lock(metrics_mu_);
+  metrics_.messages += messages;
+  metrics_.events += counts_.events;
+  metrics_.duplicates += counts_.duplicates;
+  metrics_.customers_created += counts_.customers;
+  metrics_.dead_letters += dead;
+  metrics_.batches++;
+  metrics_.last_batch_ms = ms;
+  if (batch_ms_ring_.size() < kBatchRing) {
+    batch_ms_ring_.push_back(ms);
+  } else {
+    batch_ms_ring_[metrics_.batches % kBatchRing] = ms;
+  }
+}
+
+Status Engine::WriteBatch() {
+  // Dead letters must be on the broker before the offsets that skip them are.
+  if (dead_letters_in_flight_) {
+    CAIRN_RETURN_IF_ERROR(producer_->Flush(kDeadLetterFlushMs).WithContext("dead-letter flush"));
+    dead_letters_in_flight_ = false;
+  }
+  for (auto* entry : dirty_) batch_.PutCustomer(entry->partition, entry->state);
+  std::vector<kafka::TopicPartition> offsets;
+  for (auto& [part, ps] : partitions_) {
+    if (!ps.dirty) continue;
+    batch_.PutCheckpoint(options_.topics.events, part, ps.checkpoint);
+    offsets.push_back({options_.topics.events, part, ps.checkpoint.next_offset()});
+  }
+  CAIRN_RETURN_IF_ERROR(store_->Write(batch_));
+  for (auto* entry : dirty_) entry->dirty = false;
+  dirty_.clear();
+  cache_.Evict();
+  {
+    std::lock_guard lock(metrics_mu_);
+    for (auto& [part, ps] : partitions_) {
+      if (ps.dirty) committed_[part] = ps.checkpoint.next_offset();
+      ps.dirty = false;
+    }
+  }
+  // Kafka's committed offset only trails RocksDB's; a failed commit is harmless.
+  Status s = consumer_->Commit(offsets, /*async=*/true);
+  if (!s.ok()) spdlog::debug("offset commit: {}", s.ToString());
+  return Status::Ok();
+}
+
+void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
+  for (auto& tp : parts) {
+    PartitionState ps;
+    if (auto cp = store_->GetCheckpoint(tp.topic, tp.partition)) {
+      ps.checkpoint = *cp;
+      tp.offset = cp->next_offset();
+      spdlog::info("partition {}[{}]: resuming at offset {} (from RocksDB)", tp.topic, tp.partition,
+                   tp.offset);
+    } else {
+      tp.offset = kafka::TopicPartition::kOffsetCommitted;
+      spdlog::info("partition {}[{}]: no checkpoint, starting from the group's offset", tp.topic,
+                   tp.partition);
+    }
+    partitions_[tp.partition] = std::move(ps);
+    std::lock_guard lock(metrics_mu_);
+    if (tp.offset >= 0) committed_[tp.partition] = tp.offset;
+  }
+  assigned_.fetch_add(static_cast<int>(parts.size()));
+}
+
+void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
+  ProcessBatch();  // write everything consumed so far, from every partition
+  for (const auto& tp : parts) {
+    cache_.DropPartition(tp.partition);
+    partitions_.erase(tp.partition);
+  }
+  assigned_.fetch_sub(static_cast<int>(parts.size()));
+}
+
+EngineMetrics Engine::metrics() const {
+  std::lock_guard lock(metrics_mu_);
+  EngineMetrics m = metrics_;
+  if (!batch_ms_ring_.empty()) {
+    std::vector<double> sorted = batch_ms_ring_;
+    size_t idx = std::min(sorted.size() - 1, sorted.size() * 99 / 100);
+    std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(idx), sorted.end());
+    m.p99_batch_ms = sorted[idx];
+  }
+  m.assigned_partitions = assigned_.load();
+  return m;
+}
+
+std::map<int32_t, int64_t> Engine::committed_offsets() const {
+  std::lock_guard lock(metrics_mu_);
+  return committed_;
+}
+
+}  // namespace cairn::runtime

@@ -1,0 +1,144 @@
+// The engine's main loop: Kafka batch in, one RocksDB write out.
+//
+//   poll a batch ─► parse each message ─► bad: dead-letter topic
+//                                      └► good: fold into the customer's state
+//   ─► flush dead letters (broker ack) ─► ONE WriteBatch: state + history +
+//      partition checkpoints (next offset, counters) ─► commit offsets to Kafka
+//
+// Resuming reads each assigned partition from the checkpoint in RocksDB,
+// never from Kafka's committed offset (used only when RocksDB has none), so
+// a crash anywhere repeats no state change and loses none.
+//
+// Threading: Run() owns the calling thread (the ingest thread) until `stop`
+// is set; ready(), metrics() and committed_offsets() may be called from any
+// thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cairn/clock.h"
+#include "cairn/event.h"
+#include "cairn/status.h"
+#include "ingest/event_parser.h"
+#include "kafka/consumer.h"
+#include "kafka/producer.h"
+#include "state/customer_cache.h"
+#include "state/customer_state.h"
+#include "state/state_store.h"
+
+namespace cairn::runtime {
+
+struct Topics {
+  std::string events = "cairn.events";
+  std::string dlq = "cairn.events.dlq";
+  std::string tasks = "cairn.tasks";
+};
+
+struct EngineOptions {
+  std::string brokers;
+  std::string group_id = "cairn";
+  std::string instance_id;  // static membership; empty = dynamic
+  Topics topics;
+  size_t max_batch = 20000;        // messages per batch at most
+  int poll_timeout_ms = 100;       // wait for the first message of a batch
+  size_t cache_capacity = 200000;  // hot customers kept in memory
+  ingest::ParseOptions parse;
+  state::StateOptions state;
+  kafka::KafkaProperties consumer_properties;  // extra librdkafka settings
+  kafka::KafkaProperties producer_properties;
+};
+
+// Counters since the process started (totals across restarts live in the
+// partition checkpoints).
+struct EngineMetrics {
+  uint64_t messages = 0;      // messages consumed
+  uint64_t events = 0;        // events applied to state
+  uint64_t duplicates = 0;    // dropped by the messageId dedup window
+  uint64_t dead_letters = 0;  // sent to the DLQ
+  uint64_t customers_created = 0;
+  uint64_t batches = 0;
+  uint64_t consumer_errors = 0;
+  double last_batch_ms = 0;
+  double p99_batch_ms = 0;  // over the last 1024 batches
+  size_t cached_customers = 0;
+  int assigned_partitions = 0;
+};
+
+class Engine final : private kafka::RebalanceListener {
+ public:
+  // `store` and `clock` must outlive the Engine.
+  static Result<std::unique_ptr<Engine>> Create(const EngineOptions& options,
+                                                state::StateStore* store, const Clock* clock);
+  ~Engine() override;
+
+  // The ingest loop. Returns OK after `stop` was set and the batch in hand
+  // was written and the consumer closed; returns an error only when state
+  // can no longer be written or dead letters can no longer be delivered
+  // (the process should exit; a restart resumes from the last write).
+  Status Run(const std::atomic<bool>& stop);
+
+  bool ready() const { return assigned_.load() > 0; }
+  EngineMetrics metrics() const;
+  // Next input offset per partition, as of the last write.
+  std::map<int32_t, int64_t> committed_offsets() const;
+
+ private:
+  struct PartitionState {
+    v1::PartitionCheckpoint checkpoint;
+    bool dirty = false;
+  };
+  struct Pending {  // one consumed message of the batch in hand
+    kafka::MessageHandle msg;
+    Event event;
+    bool parsed = false;
+    state::CustomerCache::Entry* entry = nullptr;
+  };
+
+  Engine(const EngineOptions& options, state::StateStore* store, const Clock* clock);
+
+  void OnAssign(std::vector<kafka::TopicPartition>& partitions) override;
+  void OnRevoke(const std::vector<kafka::TopicPartition>& partitions) override;
+
+  // Polls up to max_batch messages into pending_.
+  void PollBatch();
+  // Processes pending_ and writes it. Sets fatal_ on failure.
+  void ProcessBatch();
+  void DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError& error);
+  void LoadCustomers();
+  void ApplyEvent(Pending& p, PartitionState& ps);
+  Status WriteBatch();
+
+  EngineOptions options_;
+  state::StateStore* store_;
+  const Clock* clock_;
+  ingest::EventParser parser_;
+  state::CustomerCache cache_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<kafka::Producer> producer_;  // dead letters
+
+  std::vector<Pending> pending_;
+  size_t pending_count_ = 0;  // pending_[0, pending_count_) are live; the rest reused
+  std::map<int32_t, PartitionState> partitions_;
+  std::vector<state::CustomerCache::Entry*> dirty_;
+  state::StateStore::Batch batch_;
+  v1::HistoryEntry history_scratch_;
+  bool dead_letters_in_flight_ = false;
+  struct {
+    uint64_t events = 0, duplicates = 0, customers = 0;
+  } counts_;  // of the batch in hand
+  Status fatal_;
+
+  std::atomic<int> assigned_{0};
+  mutable std::mutex metrics_mu_;
+  EngineMetrics metrics_;                 // guarded by metrics_mu_
+  std::vector<double> batch_ms_ring_;     // guarded by metrics_mu_
+  std::map<int32_t, int64_t> committed_;  // guarded by metrics_mu_
+};
+
+}  // namespace cairn::runtime

@@ -1,0 +1,95 @@
+#include "state/customer_state.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace cairn::state {
+
+uint64_t MessageIdHash(std::string_view message_id) {
+  // FNV-1a, 64-bit: stable across builds and machines.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : message_id) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+namespace {
+
+v1::EventStats& StatsFor(v1::CustomerState& state, const std::string& name) {
+  for (auto& s : *state.mutable_events()) {
+    if (s.name() == name) return s;
+  }
+  auto* s = state.add_events();
+  s->set_name(name);
+  return *s;
+}
+
+// Merges the top-level members of `traits_json` into the state's traits
+// (later values win; null stays null, as Segment's identify does).
+void MergeTraits(const std::string& traits_json, v1::CustomerState& state) {
+  if (traits_json.size() <= 2) return;  // "{}"
+  auto incoming = nlohmann::json::parse(traits_json, nullptr, /*allow_exceptions=*/false);
+  if (!incoming.is_object() || incoming.empty()) return;
+  nlohmann::json current = state.traits_json().empty()
+                               ? nlohmann::json::object()
+                               : nlohmann::json::parse(state.traits_json(), nullptr, false);
+  if (!current.is_object()) current = nlohmann::json::object();
+  current.update(incoming);
+  state.set_traits_json(current.dump());
+}
+
+bool RememberMessageId(const StateOptions& options, std::string_view message_id,
+                       v1::CustomerState& state) {
+  if (message_id.empty() || options.dedup_window == 0) return true;
+  const uint64_t h = MessageIdHash(message_id);
+  auto* ids = state.mutable_recent_message_ids();
+  if (std::find(ids->begin(), ids->end(), h) != ids->end()) return false;
+  if (static_cast<uint32_t>(ids->size()) >= options.dedup_window) {
+    const int drop = ids->size() - static_cast<int>(options.dedup_window) + 1;
+    ids->erase(ids->begin(), ids->begin() + drop);
+  }
+  ids->Add(h);
+  return true;
+}
+
+}  // namespace
+
+ApplyResult Apply(const StateOptions& options, const Event& event, v1::CustomerState& state,
+                  v1::HistoryEntry* history) {
+  if (!RememberMessageId(options, event.message_id, state)) return ApplyResult::kDuplicate;
+
+  const TimestampMs ts = event.timestamp_ms;
+  if (state.id().empty()) state.set_id(event.customer_id());
+  if (state.events_total() == 0 || ts < state.first_seen_ms()) state.set_first_seen_ms(ts);
+  if (state.events_total() == 0 || ts > state.last_seen_ms()) state.set_last_seen_ms(ts);
+  state.set_events_total(state.events_total() + 1);
+
+  v1::EventStats& stats = StatsFor(state, event.name);
+  if (stats.count() == 0 || ts < stats.first_at_ms()) stats.set_first_at_ms(ts);
+  if (stats.count() == 0 || ts > stats.last_at_ms()) stats.set_last_at_ms(ts);
+  stats.set_count(stats.count() + 1);
+  for (const auto& [prop, value] : event.numeric_properties) {
+    if (std::find(options.summed_properties.begin(), options.summed_properties.end(), prop) !=
+        options.summed_properties.end()) {
+      (*stats.mutable_sums())[prop] += value;
+    }
+  }
+
+  if (event.type == EventType::kIdentify) MergeTraits(event.traits_json, state);
+
+  if (history != nullptr) {
+    history->Clear();
+    history->set_name(event.name);
+    history->set_type(static_cast<uint32_t>(event.type));
+    history->set_timestamp_ms(ts);
+    history->set_message_id(event.message_id);
+    if (event.properties_json.size() <= options.history_max_properties) {
+      history->set_properties_json(event.properties_json);
+    }
+  }
+  return ApplyResult::kApplied;
+}
+
+}  // namespace cairn::state

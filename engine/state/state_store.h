@@ -1,0 +1,103 @@
+// Customer state in RocksDB, scoped by Kafka partition.
+//
+// Column families:
+//   customers  <partition u32 BE><id len u32 BE><id>            -> v1::CustomerState
+//   history    <partition u32 BE><id len u32 BE><id><seq u64 BE> -> v1::HistoryEntry
+//   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
+// Every change of one poll batch, with the checkpoints of the partitions it
+// read, goes into ONE WriteBatch (Batch + Write), WAL on. That is what makes
+// state exactly-once on an at-least-once input: after a crash, the stored
+// checkpoint and the state it covers are from the same write.
+//
+// Thread-safety: reads may run on any thread (the HTTP API reads while the
+// ingest thread writes); a Batch belongs to one thread.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cairn/status.h"
+#include "cairn/v1/state.pb.h"
+
+namespace cairn::state {
+
+struct StoreOptions {
+  std::string dir = "./cairn-data";
+  // fsync the WAL on every batch. Off by default: a killed process loses
+  // nothing (the OS has the WAL); a power loss may lose the last batches,
+  // and since offsets are in the same batch they are simply read again.
+  bool sync_writes = false;
+  size_t block_cache_bytes = 256ULL << 20;
+  size_t write_buffer_bytes = 64ULL << 20;
+};
+
+class StateStore {
+ public:
+  static Result<std::unique_ptr<StateStore>> Open(const StoreOptions& options);
+  ~StateStore();
+  StateStore(const StateStore&) = delete;
+  StateStore& operator=(const StateStore&) = delete;
+
+  // One atomic write. Build it on one thread, then Write() it.
+  class Batch {
+   public:
+    void PutCustomer(int32_t partition, const v1::CustomerState& state);
+    void PutHistory(int32_t partition, std::string_view id, uint64_t seq,
+                    const v1::HistoryEntry& entry);
+    void DeleteHistory(int32_t partition, std::string_view id, uint64_t seq);
+    void PutCheckpoint(std::string_view topic, int32_t partition,
+                       const v1::PartitionCheckpoint& checkpoint);
+    size_t count() const { return static_cast<size_t>(batch_.Count()); }
+    size_t bytes() const { return batch_.GetDataSize(); }
+    void Clear() { batch_.Clear(); }
+
+   private:
+    friend class StateStore;
+    explicit Batch(StateStore* store) : store_(store) {}
+    StateStore* store_;
+    rocksdb::WriteBatch batch_;
+    std::string scratch_;
+  };
+  Batch NewBatch() { return Batch(this); }
+  Status Write(Batch& batch);
+
+  // nullopt when the customer has no record on that partition.
+  Result<std::optional<v1::CustomerState>> GetCustomer(int32_t partition, std::string_view id);
+  // Reads many at once; out[i] answers keys[i].
+  Status MultiGetCustomers(const std::vector<std::pair<int32_t, std::string>>& keys,
+                           std::vector<std::optional<v1::CustomerState>>& out);
+  // The customer's history, newest first, at most `limit` entries.
+  Result<std::vector<v1::HistoryEntry>> History(int32_t partition, std::string_view id,
+                                                size_t limit);
+
+  std::optional<v1::PartitionCheckpoint> GetCheckpoint(std::string_view topic, int32_t partition);
+  // Every partition of `topic` with a checkpoint, ascending.
+  std::vector<std::pair<int32_t, v1::PartitionCheckpoint>> Checkpoints(std::string_view topic);
+
+  // Calls `fn(partition, state)` for every customer record, in key order,
+  // over a consistent snapshot; stops early when `fn` returns false.
+  Status ScanCustomers(const std::function<bool(int32_t, const v1::CustomerState&)>& fn);
+
+  rocksdb::DB* db() const { return db_.get(); }
+
+  static std::string CustomerKey(int32_t partition, std::string_view id);
+
+ private:
+  StateStore() = default;
+  StoreOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_
+  rocksdb::ColumnFamilyHandle* customers_ = nullptr;
+  rocksdb::ColumnFamilyHandle* history_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+};
+
+}  // namespace cairn::state

@@ -1,0 +1,119 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "app/sample_stream.h"
+#include "test_support.h"
+
+namespace cairn::app {
+namespace {
+
+TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
+  Config c;
+  EXPECT_EQ(c.engine.brokers, "");
+  EXPECT_EQ(c.embedded_kafka, "127.0.0.1:9092");
+  EXPECT_EQ(c.embedded_partitions, 16);
+  EXPECT_EQ(c.store.dir, "./cairn-data");
+  EXPECT_EQ(c.http, "127.0.0.1:8080");
+  EXPECT_EQ(c.engine.topics.events, "cairn.events");
+  EXPECT_EQ(c.engine.topics.dlq, "cairn.events.dlq");
+  EXPECT_EQ(c.engine.topics.tasks, "cairn.tasks");
+  EXPECT_EQ(c.engine.parse.max_bytes, 256u * 1024);
+}
+
+TEST(ConfigTest, FileSetsEveryKey) {
+  Config c;
+  const std::string yaml = R"(
+kafka:
+  brokers: kafka-0:9092,kafka-1:9092
+  group_id: journeys
+  instance_id: cairn-0
+  consumer: { session.timeout.ms: 10000 }
+  producer: { linger.ms: 20 }
+topics: { events: ev, dlq: ev.dlq, tasks: tk }
+storage: { data_dir: /var/lib/cairn, sync_writes: true, cache_customers: 1000 }
+http: { listen: 0.0.0.0:8081 }
+ingest: { max_batch: 500, max_message_bytes: 1024, max_depth: 8 }
+state: { summed_properties: [total, points], dedup_window: 8, history_limit: 10 }
+log_level: debug
+)";
+  ASSERT_TRUE(LoadConfigText(yaml, "cairn.yaml", c).ok());
+  EXPECT_EQ(c.engine.brokers, "kafka-0:9092,kafka-1:9092");
+  EXPECT_EQ(c.engine.group_id, "journeys");
+  EXPECT_EQ(c.engine.instance_id, "cairn-0");
+  EXPECT_EQ(c.engine.consumer_properties.at("session.timeout.ms"), "10000");
+  EXPECT_EQ(c.engine.producer_properties.at("linger.ms"), "20");
+  EXPECT_EQ(c.engine.topics.dlq, "ev.dlq");
+  EXPECT_EQ(c.store.dir, "/var/lib/cairn");
+  EXPECT_TRUE(c.store.sync_writes);
+  EXPECT_EQ(c.engine.cache_capacity, 1000u);
+  EXPECT_EQ(c.http, "0.0.0.0:8081");
+  EXPECT_EQ(c.engine.max_batch, 500u);
+  EXPECT_EQ(c.engine.parse.max_depth, 8u);
+  EXPECT_EQ(c.engine.state.summed_properties, (std::vector<std::string>{"total", "points"}));
+  EXPECT_EQ(c.engine.state.history_limit, 10u);
+  EXPECT_EQ(c.log_level, "debug");
+}
+
+TEST(ConfigTest, UnknownKeyNamesFileLineAndColumn) {
+  Config c;
+  auto s = LoadConfigText("kafka:\n  brokers: x\n  grup_id: y\n", "cairn.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cairn.yaml:3:3"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("kafka.grup_id"), std::string::npos) << s.message();
+}
+
+TEST(ConfigTest, WrongTypeAndBadYamlAreLocated) {
+  Config c;
+  auto s = LoadConfigText("ingest:\n  max_batch: lots\n", "a.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("a.yaml:2:14"), std::string::npos) << s.message();
+  s = LoadConfigText("kafka: [unclosed\n", "b.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("b.yaml:"), std::string::npos) << s.message();
+  s = LoadConfigText("state:\n  summed_properties: total\n", "c.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("c.yaml:2:22"), std::string::npos) << s.message();
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  Config c;
+  auto s = LoadConfigFile("/nonexistent/cairn.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, ShippedExampleConfigLoads) {
+  Config c;
+  auto s = LoadConfigFile(std::string(CAIRN_SOURCE_DIR) + "/deploy/cairn.example.yaml", c);
+  EXPECT_TRUE(s.ok()) << s.message();
+}
+
+TEST(SampleStreamTest, DeterministicAndShaped) {
+  SampleOptions o;
+  o.customers = 50;
+  SampleSummary a, b;
+  auto r1 = GenerateSample(o, &a);
+  auto r2 = GenerateSample(o, &b);
+  ASSERT_EQ(r1.size(), r2.size());
+  for (size_t i = 0; i < r1.size(); ++i) ASSERT_EQ(r1[i].value, r2[i].value);
+  EXPECT_EQ(a.records, r1.size());
+  EXPECT_GT(a.orders, 0u);
+  size_t malformed = 0, retries = 0, ce = 0;
+  for (const auto& r : r1) {
+    malformed += r.malformed;
+    retries += r.retry;
+    for (const auto& [k, v] : r.headers) ce += k == "ce_specversion";
+    EXPECT_FALSE(r.key.empty());
+  }
+  EXPECT_EQ(malformed, a.malformed);
+  EXPECT_EQ(retries, a.retries);
+  EXPECT_GT(ce, 0u);
+  o.seed = 43;
+  EXPECT_NE(GenerateSample(o, nullptr).front().value, r1.front().value);
+}
+
+}  // namespace
+}  // namespace cairn::app
