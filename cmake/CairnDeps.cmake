@@ -2,7 +2,7 @@
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 find_package(RocksDB REQUIRED CONFIG)
-find_package(Boost 1.81 EXACT REQUIRED CONFIG COMPONENTS json url)
+find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url)
 find_package(simdjson REQUIRED CONFIG)
 find_package(nlohmann_json REQUIRED CONFIG)
 find_package(spdlog REQUIRED CONFIG)

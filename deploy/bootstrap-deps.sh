@@ -13,7 +13,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev
   protobuf-compiler libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat tzdata curl
+  kcat tzdata curl clang-format
 )
 
 missing=()
@@ -41,6 +41,6 @@ else
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends \
+"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q
+"${SUDO[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
   -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"

@@ -33,7 +33,7 @@ namespace {
 
 constexpr int kPartitions = 16;
 constexpr int64_t kMaxLead = 120000;  // ~36 MB in flight across 16 partitions
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 int64_t EnvInt(const char* name, int64_t fallback) {
   const char* v = std::getenv(name);
@@ -140,12 +140,12 @@ int main() {
     std::atomic<bool> failed{false};
     std::thread ingest([&] { (void)e->Run(stop); });
     auto consumed = [e] { return static_cast<int64_t>(e->metrics().messages); };
-    const auto start = Clock::now();
+    const auto start = SteadyClock::now();
     std::thread pub([&] { Publish(brokers, o.topics.events, total, customers, consumed, failed); });
-    while (consumed() < total && !failed && Clock::now() - start < std::chrono::minutes(10)) {
+    while (consumed() < total && !failed && SteadyClock::now() - start < std::chrono::minutes(10)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    const double secs = std::chrono::duration<double>(SteadyClock::now() - start).count();
     pub.join();
     auto m = e->metrics();
     stop = true;
@@ -177,19 +177,19 @@ int main() {
     if (!consumer.ok()) return 1;
     std::atomic<int64_t> n{0};
     std::atomic<bool> failed{false};
-    const auto start = Clock::now();
+    const auto start = SteadyClock::now();
     std::thread pub([&] {
       Publish(
           brokers, "bench.raw", total, customers, [&] { return n.load(); }, failed);
     });
     uint64_t bytes = 0;
-    while (n < total && !failed && Clock::now() - start < std::chrono::minutes(10)) {
+    while (n < total && !failed && SteadyClock::now() - start < std::chrono::minutes(10)) {
       auto msg = (*consumer)->Poll(100);
       if (!msg || msg->err) continue;
       bytes += msg->len;
       n.fetch_add(1, std::memory_order_relaxed);
     }
-    const double secs = std::chrono::duration<double>(Clock::now() - start).count();
+    const double secs = std::chrono::duration<double>(SteadyClock::now() - start).count();
     pub.join();
     raw_rate = static_cast<double>(n.load()) / secs;
     fmt::print("raw consume: {} messages ({:.0f} B avg) in {:.2f} s = {:.0f} messages/s\n",
