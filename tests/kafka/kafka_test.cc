@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -29,6 +30,25 @@ struct Listener : RebalanceListener {
     assigned.insert(assigned.end(), p.begin(), p.end());
   }
 };
+
+// Consumers rejoin a mock-cluster group only after the old members' session
+// times out, so tests use a short one.
+ConsumerOptions Options(const std::string& address, const std::string& group) {
+  return {address, group, {"events"}, "", {{"session.timeout.ms", "6000"},
+                                            {"heartbeat.interval.ms", "500"}}};
+}
+
+// Polls until `done` holds or `timeout` passes; hands every message to `on`.
+bool PollUntil(Consumer& consumer, const std::function<void(const rd_kafka_message_t&)>& on,
+               const std::function<bool()>& done, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    auto m = consumer.Poll(100);
+    if (m && !m->err) on(*m);
+  }
+  return true;
+}
 
 std::unique_ptr<EmbeddedBroker> StartBroker(int partitions = 8) {
   auto b = EmbeddedBroker::Start({"127.0.0.1:0", partitions, {"events"}});
@@ -56,20 +76,18 @@ TEST(EmbeddedBrokerTest, ProducedRecordsArePartitionedLikeJavaAndConsumedOnce) {
   EXPECT_EQ((*producer)->delivered(), static_cast<uint64_t>(kRecords));
 
   Listener listener;
-  auto consumer = Consumer::Create({broker->address(), "g1", {"events"}, "", {}}, &listener);
+  auto consumer = Consumer::Create(Options(broker->address(), "g1"), &listener);
   ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
   std::set<int> seen;
   int wrong_partition = 0;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto m = (*consumer)->Poll(100);
-        if (!m || m->err) return false;
-        std::string key(static_cast<const char*>(m->key), m->key_len);
-        if (m->partition != PartitionForKey(key, 8)) wrong_partition++;
-        seen.insert(std::stoi(std::string(static_cast<const char*>(m->payload), m->len)));
-        return seen.size() == kRecords;
+  ASSERT_TRUE(PollUntil(
+      **consumer,
+      [&](const rd_kafka_message_t& m) {
+        std::string key(static_cast<const char*>(m.key), m.key_len);
+        if (m.partition != PartitionForKey(key, 8)) wrong_partition++;
+        seen.insert(std::stoi(std::string(static_cast<const char*>(m.payload), m.len)));
       },
-      std::chrono::seconds(30)));
+      [&] { return seen.size() == kRecords; }, std::chrono::seconds(30)));
   EXPECT_EQ(wrong_partition, 0);
   EXPECT_EQ(listener.assigned.size(), 8u);
   auto wm = (*consumer)->Watermarks("events", 0, 5000);
@@ -90,18 +108,15 @@ TEST(EmbeddedBrokerTest, AssignStartsWhereTheListenerSays) {
   ASSERT_TRUE((*producer)->Flush(10000).ok());
   Listener listener;
   listener.start[0] = 60;
-  auto consumer = Consumer::Create({broker->address(), "g2", {"events"}, "", {}}, &listener);
+  auto consumer = Consumer::Create(Options(broker->address(), "g2"), &listener);
   ASSERT_TRUE(consumer.ok());
   std::vector<int> got;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto m = (*consumer)->Poll(100);
-        if (m && !m->err) {
-          got.push_back(std::stoi(std::string(static_cast<const char*>(m->payload), m->len)));
-        }
-        return got.size() == 40;
+  ASSERT_TRUE(PollUntil(
+      **consumer,
+      [&](const rd_kafka_message_t& m) {
+        got.push_back(std::stoi(std::string(static_cast<const char*>(m.payload), m.len)));
       },
-      std::chrono::seconds(30)));
+      [&] { return got.size() == 40; }, std::chrono::seconds(30)));
   EXPECT_EQ(got.front(), 60);
   EXPECT_EQ(got.back(), 99);
 }
@@ -115,7 +130,7 @@ TEST(EmbeddedBrokerTest, CommittedOffsetIsUsedWhenListenerHasNone) {
   ASSERT_TRUE((*producer)->Flush(10000).ok());
   {
     Listener listener;
-    auto consumer = Consumer::Create({broker->address(), "g3", {"events"}, "", {}}, &listener);
+    auto consumer = Consumer::Create(Options(broker->address(), "g3"), &listener);
     ASSERT_TRUE(consumer.ok());
     ASSERT_TRUE(testing::WaitFor(
         [&] {
@@ -127,16 +142,12 @@ TEST(EmbeddedBrokerTest, CommittedOffsetIsUsedWhenListenerHasNone) {
     (*consumer)->Close();
   }
   Listener listener;
-  auto consumer = Consumer::Create({broker->address(), "g3", {"events"}, "", {}}, &listener);
+  auto consumer = Consumer::Create(Options(broker->address(), "g3"), &listener);
   ASSERT_TRUE(consumer.ok());
   int64_t first = -1;
-  ASSERT_TRUE(testing::WaitFor(
-      [&] {
-        auto m = (*consumer)->Poll(100);
-        if (m && !m->err) first = m->offset;
-        return first >= 0;
-      },
-      std::chrono::seconds(30)));
+  ASSERT_TRUE(PollUntil(
+      **consumer, [&](const rd_kafka_message_t& m) { first = m.offset; },
+      [&] { return first >= 0; }, std::chrono::seconds(30)));
   EXPECT_EQ(first, 7);
 }
 
