@@ -53,7 +53,8 @@ class JsonDocument {
   explicit JsonDocument(uint32_t max_depth);
 
   // kTooDeep when nested deeper than max_depth (the root counts as 1),
-  // kMalformed for any other error (including an empty document).
+  // kTooLarge when the parser cannot get memory for it, kMalformed for any
+  // other error (including an empty document).
   Result Parse(std::string_view json, simdjson::dom::element& root);
 
  private:

@@ -15,11 +15,12 @@
 namespace cairn::ingest {
 namespace {
 
+using namespace std::string_view_literals;
 using Headers = std::vector<std::pair<std::string_view, std::string_view>>;
 using Numbers = std::vector<std::pair<std::string, double>>;
 
-constexpr TimestampMs kBroker = 1767225600000;      // 2026-01-01T00:00:00Z
-constexpr TimestampMs kNov23At8 = 1795420800000;    // 2026-11-23T08:00:00Z
+constexpr TimestampMs kBroker = 1767225600000;         // 2026-01-01T00:00:00Z
+constexpr TimestampMs kNov23At8 = 1795420800000;       // 2026-11-23T08:00:00Z
 constexpr TimestampMs kNov23Midnight = 1795392000000;  // 2026-11-23T00:00:00Z
 
 RawMessage Msg(std::string_view payload, Headers headers = {}, std::string_view key = {}) {
@@ -48,8 +49,8 @@ class EventParserTest : public ::testing::Test {
     Event e;
     auto error = parser_.Parse(msg, e);
     if (!error.has_value()) {
-      ADD_FAILURE() << "parsed, expected " << DeadLetterReasonName(reason) << "\n  payload: "
-                    << msg.payload.substr(0, 200);
+      ADD_FAILURE() << "parsed, expected " << DeadLetterReasonName(reason)
+                    << "\n  payload: " << msg.payload.substr(0, 200);
       return {};
     }
     EXPECT_EQ(DeadLetterReasonName(error->reason), DeadLetterReasonName(reason))
@@ -65,7 +66,8 @@ class EventParserTest : public ::testing::Test {
 };
 
 std::string Nested(int depth) {
-  return std::string(static_cast<size_t>(depth), '[') + std::string(static_cast<size_t>(depth), ']');
+  return std::string(static_cast<size_t>(depth), '[') +
+         std::string(static_cast<size_t>(depth), ']');
 }
 
 // ---------------------------------------------------------------- names
@@ -158,9 +160,9 @@ TEST_F(EventParserTest, SegmentAlias) {
   EXPECT_EQ(e.previous_id, "anon-3");
   e = Ok(R"({"type":"alias","userId":"u-9","previousId":77})");
   EXPECT_EQ(e.previous_id, "77");
-  EXPECT_NE(Fails(R"({"type":"alias","userId":"u"})", DeadLetterReason::kMissingField)
-                .find("previousId"),
-            std::string::npos);
+  EXPECT_NE(
+      Fails(R"({"type":"alias","userId":"u"})", DeadLetterReason::kMissingField).find("previousId"),
+      std::string::npos);
   Fails(R"({"type":"alias","userId":"u","previousId":""})", DeadLetterReason::kMissingField);
   Fails(R"({"type":"alias","userId":"u","previousId":{}})", DeadLetterReason::kMissingField);
 }
@@ -191,16 +193,15 @@ TEST_F(EventParserTest, NumericPropertiesInDocumentOrder) {
   const Event e = Ok(R"({"type":"track","userId":"u","event":"E","properties":{
       "z":1, "name":"x", "a":2.5, "neg":-3, "flag":true, "nil":null, "obj":{"n":5},
       "arr":[1], "big":18446744073709551615, "exp":1e2, "numstr":"7"}})");
-  EXPECT_EQ(e.numeric_properties, (Numbers{{"z", 1.0},
-                                           {"a", 2.5},
-                                           {"neg", -3.0},
-                                           {"big", 18446744073709551615.0},
-                                           {"exp", 100.0}}));
+  EXPECT_EQ(
+      e.numeric_properties,
+      (Numbers{
+          {"z", 1.0}, {"a", 2.5}, {"neg", -3.0}, {"big", 18446744073709551615.0}, {"exp", 100.0}}));
 }
 
 TEST_F(EventParserTest, MinifiedTextEscapesStrings) {
-  const Event e = Ok(
-      R"({"type":"track","userId":"u","event":"E","properties":{"q":"a\"b\\c\n\t\u0001/é€"}})");
+  const Event e =
+      Ok(R"({"type":"track","userId":"u","event":"E","properties":{"q":"a\"b\\c\n\t\u0001/é€"}})");
   EXPECT_EQ(e.properties_json, "{\"q\":\"a\\\"b\\\\c\\n\\t\\u0001/\xC3\xA9\xE2\x82\xAC\"}");
   simdjson::dom::parser p;
   simdjson::dom::element root;
@@ -226,7 +227,8 @@ TEST_F(EventParserTest, TimestampPrecedenceAndFallback) {
 }
 
 TEST_F(EventParserTest, TimestampWithOffsetAndDateOnly) {
-  Event e = Ok(R"({"type":"track","userId":"u","event":"E","timestamp":"2026-11-23T10:00:00.250+02:00"})");
+  Event e = Ok(
+      R"({"type":"track","userId":"u","event":"E","timestamp":"2026-11-23T10:00:00.250+02:00"})");
   EXPECT_EQ(e.timestamp_ms, kNov23At8 + 250);
   e = Ok(R"({"type":"track","userId":"u","event":"E","timestamp":"2026-11-23T03:30:00-04:30"})");
   EXPECT_EQ(e.timestamp_ms, kNov23At8);
@@ -250,9 +252,8 @@ TEST_F(EventParserTest, MalformedJson) {
         DeadLetterReason::kMalformed);
   Fails(R"({"type":"track","userId":"u","event":"E","context":[]})", DeadLetterReason::kMalformed);
   Fails(R"({"type":"identify","userId":"u","traits":1})", DeadLetterReason::kMalformed);
-  const std::string detail =
-      Fails(R"({"type":"track","userId":"u","event":"E","properties":"x"})",
-            DeadLetterReason::kMalformed);
+  const std::string detail = Fails(R"({"type":"track","userId":"u","event":"E","properties":"x"})",
+                                   DeadLetterReason::kMalformed);
   EXPECT_NE(detail.find("'properties' must be an object"), std::string::npos) << detail;
 }
 
@@ -340,9 +341,9 @@ TEST_F(EventParserTest, BadTimestamp) {
 }
 
 TEST_F(EventParserTest, UnsupportedContentType) {
-  const std::string detail = Fails(Msg(R"({"type":"track","userId":"u","event":"E"})",
-                                       {{"content-type", "text/csv"}}),
-                                   DeadLetterReason::kUnsupportedContentType);
+  const std::string detail =
+      Fails(Msg(R"({"type":"track","userId":"u","event":"E"})", {{"content-type", "text/csv"}}),
+            DeadLetterReason::kUnsupportedContentType);
   EXPECT_NE(detail.find("text/csv"), std::string::npos) << detail;
   Fails(Msg("a,b", {{"content-type", "application/octet-stream"}}),
         DeadLetterReason::kUnsupportedContentType);
@@ -400,8 +401,8 @@ TEST_F(EventParserTest, CloudEventBinaryMapsEveryField) {
 }
 
 TEST_F(EventParserTest, CloudEventBinaryCustomerFallbacks) {
-  Event e = Ok(Msg("{}", {{"ce_specversion", "1.0"}, {"ce_type", "T"}, {"ce_anonymousid", "a"}},
-                   "key"));
+  Event e =
+      Ok(Msg("{}", {{"ce_specversion", "1.0"}, {"ce_type", "T"}, {"ce_anonymousid", "a"}}, "key"));
   EXPECT_EQ(e.user_id, "");
   EXPECT_EQ(e.anonymous_id, "a");
   e = Ok(Msg("{}", {{"ce_specversion", "1.0"}, {"ce_type", "T"}, {"ce_subject", "s"}}, "key"));
@@ -495,8 +496,7 @@ TEST_F(EventParserTest, CloudEventStructuredRules) {
         DeadLetterReason::kMalformed);
   Fails(Msg(R"({"specversion":"1.0","type":"T","userid":"u","data_base64":"AAEC"})", ce),
         DeadLetterReason::kUnsupportedContentType);
-  Fails(Msg(R"({"specversion":"1.0","type":"T","userid":"u","datacontenttype":"text/plain"})",
-            ce),
+  Fails(Msg(R"({"specversion":"1.0","type":"T","userid":"u","datacontenttype":"text/plain"})", ce),
         DeadLetterReason::kUnsupportedContentType);
   Fails(Msg(R"({"specversion":"1.0","type":"T","userid":"u","time":"soon"})", ce),
         DeadLetterReason::kBadTimestamp);
@@ -556,7 +556,8 @@ TEST_F(EventParserTest, ProtobufMapsEveryField) {
 TEST_F(EventParserTest, ProtobufContentTypeVariants) {
   const std::string bytes = FullProto().SerializeAsString();
   for (const char* ct :
-       {"application/x-protobuf", "application/protobuf", "application/protobuf; messageType=cairn.v1.Event",
+       {"application/x-protobuf", "application/protobuf",
+        "application/protobuf; messageType=cairn.v1.Event",
         "application/x-protobuf;messageType=\"cairn.v1.Event\"", "Application/X-Protobuf"}) {
     EXPECT_EQ(Ok(Msg(bytes, {{"content-type", ct}})).name, "Order Completed") << ct;
   }
@@ -630,7 +631,8 @@ TEST_F(EventParserTest, ProtobufRules) {
   parse_fails(bad, DeadLetterReason::kTooDeep);
 
   Fails(Msg("\xff\xff\xff\xff garbage", pb), DeadLetterReason::kMalformed);
-  Fails(Msg(std::string_view("\x12\x02\xc3\x28", 4), pb), DeadLetterReason::kMalformed);  // bad UTF-8
+  Fails(Msg(std::string_view("\x12\x02\xc3\x28", 4), pb),
+        DeadLetterReason::kMalformed);  // bad UTF-8
 }
 
 // ---------------------------------------------------------------- reuse
@@ -662,9 +664,9 @@ TEST_F(EventParserTest, ReuseDoesNotLeakFields) {
   large.append(100000, 'x');
   large.append(R"(","n":1}})");
   ASSERT_FALSE(parser_.Parse(Msg(large), e).has_value());
-  EXPECT_EQ(e.properties_json.size(), 100000u + 18u);
-  ASSERT_FALSE(parser_.Parse(Msg(R"({"userId":"v","event":"F","properties":{"n":2}})"), e)
-                   .has_value());
+  EXPECT_EQ(e.properties_json.size(), 100000u + 14u);
+  ASSERT_FALSE(
+      parser_.Parse(Msg(R"({"userId":"v","event":"F","properties":{"n":2}})"), e).has_value());
   EXPECT_EQ(e.user_id, "v");
   EXPECT_EQ(e.properties_json, R"({"n":2})");
   EXPECT_EQ(e.numeric_properties, (Numbers{{"n", 2}}));
@@ -702,7 +704,8 @@ TEST_F(EventParserTest, FuzzedInputNeverCrashes) {
   (*proto.mutable_properties()->mutable_fields())["nested"]
       .mutable_struct_value()
       ->mutable_fields()
-      ->operator[]("list")
+      ->
+      operator[]("list")
       .mutable_list_value()
       ->add_values()
       ->set_string_value("x");
@@ -712,7 +715,8 @@ TEST_F(EventParserTest, FuzzedInputNeverCrashes) {
           "properties":{"total":59.97,"n":[1,2,{"x":null}],"s":"a\"b\\u00e9"},
           "traits":{"t":true},"context":{"c":{"d":[]}}})",
        {}},
-      {R"({"type":"alias","userId":12,"previousId":3.5e2})", {{"content-type", "application/json"}}},
+      {R"({"type":"alias","userId":12,"previousId":3.5e2})",
+       {{"content-type", "application/json"}}},
       {R"({"type":"identify","anonymousId":"x","traits":{"age":30,"tags":["a","b"]}})", {}},
       {R"({"total":5,"items":[{"sku":"a","q":1}]})",
        {{"ce_specversion", "1.0"},
@@ -728,7 +732,7 @@ TEST_F(EventParserTest, FuzzedInputNeverCrashes) {
 
   std::mt19937 rng(7);
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
-  const std::string_view interesting = "{}[]\":,\\ 0123456789.eE-+tfnul\x00\x7f\x80\xc3\xff";
+  const std::string_view interesting = "{}[]\":,\\ 0123456789.eE-+tfnul\x00\x7f\x80\xc3\xff"sv;
   simdjson::dom::parser check;
   EventParser fuzz_parser({.max_bytes = 4096, .max_depth = 8});
   const auto start = std::chrono::steady_clock::now();
@@ -737,7 +741,7 @@ TEST_F(EventParserTest, FuzzedInputNeverCrashes) {
   for (int i = 0; i < 20000; ++i) {
     const Seed& seed = seeds[pick(seeds.size())];
     payload = seed.payload;
-    const size_t mutations = 1 + pick(4);
+    const size_t mutations = pick(4) == 0 ? 2 + pick(3) : 1;  // mostly one
     for (size_t m = 0; m < mutations; ++m) {
       switch (pick(4)) {
         case 0:  // flip bits of one byte
@@ -772,6 +776,8 @@ TEST_F(EventParserTest, FuzzedInputNeverCrashes) {
     }
     if (::testing::Test::HasFailure()) break;
   }
+  RecordProperty("parsed", ok);
+  RecordProperty("dead_lettered", failed);
   EXPECT_EQ(ok + failed, 20000);
   EXPECT_GT(ok, 0);
   EXPECT_GT(failed, 0);
