@@ -1,5 +1,7 @@
 #include "api/engine_api.h"
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "cairn/murmur2.h"
@@ -87,16 +89,19 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   routes.push_back(
       {"GET", {"v1", "customers", "*"}, [ctx](const HttpRequest& req) {
          const std::string& id = req.segments[2];
+         const std::string history_text = req.Query("history", "20");
+         size_t limit = 0;
+         const auto [end, ec] = std::from_chars(
+             history_text.data(), history_text.data() + history_text.size(), limit);
+         if (ec != std::errc() || end != history_text.data() + history_text.size() ||
+             limit > 1000) {
+           return HttpResponse::Error(400, "bad_parameter",
+                                      "history must be a whole number from 0 to 1000");
+         }
          auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
          if (!found) {
            return HttpResponse::Error(404, "customer_not_found",
                                       "no customer with id '" + id + "'");
-         }
-         size_t limit = 20;
-         try {
-           limit = std::min<size_t>(std::stoul(req.Query("history", "20")), 1000);
-         } catch (...) {
-           return HttpResponse::Error(400, "bad_parameter", "history must be a number");
          }
          auto history = ctx.store->History(found->first, id, limit);
          if (!history.ok()) {
