@@ -111,21 +111,26 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
        }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
-                      uint64_t events = 0, dups = 0, dead = 0, customers = 0;
+                      uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0;
                       for (const auto& [p, cp] : ctx.store->Checkpoints(ctx.events_topic)) {
                         parts.push_back({{"partition", p},
                                          {"next_offset", cp.next_offset()},
                                          {"events", cp.events()},
-                                         {"customers", cp.customers()}});
+                                         {"duplicates", cp.duplicates()},
+                                         {"dead_letters", cp.dead_letters()},
+                                         {"customers", cp.customers()},
+                                         {"offsets_skipped", cp.offsets_skipped()}});
                         events += cp.events();
                         dups += cp.duplicates();
                         dead += cp.dead_letters();
                         customers += cp.customers();
+                        skipped += cp.offsets_skipped();
                       }
                       json out = {{"events", events},
                                   {"duplicates", dups},
                                   {"dead_letters", dead},
                                   {"customers", customers},
+                                  {"offsets_skipped", skipped},
                                   {"partitions", parts}};
                       if (ctx.metrics) {
                         auto m = ctx.metrics();

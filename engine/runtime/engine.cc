@@ -171,6 +171,20 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   }
 }
 
+void Engine::NoteGap(int32_t partition, int64_t offset, PartitionState& ps) {
+  const int64_t expected = ps.checkpoint.next_offset();
+  // next_offset 0 with no checkpoint: the start is wherever the group's
+  // offset or the log's start put us, so there is nothing to compare with.
+  if (offset <= expected || (expected == 0 && !ps.resumed)) return;
+  const auto skipped = static_cast<uint64_t>(offset - expected);
+  ps.checkpoint.set_offsets_skipped(ps.checkpoint.offsets_skipped() + skipped);
+  if (skipped > 1) {
+    spdlog::error("partition {}[{}]: expected offset {} but the log continues at {}: {} messages "
+                  "were deleted (retention) before they were read",
+                  options_.topics.events, partition, expected, offset, skipped);
+  }
+}
+
 void Engine::ProcessBatch() {
   if (pending_count_ == 0 || !fatal_.ok()) return;
   const auto start = std::chrono::steady_clock::now();
@@ -205,6 +219,7 @@ void Engine::ProcessBatch() {
     Pending& p = pending_[i];
     PartitionState& ps = partitions_[p.msg->partition];
     if (p.parsed) ApplyEvent(p, ps);
+    NoteGap(p.msg->partition, p.msg->offset, ps);
     ps.checkpoint.set_next_offset(p.msg->offset + 1);
     ps.dirty = true;
   }
@@ -274,6 +289,7 @@ void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
     PartitionState ps;
     if (auto cp = store_->GetCheckpoint(tp.topic, tp.partition)) {
       ps.checkpoint = *cp;
+      ps.resumed = true;
       tp.offset = cp->next_offset();
       spdlog::info("partition {}[{}]: resuming at offset {} (from RocksDB)", tp.topic, tp.partition,
                    tp.offset);

@@ -92,6 +92,7 @@ class Engine final : private kafka::RebalanceListener {
   struct PartitionState {
     v1::PartitionCheckpoint checkpoint;
     bool dirty = false;
+    bool resumed = false;  // started from a RocksDB checkpoint
   };
   struct Pending {  // one consumed message of the batch in hand
     kafka::MessageHandle msg;
@@ -112,6 +113,9 @@ class Engine final : private kafka::RebalanceListener {
   void DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError& error);
   void LoadCustomers();
   void ApplyEvent(Pending& p, PartitionState& ps);
+  // Counts (and logs) offsets between the checkpoint and `offset` that the
+  // log no longer had.
+  void NoteGap(int32_t partition, int64_t offset, PartitionState& ps);
   Status WriteBatch();
 
   EngineOptions options_;
