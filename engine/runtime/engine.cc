@@ -159,10 +159,10 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
     ps.checkpoint.set_customers(ps.checkpoint.customers() + 1);
     counts_.customers++;
   }
-  const auto& id = entry.state.id();
-  batch_.PutHistory(entry.partition, id, seq, history_scratch_);
-  if (seq >= options_.state.history_limit) {
-    batch_.DeleteHistory(entry.partition, id, seq - options_.state.history_limit);
+  if (options_.state.history_limit > 0) {
+    history_scratch_.set_seq(seq);
+    batch_.PutHistory(entry.partition, entry.state.id(), history_scratch_,
+                      options_.state.history_limit);
   }
   entry.state.set_next_history_seq(seq + 1);
   if (!entry.dirty) {

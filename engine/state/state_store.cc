@@ -4,6 +4,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace cairn::state {
@@ -109,19 +110,13 @@ void StateStore::Batch::PutCustomer(int32_t partition, const v1::CustomerState& 
   (void)batch_.Put(store_->customers_, CustomerKey(partition, state.id()), scratch_);
 }
 
-void StateStore::Batch::PutHistory(int32_t partition, std::string_view id, uint64_t seq,
-                                   const v1::HistoryEntry& entry) {
+void StateStore::Batch::PutHistory(int32_t partition, std::string_view id,
+                                   const v1::HistoryEntry& entry, uint32_t ring) {
   std::string key = CustomerKey(partition, id);
-  PutU64(key, seq);
+  PutU64(key, ring == 0 ? entry.seq() : entry.seq() % ring);
   scratch_.clear();
   entry.SerializeToString(&scratch_);
   (void)batch_.Put(store_->history_, key, scratch_);
-}
-
-void StateStore::Batch::DeleteHistory(int32_t partition, std::string_view id, uint64_t seq) {
-  std::string key = CustomerKey(partition, id);
-  PutU64(key, seq);
-  (void)batch_.Delete(store_->history_, key);
 }
 
 void StateStore::Batch::PutCheckpoint(std::string_view topic, int32_t partition,
@@ -175,15 +170,14 @@ Status StateStore::MultiGetCustomers(const std::vector<std::pair<int32_t, std::s
 
 Result<std::vector<v1::HistoryEntry>> StateStore::History(int32_t partition, std::string_view id,
                                                           size_t limit) {
+  // The ring's slots are not in seq order: read them all, then sort.
   const std::string prefix = CustomerKey(partition, id);
-  std::string upper = prefix;
-  PutU64(upper, ~uint64_t{0});
-  rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, history_));
   std::vector<v1::HistoryEntry> out;
-  for (it->SeekForPrev(upper_slice); it->Valid() && out.size() < limit; it->Prev()) {
-    if (!it->key().starts_with(prefix) || it->key().size() != prefix.size() + 8) break;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    if (!it->key().starts_with(prefix)) break;
+    if (it->key().size() != prefix.size() + 8) continue;  // a longer id sharing the prefix
     v1::HistoryEntry e;
     if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return DataLoss("history record does not parse");
@@ -191,6 +185,8 @@ Result<std::vector<v1::HistoryEntry>> StateStore::History(int32_t partition, std
     out.push_back(std::move(e));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "read history");
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq() > b.seq(); });
+  if (out.size() > limit) out.resize(limit);
   return out;
 }
 

@@ -2,7 +2,9 @@
 //
 // Column families:
 //   customers  <partition u32 BE><id len u32 BE><id>            -> v1::CustomerState
-//   history    <partition u32 BE><id len u32 BE><id><seq u64 BE> -> v1::HistoryEntry
+//   history    <partition u32 BE><id len u32 BE><id><slot u64 BE> -> v1::HistoryEntry
+//              a ring per customer: slot = seq % ring size, so a new entry
+//              overwrites the oldest and history needs no deletes
 //   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
 // Every change of one poll batch, with the checkpoints of the partitions it
 // read, goes into ONE WriteBatch (Batch + Write), WAL on. That is what makes
@@ -50,9 +52,9 @@ class StateStore {
   class Batch {
    public:
     void PutCustomer(int32_t partition, const v1::CustomerState& state);
-    void PutHistory(int32_t partition, std::string_view id, uint64_t seq,
-                    const v1::HistoryEntry& entry);
-    void DeleteHistory(int32_t partition, std::string_view id, uint64_t seq);
+    // Writes `entry` into slot entry.seq() % ring of the customer's ring.
+    void PutHistory(int32_t partition, std::string_view id, const v1::HistoryEntry& entry,
+                    uint32_t ring);
     void PutCheckpoint(std::string_view topic, int32_t partition,
                        const v1::PartitionCheckpoint& checkpoint);
     size_t count() const { return static_cast<size_t>(batch_.Count()); }
@@ -74,7 +76,7 @@ class StateStore {
   // Reads many at once; out[i] answers keys[i].
   Status MultiGetCustomers(const std::vector<std::pair<int32_t, std::string>>& keys,
                            std::vector<std::optional<v1::CustomerState>>& out);
-  // The customer's history, newest first, at most `limit` entries.
+  // The customer's history, newest (highest seq) first, at most `limit` entries.
   Result<std::vector<v1::HistoryEntry>> History(int32_t partition, std::string_view id,
                                                 size_t limit);
 

@@ -71,14 +71,15 @@ TEST(StateStoreTest, HistoryIsNewestFirstAndPerCustomer) {
   ASSERT_TRUE(store.ok());
   auto batch = (*store)->NewBatch();
   v1::HistoryEntry e;
-  for (uint64_t seq = 0; seq < 300; ++seq) {  // crosses a byte boundary in the seq
+  for (uint64_t seq = 0; seq < 300; ++seq) {  // wraps the ring of 50 six times
     e.set_name("E" + std::to_string(seq));
-    batch.PutHistory(1, "bob", seq, e);
+    e.set_seq(seq);
+    batch.PutHistory(1, "bob", e, 50);
   }
   e.set_name("other");
-  batch.PutHistory(1, "bo", 0, e);     // a prefix of bob's id
-  batch.PutHistory(1, "bobby", 0, e);  // bob is a prefix of this id
-  batch.DeleteHistory(1, "bob", 0);
+  e.set_seq(0);
+  batch.PutHistory(1, "bo", e, 50);     // a prefix of bob's id
+  batch.PutHistory(1, "bobby", e, 50);  // bob is a prefix of this id
   ASSERT_TRUE((*store)->Write(batch).ok());
   auto h = (*store)->History(1, "bob", 3);
   ASSERT_TRUE(h.ok());
@@ -86,8 +87,8 @@ TEST(StateStoreTest, HistoryIsNewestFirstAndPerCustomer) {
   EXPECT_EQ((*h)[0].name(), "E299");
   EXPECT_EQ((*h)[2].name(), "E297");
   auto all = (*store)->History(1, "bob", 1000);
-  ASSERT_EQ(all->size(), 299u);
-  EXPECT_EQ(all->back().name(), "E1");
+  ASSERT_EQ(all->size(), 50u);  // the ring keeps the newest 50
+  EXPECT_EQ(all->back().name(), "E250");
   EXPECT_EQ((*store)->History(1, "bo", 10)->size(), 1u);
   EXPECT_TRUE((*store)->History(2, "bob", 10)->empty());
 }
