@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace cairn::kafka {
@@ -56,6 +57,7 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
   (void)conf->release();
   consumer->rk_.reset(rk);
   rd_kafka_poll_set_consumer(rk);
+  consumer->queue_.reset(rd_kafka_queue_get_consumer(rk));
 
   PartitionListHandle topics(
       rd_kafka_topic_partition_list_new(static_cast<int>(options.topics.size())));
@@ -77,6 +79,20 @@ void Consumer::Close() {
 
 MessageHandle Consumer::Poll(int timeout_ms) {
   return MessageHandle(rd_kafka_consumer_poll(rk_.get(), timeout_ms));
+}
+
+size_t Consumer::PollBatch(int timeout_ms, size_t max, std::vector<MessageHandle>& out) {
+  if (max == 0) return 0;
+  // rd_kafka_consume_batch_queue waits until the array is full or the timeout
+  // passes, so wait for the first message alone, then drain without waiting.
+  MessageHandle first = Poll(timeout_ms);
+  if (!first) return 0;
+  out.push_back(std::move(first));
+  scratch_.resize(max - 1);
+  const ssize_t n =
+      max > 1 ? rd_kafka_consume_batch_queue(queue_.get(), 0, scratch_.data(), max - 1) : 0;
+  for (ssize_t i = 0; i < n; ++i) out.emplace_back(scratch_[static_cast<size_t>(i)]);
+  return 1 + static_cast<size_t>(std::max<ssize_t>(n, 0));
 }
 
 Status Consumer::Commit(const std::vector<TopicPartition>& offsets, bool async) {

@@ -60,6 +60,13 @@ class Consumer {
   // carry an error (message->err != 0) that the caller logs and skips.
   MessageHandle Poll(int timeout_ms);
 
+  // Appends up to `max` messages to `out`: waits up to `timeout_ms` for the
+  // first, then takes only what has already arrived. Much cheaper per message
+  // than Poll. Rebalance callbacks run inside, as with Poll, so a returned
+  // message may belong to a partition revoked meanwhile; the caller checks.
+  // Returns how many were appended.
+  size_t PollBatch(int timeout_ms, size_t max, std::vector<MessageHandle>& out);
+
   // Commits `offsets` (next offset to read, per partition) to the group.
   Status Commit(const std::vector<TopicPartition>& offsets, bool async);
 
@@ -82,6 +89,8 @@ class Consumer {
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
 
   KafkaHandle rk_;
+  QueueHandle queue_;  // the consumer queue; released before rk_
+  std::vector<rd_kafka_message_t*> scratch_;
   RebalanceListener* listener_ = nullptr;
   bool closed_ = false;
 };

@@ -12,6 +12,10 @@ namespace {
 constexpr size_t kBatchRing = 1024;
 constexpr int kDeadLetterFlushMs = 60000;
 
+double MsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 std::string_view View(const void* p, size_t n) {
   return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
 }
@@ -39,7 +43,9 @@ Engine::Engine(const EngineOptions& options, state::StateStore* store, const Clo
       clock_(clock),
       parser_(options.parse),
       cache_(options.cache_capacity),
-      batch_(store->NewBatch()) {}
+      batch_a_(store->NewBatch()),
+      batch_b_(store->NewBatch()),
+      writer_(store) {}
 
 Engine::~Engine() = default;
 
@@ -63,19 +69,26 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
 
 Status Engine::Run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && fatal_.ok()) {
+    const auto start = std::chrono::steady_clock::now();
     PollBatch();
+    poll_ms_ += MsSince(start);
+    if (pending_count_ == 0) {
+      // Idle: let the last write land so its offsets are published.
+      if (Status s = FinishWrite(); !s.ok()) fatal_ = s;
+      continue;
+    }
     ProcessBatch();
   }
   if (fatal_.ok()) consumer_->Close();  // OnRevoke writes whatever is in hand
+  if (Status s = FinishWrite(); !s.ok() && fatal_.ok()) fatal_ = s;
   return fatal_;
 }
 
 void Engine::PollBatch() {
-  int timeout = options_.poll_timeout_ms;
-  while (pending_count_ < options_.max_batch && fatal_.ok()) {
-    kafka::MessageHandle msg = consumer_->Poll(timeout);
-    timeout = 0;  // after the first message, take only what is already here
-    if (!msg) break;
+  if (pending_count_ >= options_.max_batch || !fatal_.ok()) return;
+  polled_.clear();
+  consumer_->PollBatch(options_.poll_timeout_ms, options_.max_batch - pending_count_, polled_);
+  for (auto& msg : polled_) {
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         std::lock_guard lock(metrics_mu_);
@@ -83,6 +96,13 @@ void Engine::PollBatch() {
           spdlog::warn("kafka consumer: {}", rd_kafka_message_errstr(msg.get()));
         }
       }
+      continue;
+    }
+    // A rebalance served inside the poll may have revoked the partition (its
+    // new owner reads it from its checkpoint), and a message below the
+    // checkpoint is already in state. Neither may be applied.
+    auto part = partitions_.find(msg->partition);
+    if (part == partitions_.end() || msg->offset < part->second.checkpoint.next_offset()) {
       continue;
     }
     if (pending_count_ == pending_.size()) pending_.emplace_back();
@@ -161,8 +181,8 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   }
   if (options_.state.history_limit > 0) {
     history_scratch_.set_seq(seq);
-    batch_.PutHistory(entry.partition, entry.state.id(), history_scratch_,
-                      options_.state.history_limit);
+    building_->PutHistory(entry.partition, entry.state.id(), history_scratch_,
+                          options_.state.history_limit);
   }
   entry.state.set_next_history_seq(seq + 1);
   if (!entry.dirty) {
@@ -179,9 +199,10 @@ void Engine::NoteGap(int32_t partition, int64_t offset, PartitionState& ps) {
   const auto skipped = static_cast<uint64_t>(offset - expected);
   ps.checkpoint.set_offsets_skipped(ps.checkpoint.offsets_skipped() + skipped);
   if (skipped > 1) {
-    spdlog::error("partition {}[{}]: expected offset {} but the log continues at {}: {} messages "
-                  "were deleted (retention) before they were read",
-                  options_.topics.events, partition, expected, offset, skipped);
+    spdlog::error(
+        "partition {}[{}]: expected offset {} but the log continues at {}: {} messages "
+        "were deleted (retention) before they were read",
+        options_.topics.events, partition, expected, offset, skipped);
   }
 }
 
@@ -191,7 +212,6 @@ void Engine::ProcessBatch() {
   uint64_t dead = 0;
 
   // 1. Parse. Bad input goes to the dead-letter topic; nothing else stops.
-  std::vector<std::pair<std::string_view, std::string_view>> headers;
   ingest::RawMessage raw;
   for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
     Pending& p = pending_[i];
@@ -212,8 +232,13 @@ void Engine::ProcessBatch() {
     }
   }
 
+  const double parse_ms = MsSince(start);
+
   // 2. Read the customers the cache lacks, then fold events in offset order.
+  auto stage = std::chrono::steady_clock::now();
   if (fatal_.ok()) LoadCustomers();
+  const double load_ms = MsSince(stage);
+  stage = std::chrono::steady_clock::now();
   counts_ = {};
   for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
     Pending& p = pending_[i];
@@ -224,11 +249,15 @@ void Engine::ProcessBatch() {
     ps.dirty = true;
   }
 
+  const double apply_ms = MsSince(stage);
+
   // 3. Write, then tell Kafka.
+  stage = std::chrono::steady_clock::now();
   if (fatal_.ok()) {
-    Status s = WriteBatch();
+    Status s = SubmitWrite();
     if (!s.ok()) fatal_ = s;
   }
+  const double write_ms = MsSince(stage);
   const size_t messages = pending_count_;
   for (size_t i = 0; i < pending_count_; ++i) pending_[i].msg.reset();
   pending_count_ = 0;
@@ -237,9 +266,13 @@ void Engine::ProcessBatch() {
     return;
   }
 
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  const double ms = MsSince(start);
   std::lock_guard lock(metrics_mu_);
+  metrics_.poll_ms = poll_ms_;
+  metrics_.parse_ms += parse_ms;
+  metrics_.load_ms += load_ms;
+  metrics_.apply_ms += apply_ms;
+  metrics_.write_ms += write_ms;
   metrics_.messages += messages;
   metrics_.events += counts_.events;
   metrics_.duplicates += counts_.duplicates;
@@ -254,33 +287,44 @@ void Engine::ProcessBatch() {
   }
 }
 
-Status Engine::WriteBatch() {
+Status Engine::SubmitWrite() {
   // Dead letters must be on the broker before the offsets that skip them are.
   if (dead_letters_in_flight_) {
     CAIRN_RETURN_IF_ERROR(producer_->Flush(kDeadLetterFlushMs).WithContext("dead-letter flush"));
     dead_letters_in_flight_ = false;
   }
-  for (auto* entry : dirty_) batch_.PutCustomer(entry->partition, entry->state);
-  std::vector<kafka::TopicPartition> offsets;
+  // One write in flight at a time keeps writes in order, and the cache is
+  // evicted only while none is in flight, so a MultiGet never reads a record
+  // older than one still waiting to be written.
+  CAIRN_RETURN_IF_ERROR(FinishWrite());
+  for (auto* entry : dirty_) {
+    building_->PutCustomer(entry->partition, entry->state);
+    entry->dirty = false;
+  }
+  dirty_.clear();
   for (auto& [part, ps] : partitions_) {
     if (!ps.dirty) continue;
-    batch_.PutCheckpoint(options_.topics.events, part, ps.checkpoint);
-    offsets.push_back({options_.topics.events, part, ps.checkpoint.next_offset()});
+    building_->PutCheckpoint(options_.topics.events, part, ps.checkpoint);
+    writing_offsets_.push_back({options_.topics.events, part, ps.checkpoint.next_offset()});
+    ps.dirty = false;
   }
-  CAIRN_RETURN_IF_ERROR(store_->Write(batch_));
-  for (auto* entry : dirty_) entry->dirty = false;
-  dirty_.clear();
-  cache_.Evict();
+  std::swap(building_, writing_);
+  writer_.Submit(writing_);
+  return Status::Ok();
+}
+
+Status Engine::FinishWrite() {
+  if (!writer_.in_flight()) return Status::Ok();
+  CAIRN_RETURN_IF_ERROR(writer_.Wait());
   {
     std::lock_guard lock(metrics_mu_);
-    for (auto& [part, ps] : partitions_) {
-      if (ps.dirty) committed_[part] = ps.checkpoint.next_offset();
-      ps.dirty = false;
-    }
+    for (const auto& tp : writing_offsets_) committed_[tp.partition] = tp.offset;
   }
   // Kafka's committed offset only trails RocksDB's; a failed commit is harmless.
-  Status s = consumer_->Commit(offsets, /*async=*/true);
+  Status s = consumer_->Commit(writing_offsets_, /*async=*/true);
   if (!s.ok()) spdlog::debug("offset commit: {}", s.ToString());
+  writing_offsets_.clear();
+  cache_.Evict();
   return Status::Ok();
 }
 
@@ -307,6 +351,7 @@ void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
 
 void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
   ProcessBatch();  // write everything consumed so far, from every partition
+  if (Status s = FinishWrite(); !s.ok() && fatal_.ok()) fatal_ = s;
   for (const auto& tp : parts) {
     cache_.DropPartition(tp.partition);
     partitions_.erase(tp.partition);

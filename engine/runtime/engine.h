@@ -28,6 +28,7 @@
 #include "ingest/event_parser.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
+#include "runtime/batch_writer.h"
 #include "state/customer_cache.h"
 #include "state/customer_state.h"
 #include "state/state_store.h"
@@ -64,6 +65,8 @@ struct EngineMetrics {
   uint64_t customers_created = 0;
   uint64_t batches = 0;
   uint64_t consumer_errors = 0;
+  // Cumulative time of the ingest thread per stage, in ms.
+  double poll_ms = 0, parse_ms = 0, load_ms = 0, apply_ms = 0, write_ms = 0;
   double last_batch_ms = 0;
   double p99_batch_ms = 0;  // over the last 1024 batches
   size_t cached_customers = 0;
@@ -94,7 +97,8 @@ class Engine final : private kafka::RebalanceListener {
     bool dirty = false;
     bool resumed = false;  // started from a RocksDB checkpoint
   };
-  struct Pending {  // one consumed message of the batch in hand
+  double poll_ms_ = 0;  // ingest thread only; published with the metrics
+  struct Pending {      // one consumed message of the batch in hand
     kafka::MessageHandle msg;
     Event event;
     bool parsed = false;
@@ -116,7 +120,12 @@ class Engine final : private kafka::RebalanceListener {
   // Counts (and logs) offsets between the checkpoint and `offset` that the
   // log no longer had.
   void NoteGap(int32_t partition, int64_t offset, PartitionState& ps);
-  Status WriteBatch();
+  // Flushes dead letters, waits for the previous write, then hands the
+  // batch in hand (customers, history, checkpoints) to the writer thread.
+  Status SubmitWrite();
+  // Waits for the write in flight; then publishes its offsets (committed_,
+  // Kafka commit) and evicts clean cache entries. OK when none in flight.
+  Status FinishWrite();
 
   EngineOptions options_;
   state::StateStore* store_;
@@ -126,11 +135,16 @@ class Engine final : private kafka::RebalanceListener {
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;  // dead letters
 
+  std::vector<kafka::MessageHandle> polled_;  // scratch of PollBatch
   std::vector<Pending> pending_;
   size_t pending_count_ = 0;  // pending_[0, pending_count_) are live; the rest reused
   std::map<int32_t, PartitionState> partitions_;
   std::vector<state::CustomerCache::Entry*> dirty_;
-  state::StateStore::Batch batch_;
+  state::StateStore::Batch batch_a_, batch_b_;
+  state::StateStore::Batch* building_ = &batch_a_;      // filled by the batch in hand
+  state::StateStore::Batch* writing_ = &batch_b_;       // owned by writer_ while in flight
+  std::vector<kafka::TopicPartition> writing_offsets_;  // checkpoints of the write in flight
+  BatchWriter writer_;                                  // after the batches: joins before they go
   v1::HistoryEntry history_scratch_;
   bool dead_letters_in_flight_ = false;
   struct {
