@@ -1,7 +1,6 @@
 #include "api/engine_api.h"
 
 #include <charconv>
-
 #include <nlohmann/json.hpp>
 
 #include "cairn/murmur2.h"
@@ -91,8 +90,8 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
          const std::string& id = req.segments[2];
          const std::string history_text = req.Query("history", "20");
          size_t limit = 0;
-         const auto [end, ec] = std::from_chars(
-             history_text.data(), history_text.data() + history_text.size(), limit);
+         const auto [end, ec] =
+             std::from_chars(history_text.data(), history_text.data() + history_text.size(), limit);
          if (ec != std::errc() || end != history_text.data() + history_text.size() ||
              limit > 1000) {
            return HttpResponse::Error(400, "bad_parameter",
@@ -126,12 +125,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                         customers += cp.customers();
                         skipped += cp.offsets_skipped();
                       }
-                      json out = {{"events", events},
-                                  {"duplicates", dups},
-                                  {"dead_letters", dead},
-                                  {"customers", customers},
-                                  {"offsets_skipped", skipped},
-                                  {"partitions", parts}};
+                      json out = {{"events", events},           {"duplicates", dups},
+                                  {"dead_letters", dead},       {"customers", customers},
+                                  {"offsets_skipped", skipped}, {"partitions", parts}};
                       if (ctx.metrics) {
                         auto m = ctx.metrics();
                         out["process"] = {{"messages", m.messages},

@@ -272,9 +272,8 @@ TEST_F(CrashTest, SigkillAtRandomMomentsKeepsStateExactlyOnce) {
           return events > last_events || !engine->running();
         },
         std::chrono::seconds(60));
-    ASSERT_TRUE(progressed && engine->running())
-        << "engine made no progress in round " << k << "\n"
-        << testing::Tail(dir_.Sub("engine.log"));
+    ASSERT_TRUE(progressed && engine->running()) << "engine made no progress in round " << k << "\n"
+                                                 << testing::Tail(dir_.Sub("engine.log"));
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 500));
     engine->Kill(SIGKILL);
     ASSERT_NE(engine->Wait(std::chrono::seconds(10)), -1);
@@ -284,9 +283,10 @@ TEST_F(CrashTest, SigkillAtRandomMomentsKeepsStateExactlyOnce) {
   stop_publishing = true;
   publisher.join();
   ASSERT_FALSE(publish_failed.load());
-  std::printf("crash test: %d SIGKILLs, each after its run had written state; %llu chunks of 200 "
-              "published\n",
-              killed_processing, static_cast<unsigned long long>(chunks.load()));
+  std::printf(
+      "crash test: %d SIGKILLs, each after its run had written state; %llu chunks of 200 "
+      "published\n",
+      killed_processing, static_cast<unsigned long long>(chunks.load()));
 
   // One last start, catch up, stop cleanly, then compare.
   auto engine = StartEngine();

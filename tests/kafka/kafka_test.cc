@@ -34,8 +34,11 @@ struct Listener : RebalanceListener {
 // Consumers rejoin a mock-cluster group only after the old members' session
 // times out, so tests use a short one.
 ConsumerOptions Options(const std::string& address, const std::string& group) {
-  return {address, group, {"events"}, "", {{"session.timeout.ms", "6000"},
-                                            {"heartbeat.interval.ms", "500"}}};
+  return {address,
+          group,
+          {"events"},
+          "",
+          {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}}};
 }
 
 // Polls until `done` holds or `timeout` passes; hands every message to `on`.
