@@ -132,34 +132,38 @@ void Engine::DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError&
 void Engine::LoadCustomers() {
   // Collect the customers of this batch that the cache does not hold, read
   // them with one MultiGet, and point every pending event at its entry.
-  std::unordered_map<std::string, std::vector<size_t>> misses;
-  std::vector<std::pair<int32_t, std::string>> keys;
+  // Allocates per distinct missing customer, not per event.
+  miss_index_.clear();
+  miss_keys_.clear();
   for (size_t i = 0; i < pending_count_; ++i) {
     Pending& p = pending_[i];
     if (!p.parsed) continue;
-    std::string key = state::StateStore::CustomerKey(p.msg->partition, p.event.customer_id());
-    if (auto* e = cache_.Find(key)) {
+    state::StateStore::CustomerKeyInto(key_scratch_, p.msg->partition, p.event.customer_id());
+    if (auto* e = cache_.Find(key_scratch_)) {
       p.entry = e;
       continue;
     }
-    auto [it, inserted] = misses.try_emplace(std::move(key));
-    if (inserted) keys.emplace_back(p.msg->partition, p.event.customer_id());
-    it->second.push_back(i);
+    auto [it, inserted] = miss_index_.try_emplace(key_scratch_, miss_keys_.size());
+    if (inserted) miss_keys_.emplace_back(p.msg->partition, p.event.customer_id());
+    p.miss = it->second;
   }
-  if (keys.empty()) return;
-  std::vector<std::optional<v1::CustomerState>> found;
-  Status s = store_->MultiGetCustomers(keys, found);
+  if (miss_keys_.empty()) return;
+  Status s = store_->MultiGetCustomers(miss_keys_, miss_found_);
   if (!s.ok()) {
     fatal_ = s;
     return;
   }
-  for (size_t k = 0; k < keys.size(); ++k) {
-    v1::CustomerState st = found[k] ? std::move(*found[k]) : v1::CustomerState();
-    if (!found[k]) st.set_id(keys[k].second);
-    std::string key = state::StateStore::CustomerKey(keys[k].first, keys[k].second);
-    const auto& idx = misses.at(key);
-    auto* entry = cache_.Insert(keys[k].first, std::move(key), std::move(st));
-    for (size_t i : idx) pending_[i].entry = entry;
+  miss_entries_.clear();
+  for (size_t k = 0; k < miss_keys_.size(); ++k) {
+    auto& [partition, id] = miss_keys_[k];
+    v1::CustomerState st = miss_found_[k] ? std::move(*miss_found_[k]) : v1::CustomerState();
+    if (!miss_found_[k]) st.set_id(id);
+    miss_entries_.push_back(
+        cache_.Insert(partition, state::StateStore::CustomerKey(partition, id), std::move(st)));
+  }
+  for (size_t i = 0; i < pending_count_; ++i) {
+    Pending& p = pending_[i];
+    if (p.parsed && p.entry == nullptr) p.entry = miss_entries_[p.miss];
   }
 }
 

@@ -19,7 +19,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cairn/clock.h"
@@ -103,6 +105,7 @@ class Engine final : private kafka::RebalanceListener {
     Event event;
     bool parsed = false;
     state::CustomerCache::Entry* entry = nullptr;
+    size_t miss = 0;  // index into miss_keys_ while entry is null
   };
 
   Engine(const EngineOptions& options, state::StateStore* store, const Clock* clock);
@@ -136,6 +139,12 @@ class Engine final : private kafka::RebalanceListener {
   std::unique_ptr<kafka::Producer> producer_;  // dead letters
 
   std::vector<kafka::MessageHandle> polled_;  // scratch of PollBatch
+  // Scratch of LoadCustomers, kept to reuse their memory.
+  std::string key_scratch_;
+  std::unordered_map<std::string, size_t> miss_index_;      // customer key -> miss_keys_ index
+  std::vector<std::pair<int32_t, std::string>> miss_keys_;  // (partition, customer id)
+  std::vector<std::optional<v1::CustomerState>> miss_found_;
+  std::vector<state::CustomerCache::Entry*> miss_entries_;
   std::vector<Pending> pending_;
   size_t pending_count_ = 0;  // pending_[0, pending_count_) are live; the rest reused
   std::map<int32_t, PartitionState> partitions_;

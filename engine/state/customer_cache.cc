@@ -2,7 +2,7 @@
 
 namespace cairn::state {
 
-CustomerCache::Entry* CustomerCache::Find(const std::string& key) {
+CustomerCache::Entry* CustomerCache::Find(std::string_view key) {
   auto it = map_.find(key);
   if (it == map_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);

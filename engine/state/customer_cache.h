@@ -28,7 +28,7 @@ class CustomerCache {
   explicit CustomerCache(size_t capacity) : capacity_(capacity) {}
 
   // The entry for `key`, marked most recently used; nullptr when absent.
-  Entry* Find(const std::string& key);
+  Entry* Find(std::string_view key);
   // Adds an entry (replacing any with the same key) and returns it.
   Entry* Insert(int32_t partition, std::string key, v1::CustomerState state);
   // Drops least-recently-used clean entries until size() <= capacity.

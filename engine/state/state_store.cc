@@ -64,11 +64,16 @@ rocksdb::ColumnFamilyOptions TableOptions(const std::shared_ptr<rocksdb::Cache>&
 
 std::string StateStore::CustomerKey(int32_t partition, std::string_view id) {
   std::string k;
-  k.reserve(8 + id.size());
-  PutU32(k, static_cast<uint32_t>(partition));
-  PutU32(k, static_cast<uint32_t>(id.size()));
-  k.append(id);
+  CustomerKeyInto(k, partition, id);
   return k;
+}
+
+void StateStore::CustomerKeyInto(std::string& out, int32_t partition, std::string_view id) {
+  out.clear();
+  out.reserve(8 + id.size());
+  PutU32(out, static_cast<uint32_t>(partition));
+  PutU32(out, static_cast<uint32_t>(id.size()));
+  out.append(id);
 }
 
 Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options) {

@@ -91,6 +91,8 @@ class StateStore {
   rocksdb::DB* db() const { return db_.get(); }
 
   static std::string CustomerKey(int32_t partition, std::string_view id);
+  // The same, into `out` (replacing its content; reuses its capacity).
+  static void CustomerKeyInto(std::string& out, int32_t partition, std::string_view id);
 
  private:
   StateStore() = default;
