@@ -197,9 +197,10 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
 
 void Engine::NoteGap(int32_t partition, int64_t offset, PartitionState& ps) {
   const int64_t expected = ps.checkpoint.next_offset();
-  // next_offset 0 with no checkpoint: the start is wherever the group's
-  // offset or the log's start put us, so there is nothing to compare with.
-  if (offset <= expected || (expected == 0 && !ps.resumed)) return;
+  // next_offset 0: nothing read or stored yet (a stored checkpoint is always
+  // past its first message), so the start is wherever the group's offset or
+  // the log's start put us and there is nothing to compare with.
+  if (offset <= expected || expected == 0) return;
   const auto skipped = static_cast<uint64_t>(offset - expected);
   ps.checkpoint.set_offsets_skipped(ps.checkpoint.offsets_skipped() + skipped);
   if (skipped > 1) {
@@ -337,7 +338,6 @@ void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
     PartitionState ps;
     if (auto cp = store_->GetCheckpoint(tp.topic, tp.partition)) {
       ps.checkpoint = *cp;
-      ps.resumed = true;
       tp.offset = cp->next_offset();
       spdlog::info("partition {}[{}]: resuming at offset {} (from RocksDB)", tp.topic, tp.partition,
                    tp.offset);
@@ -364,10 +364,16 @@ void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
 }
 
 EngineMetrics Engine::metrics() const {
-  std::lock_guard lock(metrics_mu_);
-  EngineMetrics m = metrics_;
-  if (!batch_ms_ring_.empty()) {
-    std::vector<double> sorted = batch_ms_ring_;
+  EngineMetrics m;
+  std::vector<double> sorted;
+  {
+    // Copy under the lock, sort outside it: the ingest thread takes this
+    // lock once per batch and must not wait on a reader's sort.
+    std::lock_guard lock(metrics_mu_);
+    m = metrics_;
+    sorted = batch_ms_ring_;
+  }
+  if (!sorted.empty()) {
     size_t idx = std::min(sorted.size() - 1, sorted.size() * 99 / 100);
     std::nth_element(sorted.begin(), sorted.begin() + static_cast<long>(idx), sorted.end());
     m.p99_batch_ms = sorted[idx];

@@ -97,7 +97,6 @@ class Engine final : private kafka::RebalanceListener {
   struct PartitionState {
     v1::PartitionCheckpoint checkpoint;
     bool dirty = false;
-    bool resumed = false;  // started from a RocksDB checkpoint
   };
   double poll_ms_ = 0;  // ingest thread only; published with the metrics
   struct Pending {      // one consumed message of the batch in hand
