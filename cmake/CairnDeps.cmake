@@ -12,3 +12,6 @@ find_package(Protobuf REQUIRED)
 find_package(GTest REQUIRED CONFIG)
 find_package(benchmark REQUIRED CONFIG)
 find_package(Threads REQUIRED)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)   # CEL matches(): RE2 syntax, linear time
+find_package(date REQUIRED CONFIG)                    # date::date-tz, time zones from the OS tzdata
+find_package(yaml-cpp REQUIRED CONFIG)

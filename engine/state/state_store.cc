@@ -12,6 +12,8 @@ namespace {
 
 constexpr const char* kCustomersCf = "customers";
 constexpr const char* kHistoryCf = "history";
+constexpr const char* kTimersCf = "timers";
+constexpr const char* kOutboxCf = "outbox";
 
 void PutU32(std::string& out, uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -92,6 +94,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
       {rocksdb::kDefaultColumnFamilyName, TableOptions(cache, 8 << 20, false)},
       {kCustomersCf, TableOptions(cache, options.write_buffer_bytes, true)},
       {kHistoryCf, TableOptions(cache, options.write_buffer_bytes, false)},
+      {kTimersCf, TableOptions(cache, options.write_buffer_bytes, false)},
+      {kOutboxCf, TableOptions(cache, 8 << 20, false)},
   };
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &store->handles_, &raw);
@@ -100,6 +104,8 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
   store->meta_ = store->handles_[0];
   store->customers_ = store->handles_[1];
   store->history_ = store->handles_[2];
+  store->timers_ = store->handles_[3];
+  store->outbox_ = store->handles_[4];
   return store;
 }
 

@@ -5,7 +5,10 @@
 //   history    <partition u32 BE><id len u32 BE><id><slot u64 BE> -> v1::HistoryEntry
 //              a ring per customer: slot = seq % ring size, so a new entry
 //              overwrites the oldest and history needs no deletes
+//   timers     owned by engine/timer (timer_store.h): due timers in time order
+//   outbox     owned by engine/flow: tasks and emitted events awaiting the broker's ack
 //   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
+//              "jv/" <journey> "/" <version u32 BE>             -> journey YAML source
 // Every change of one poll batch, with the checkpoints of the partitions it
 // read, goes into ONE WriteBatch (Batch + Write), WAL on. That is what makes
 // state exactly-once on an at-least-once input: after a crash, the stored
@@ -57,6 +60,9 @@ class StateStore {
                     uint32_t ring);
     void PutCheckpoint(std::string_view topic, int32_t partition,
                        const v1::PartitionCheckpoint& checkpoint);
+    // For the stages that own a column family (timers, outbox, journey
+    // versions): their puts and deletes go into this same atomic write.
+    rocksdb::WriteBatch& raw() { return batch_; }
     size_t count() const { return static_cast<size_t>(batch_.Count()); }
     size_t bytes() const { return batch_.GetDataSize(); }
     void Clear() { batch_.Clear(); }
@@ -89,6 +95,9 @@ class StateStore {
   Status ScanCustomers(const std::function<bool(int32_t, const v1::CustomerState&)>& fn);
 
   rocksdb::DB* db() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* timers_cf() const { return timers_; }
+  rocksdb::ColumnFamilyHandle* outbox_cf() const { return outbox_; }
+  rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_; }
 
   static std::string CustomerKey(int32_t partition, std::string_view id);
   // The same, into `out` (replacing its content; reuses its capacity).
@@ -102,6 +111,8 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* customers_ = nullptr;
   rocksdb::ColumnFamilyHandle* history_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* timers_ = nullptr;
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
 };
 
 }  // namespace cairn::state
