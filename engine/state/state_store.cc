@@ -14,6 +14,7 @@ constexpr const char* kCustomersCf = "customers";
 constexpr const char* kHistoryCf = "history";
 constexpr const char* kTimersCf = "timers";
 constexpr const char* kOutboxCf = "outbox";
+constexpr const char* kTraceCf = "trace";
 
 void PutU32(std::string& out, uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -96,6 +97,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
       {kHistoryCf, TableOptions(cache, options.write_buffer_bytes, false)},
       {kTimersCf, TableOptions(cache, options.write_buffer_bytes, false)},
       {kOutboxCf, TableOptions(cache, 8 << 20, false)},
+      {kTraceCf, TableOptions(cache, 16 << 20, false)},
   };
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &store->handles_, &raw);
@@ -106,6 +108,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
   store->history_ = store->handles_[2];
   store->timers_ = store->handles_[3];
   store->outbox_ = store->handles_[4];
+  store->trace_ = store->handles_[5];
   return store;
 }
 
@@ -121,13 +124,24 @@ void StateStore::Batch::PutCustomer(int32_t partition, const v1::CustomerState& 
   (void)batch_.Put(store_->customers_, CustomerKey(partition, state.id()), scratch_);
 }
 
-void StateStore::Batch::PutHistory(int32_t partition, std::string_view id,
-                                   const v1::HistoryEntry& entry, uint32_t ring) {
+void StateStore::Batch::PutRing(rocksdb::ColumnFamilyHandle* cf, int32_t partition,
+                                std::string_view id, uint64_t seq, uint32_t ring,
+                                const google::protobuf::MessageLite& entry) {
   std::string key = CustomerKey(partition, id);
-  PutU64(key, ring == 0 ? entry.seq() : entry.seq() % ring);
+  PutU64(key, ring == 0 ? seq : seq % ring);
   scratch_.clear();
   entry.SerializeToString(&scratch_);
-  (void)batch_.Put(store_->history_, key, scratch_);
+  (void)batch_.Put(cf, key, scratch_);
+}
+
+void StateStore::Batch::PutHistory(int32_t partition, std::string_view id,
+                                   const v1::HistoryEntry& entry, uint32_t ring) {
+  PutRing(store_->history_, partition, id, entry.seq(), ring, entry);
+}
+
+void StateStore::Batch::PutTrace(int32_t partition, std::string_view id,
+                                 const v1::TraceEntry& entry, uint32_t ring) {
+  PutRing(store_->trace_, partition, id, entry.seq(), ring, entry);
 }
 
 void StateStore::Batch::PutCheckpoint(std::string_view topic, int32_t partition,
@@ -179,26 +193,37 @@ Status StateStore::MultiGetCustomers(const std::vector<std::pair<int32_t, std::s
   return Status::Ok();
 }
 
-Result<std::vector<v1::HistoryEntry>> StateStore::History(int32_t partition, std::string_view id,
-                                                          size_t limit) {
+template <typename Entry>
+Result<std::vector<Entry>> StateStore::ReadRing(rocksdb::ColumnFamilyHandle* cf, int32_t partition,
+                                                std::string_view id, size_t limit) {
   // The ring's slots are not in seq order: read them all, then sort.
   const std::string prefix = CustomerKey(partition, id);
   rocksdb::ReadOptions ro;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, history_));
-  std::vector<v1::HistoryEntry> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+  std::vector<Entry> out;
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     if (!it->key().starts_with(prefix)) break;
     if (it->key().size() != prefix.size() + 8) continue;  // a longer id sharing the prefix
-    v1::HistoryEntry e;
+    Entry e;
     if (!e.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
-      return DataLoss("history record does not parse");
+      return DataLoss("ring record does not parse");
     }
     out.push_back(std::move(e));
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "read history");
+  if (!it->status().ok()) return FromRocks(it->status(), "read ring");
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.seq() > b.seq(); });
   if (out.size() > limit) out.resize(limit);
   return out;
+}
+
+Result<std::vector<v1::HistoryEntry>> StateStore::History(int32_t partition, std::string_view id,
+                                                          size_t limit) {
+  return ReadRing<v1::HistoryEntry>(history_, partition, id, limit);
+}
+
+Result<std::vector<v1::TraceEntry>> StateStore::Trace(int32_t partition, std::string_view id,
+                                                      size_t limit) {
+  return ReadRing<v1::TraceEntry>(trace_, partition, id, limit);
 }
 
 Status StateStore::ScanCustomers(const std::function<bool(int32_t, const v1::CustomerState&)>& fn) {

@@ -5,6 +5,7 @@
 //   history    <partition u32 BE><id len u32 BE><id><slot u64 BE> -> v1::HistoryEntry
 //              a ring per customer: slot = seq % ring size, so a new entry
 //              overwrites the oldest and history needs no deletes
+//   trace      <partition><id len><id><slot u64 BE> -> v1::TraceEntry, a ring like history
 //   timers     owned by engine/timer (timer_store.h): due timers in time order
 //   outbox     owned by engine/flow: tasks and emitted events awaiting the broker's ack
 //   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
@@ -58,6 +59,9 @@ class StateStore {
     // Writes `entry` into slot entry.seq() % ring of the customer's ring.
     void PutHistory(int32_t partition, std::string_view id, const v1::HistoryEntry& entry,
                     uint32_t ring);
+    // Writes `entry` into slot entry.seq() % ring of the customer's decision trace.
+    void PutTrace(int32_t partition, std::string_view id, const v1::TraceEntry& entry,
+                  uint32_t ring);
     void PutCheckpoint(std::string_view topic, int32_t partition,
                        const v1::PartitionCheckpoint& checkpoint);
     // For the stages that own a column family (timers, outbox, journey
@@ -69,6 +73,8 @@ class StateStore {
 
    private:
     friend class StateStore;
+    void PutRing(rocksdb::ColumnFamilyHandle* cf, int32_t partition, std::string_view id,
+                 uint64_t seq, uint32_t ring, const google::protobuf::MessageLite& entry);
     explicit Batch(StateStore* store) : store_(store) {}
     StateStore* store_;
     rocksdb::WriteBatch batch_;
@@ -85,6 +91,9 @@ class StateStore {
   // The customer's history, newest (highest seq) first, at most `limit` entries.
   Result<std::vector<v1::HistoryEntry>> History(int32_t partition, std::string_view id,
                                                 size_t limit);
+
+  // The customer's decision trace, newest first, at most `limit` entries.
+  Result<std::vector<v1::TraceEntry>> Trace(int32_t partition, std::string_view id, size_t limit);
 
   std::optional<v1::PartitionCheckpoint> GetCheckpoint(std::string_view topic, int32_t partition);
   // Every partition of `topic` with a checkpoint, ascending.
@@ -105,6 +114,9 @@ class StateStore {
 
  private:
   StateStore() = default;
+  template <typename Entry>
+  Result<std::vector<Entry>> ReadRing(rocksdb::ColumnFamilyHandle* cf, int32_t partition,
+                                      std::string_view id, size_t limit);
   StoreOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_
@@ -113,6 +125,7 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* timers_ = nullptr;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  rocksdb::ColumnFamilyHandle* trace_ = nullptr;
 };
 
 }  // namespace cairn::state
