@@ -28,6 +28,7 @@ test: build
 
 bench: build
 	$(BUILD)/tests/bench/cairn_bench_ingest
+	$(BUILD)/tests/bench/cairn_bench_timers
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
