@@ -74,6 +74,59 @@ std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
   return out.dump();
 }
 
+std::string CustomerJourneysJson(const v1::CustomerState& state,
+                                 const std::vector<v1::TraceEntry>& trace) {
+  json instances = json::array();
+  for (const auto& i : state.instances()) {
+    json j = {{"journey", i.journey()},
+              {"version", i.version()},
+              {"instance", i.id()},
+              {"status", i.done() ? "exited" : (i.held() ? "held" : "active")},
+              {"step", i.step_id()},
+              {"entered_at", FormatTimestamp(i.entered_at_ms())},
+              {"step_since", FormatTimestamp(i.step_since_ms())},
+              {"expires_at", FormatTimestamp(i.expires_at_ms())},
+              {"entry_event", ParseObject(i.entry_json())}};
+    if (i.wait_due_ms() > 0 && !i.done()) j["waiting_until"] = FormatTimestamp(i.wait_due_ms());
+    if (!i.arm().empty()) j["arm"] = i.arm();
+    if (i.goal_deadline_ms() > 0) {
+      j["goal"] = {{"reached", i.goal_reached()},
+                   {"window_ends", FormatTimestamp(i.goal_deadline_ms())}};
+    }
+    instances.push_back(std::move(j));
+  }
+  json entries = json::array();
+  for (const auto& e : state.journey_entries()) {
+    entries.push_back({{"journey", e.journey()},
+                       {"entries", e.entries()},
+                       {"last_entered_at", FormatTimestamp(e.last_entered_ms())}});
+  }
+  json armed = json::array();
+  for (const auto& a : state.armed()) {
+    armed.push_back({{"journey", a.journey()}, {"due", FormatTimestamp(a.due_ms())}});
+  }
+  json lines = json::array();
+  for (const auto& t : trace) {
+    json l = {{"at", FormatTimestamp(t.at_ms())},
+              {"journey", t.journey()},
+              {"version", t.version()},
+              {"action", t.action()}};
+    if (t.instance() != 0) l["instance"] = t.instance();
+    if (!t.step().empty()) l["step"] = t.step();
+    if (!t.channel().empty()) l["channel"] = t.channel();
+    if (!t.template_name().empty()) l["template"] = t.template_name();
+    if (!t.reason().empty()) l["reason"] = t.reason();
+    if (!t.task_id().empty()) l["task_id"] = t.task_id();
+    lines.push_back(std::move(l));
+  }
+  json labels = json::array();
+  for (const auto& l : state.labels()) labels.push_back(l);
+  json out = {{"id", state.id()},       {"instances", std::move(instances)},
+              {"entries", std::move(entries)}, {"armed_triggers", std::move(armed)},
+              {"labels", std::move(labels)},   {"trace", std::move(lines)}};
+  return out.dump();
+}
+
 std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   std::vector<Route> routes;
   routes.push_back({"GET", {"healthz"}, [](const HttpRequest&) {
@@ -108,6 +161,44 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
          }
          return HttpResponse::Json(200, CustomerJson(found->first, found->second, *history));
        }});
+  routes.push_back(
+      {"GET", {"v1", "customers", "*", "journeys"}, [ctx](const HttpRequest& req) {
+         const std::string& id = req.segments[2];
+         const std::string text = req.Query("trace", "100");
+         size_t limit = 0;
+         const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+         if (ec != std::errc() || end != text.data() + text.size() || limit > 1000) {
+           return HttpResponse::Error(400, "bad_parameter",
+                                      "trace must be a whole number from 0 to 1000");
+         }
+         auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
+         if (!found) {
+           return HttpResponse::Error(404, "customer_not_found",
+                                      "no customer with id '" + id + "'");
+         }
+         auto trace = ctx.store->Trace(found->first, id, limit);
+         if (!trace.ok()) return HttpResponse::Error(500, "storage", trace.status().message());
+         return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
+       }});
+  routes.push_back({"GET", {"v1", "journeys"}, [ctx](const HttpRequest&) {
+                      json list = json::array();
+                      auto catalog = ctx.catalog ? ctx.catalog() : nullptr;
+                      if (catalog) {
+                        for (const auto& [name, j] : catalog->current()) {
+                          json steps = json::array();
+                          for (const auto& st : j->steps) steps.push_back(st.id);
+                          list.push_back({{"name", name},
+                                          {"version", j->version},
+                                          {"description", j->description},
+                                          {"owner", j->owner},
+                                          {"priority", j->priority},
+                                          {"paused", j->paused},
+                                          {"file", j->file},
+                                          {"steps", std::move(steps)}});
+                        }
+                      }
+                      return HttpResponse::Json(200, json{{"journeys", std::move(list)}}.dump());
+                    }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
                       uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0;
@@ -133,6 +224,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                         out["process"] = {{"messages", m.messages},
                                           {"events", m.events},
                                           {"batches", m.batches},
+                                          {"timers_fired", m.timers_fired},
+                                          {"outbox_published", m.tasks_published},
+                                          {"outbox_unacked", m.outbox_unacked},
                                           {"p99_batch_ms", m.p99_batch_ms},
                                           {"assigned_partitions", m.assigned_partitions}};
                       }

@@ -2,6 +2,9 @@
 //   GET /healthz               the process is alive (never asks Kafka)
 //   GET /readyz                RocksDB open and partitions assigned, else 503
 //   GET /v1/customers/{id}     profile, per-event stats, recent history; 404 if unknown
+//   GET /v1/customers/{id}/journeys  journey instances, entry records and the
+//                              decision trace (?trace=N, newest first)
+//   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
 //   GET /v1/status             ingest totals (from the checkpoints) and live metrics
 #pragma once
 
@@ -10,6 +13,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "flow/catalog.h"
 #include "runtime/engine.h"
 #include "state/state_store.h"
 
@@ -20,6 +24,7 @@ struct EngineApiContext {
   std::string events_topic = "cairn.events";
   std::function<bool()> ready;                      // partitions assigned?
   std::function<runtime::EngineMetrics()> metrics;  // live counters
+  std::function<std::shared_ptr<const flow::Catalog>()> catalog;  // journeys; may be unset
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);
@@ -27,5 +32,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx);
 // The JSON the customer endpoint returns, from a stored record and history.
 std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
                          const std::vector<v1::HistoryEntry>& history);
+
+// The JSON of GET /v1/customers/{id}/journeys.
+std::string CustomerJourneysJson(const v1::CustomerState& state,
+                                 const std::vector<v1::TraceEntry>& trace);
 
 }  // namespace cairn::api

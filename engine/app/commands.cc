@@ -10,6 +10,7 @@
 #include "api/engine_api.h"
 #include "api/http_server.h"
 #include "app/sample_stream.h"
+#include "flow/library.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
 #include "runtime/engine.h"
@@ -75,8 +76,25 @@ int RunCommand(const Config& config) {
     return 1;
   }
   runtime::Engine* e = engine->get();
+  std::unique_ptr<flow::Library> library;
+  if (!config.journeys_dir.empty()) {
+    library = std::make_unique<flow::Library>(config.journeys_dir, store->get());
+    auto loaded = library->Reload();
+    for (const auto& l : loaded.loaded) spdlog::info("journey loaded: {}", l);
+    if (!loaded.refused.empty()) {
+      spdlog::error("{} problem(s) in {}: those files are not running (cairn validate {})",
+                    loaded.refused.size(), config.journeys_dir, config.journeys_dir);
+    }
+    e->journeys().SetCatalog(loaded.catalog);
+    if (config.journeys_reload_ms > 0) {
+      library->Watch(config.journeys_reload_ms, [e](std::shared_ptr<const flow::Catalog> c) {
+        e->journeys().SetCatalog(std::move(c));
+      });
+    }
+  }
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
+  ctx.catalog = [e] { return e->journeys().catalog(); };
   auto http = api::HttpServer::Start(config.http, api::EngineRoutes(ctx));
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());
@@ -85,6 +103,7 @@ int RunCommand(const Config& config) {
   spdlog::info("cairn: consuming '{}' from {}, state in {}, HTTP on http://{}",
                options.topics.events, options.brokers, config.store.dir, (*http)->address());
   Status s = e->Run(StopFlag());
+  library.reset();
   http->reset();
   engine->reset();
   if (!s.ok()) {

@@ -1,10 +1,13 @@
-// cairn: the engine binary. Subcommands: run, broker, demo, produce-sample.
+// cairn: the engine binary. Subcommands: run, validate, simulate, broker, demo, produce-sample.
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "app/commands.h"
 #include "app/config.h"
+#include "app/simulate_command.h"
+#include "app/validate_command.h"
 
 int main(int argc, char** argv) {
   using namespace cairn::app;
@@ -25,6 +28,24 @@ int main(int argc, char** argv) {
   auto* group = run->add_option("--group", "Kafka consumer group id (default cairn)");
   auto* instance = run->add_option("--instance-id", "Static group membership id (a pod name)");
   auto* log_level = run->add_option("--log-level", "trace, debug, info, warn, error");
+  auto* journeys_dir = run->add_option("--journeys", "Journey directory, watched for changes");
+
+  // cairn validate
+  std::vector<std::string> validate_paths;
+  auto* validate = cli.add_subcommand("validate", "Check journey files; file:line:col per problem");
+  validate->add_option("paths", validate_paths, "Journey files or directories")->required();
+
+  // cairn simulate
+  SimulateOptions sim;
+  auto* simulate = cli.add_subcommand("simulate", "Run journeys on an event file in virtual time");
+  simulate->add_option("--journeys", sim.journeys, "Journey directory")->required();
+  simulate->add_option("--events", sim.events, "Events, one Segment JSON per line")->required();
+  simulate->add_option("--profiles", sim.profiles, "Profiles {userId, traits}, one per line");
+  simulate->add_option("--diff", sim.diff, "Another journey directory to compare on the same events");
+  simulate->add_option("--horizon", sim.horizon,
+                       "How long to run timers after the last event (e.g. 30d; default: "
+                       "the longest absence window plus the longest max_lifetime)");
+  simulate->add_flag("--quiet", sim.quiet, "Print only the summary");
 
   // cairn broker
   std::string listen = "127.0.0.1:9092";
@@ -80,9 +101,15 @@ int main(int argc, char** argv) {
     if (*group) config.engine.group_id = group->as<std::string>();
     if (*instance) config.engine.instance_id = instance->as<std::string>();
     if (*log_level) config.log_level = log_level->as<std::string>();
+    if (*journeys_dir) config.journeys_dir = journeys_dir->as<std::string>();
     return RunCommand(config);
   }
   if (*broker) return BrokerCommand(listen, partitions, topics);
+  if (*validate) return RunValidate(validate_paths, std::cout, std::cerr);
+  if (*simulate) {
+    spdlog::set_level(spdlog::level::warn);
+    return SimulateCommand(sim, std::cout, std::cerr);
+  }
   if (*demo_cmd) return DemoCommand(demo);
   if (*sample) {
     return ProduceSampleCommand(sample_brokers, sample_topic, sample_customers, sample_days,

@@ -17,6 +17,7 @@ Result<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& option
   auto conf = MakeConf(props);
   if (!conf.ok()) return conf.status();
   std::unique_ptr<Producer> producer(new Producer());
+  producer->on_delivery_ = options.on_delivery;
   rd_kafka_conf_set_opaque(conf->get(), producer.get());
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &Producer::DeliveryCallback);
   char err[512];
@@ -36,6 +37,10 @@ Producer::~Producer() {
 
 void Producer::DeliveryCallback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* msg, void* opaque) {
   auto* self = static_cast<Producer*>(opaque);
+  if (msg->_private != nullptr && self->on_delivery_) {
+    self->on_delivery_(reinterpret_cast<uint64_t>(msg->_private),
+                       msg->err == RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->delivered_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -49,7 +54,8 @@ void Producer::DeliveryCallback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* ms
 }
 
 Status Producer::Produce(std::string_view topic, std::string_view key, std::string_view value,
-                         const Headers& headers, int32_t partition, int block_ms) {
+                         const Headers& headers, int32_t partition, int block_ms,
+                         uint64_t token) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(block_ms);
   std::string topic_str(topic);
   for (;;) {
@@ -69,7 +75,8 @@ Status Producer::Produce(std::string_view topic, std::string_view key, std::stri
         RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
         RD_KAFKA_V_KEY(key.data(), key.size()),
         RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(token)), RD_KAFKA_V_END);
 #pragma GCC diagnostic pop
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_poll(rk_.get(), 0);

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,9 +22,15 @@
 
 namespace cairn::kafka {
 
+// Called once per record produced with a non-zero `token`, from the thread
+// that serves delivery reports (Produce, Poll, Flush), with whether the
+// broker acknowledged it.
+using DeliveryHook = std::function<void(uint64_t token, bool delivered)>;
+
 struct ProducerOptions {
   std::string brokers;
   KafkaProperties extra;  // any librdkafka producer property, applied last
+  DeliveryHook on_delivery;
 };
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -38,7 +45,8 @@ class Producer {
   // Enqueues one record. Blocks (serving delivery reports) while the local
   // queue is full, for up to `block_ms`. `partition` < 0 = by key.
   Status Produce(std::string_view topic, std::string_view key, std::string_view value,
-                 const Headers& headers = {}, int32_t partition = -1, int block_ms = 30000);
+                 const Headers& headers = {}, int32_t partition = -1, int block_ms = 30000,
+                 uint64_t token = 0);
 
   // Waits until nothing is in flight. Fails if a record failed since the
   // previous Flush, or on timeout (records still in flight).
@@ -56,6 +64,7 @@ class Producer {
   static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
 
   KafkaHandle rk_;
+  DeliveryHook on_delivery_;
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};
   std::mutex error_mu_;

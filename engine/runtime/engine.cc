@@ -37,12 +37,22 @@ void ReadHeaders(const rd_kafka_message_t& msg,
 
 }  // namespace
 
+namespace {
+EngineOptions WithTopics(EngineOptions o) {
+  o.journeys.tasks_topic = o.topics.tasks;
+  o.journeys.events_topic = o.topics.events;
+  return o;
+}
+}  // namespace
+
 Engine::Engine(const EngineOptions& options, state::StateStore* store, const Clock* clock)
-    : options_(options),
+    : options_(WithTopics(options)),
       store_(store),
       clock_(clock),
       parser_(options.parse),
       cache_(options.cache_capacity),
+      runtime_(options_.journeys),
+      timers_(store),
       batch_a_(store->NewBatch()),
       batch_b_(store->NewBatch()),
       writer_(store) {}
@@ -55,6 +65,9 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
   auto producer = kafka::Producer::Create({options.brokers, options.producer_properties});
   if (!producer.ok()) return producer.status().WithContext("dead-letter producer");
   engine->producer_ = std::move(producer).value();
+  auto outbox = Outbox::Create(store, {options.brokers, options.producer_properties, {}});
+  if (!outbox.ok()) return outbox.status();
+  engine->outbox_ = std::move(outbox).value();
   kafka::ConsumerOptions copts;
   copts.brokers = options.brokers;
   copts.group_id = options.group_id;
@@ -72,7 +85,8 @@ Status Engine::Run(const std::atomic<bool>& stop) {
     const auto start = std::chrono::steady_clock::now();
     PollBatch();
     poll_ms_ += MsSince(start);
-    if (pending_count_ == 0) {
+    CollectDueTimers();
+    if (pending_count_ == 0 && fired_count_ == 0) {
       // Idle: let the last write land so its offsets are published.
       if (Status s = FinishWrite(); !s.ok()) fatal_ = s;
       continue;
@@ -109,6 +123,7 @@ void Engine::PollBatch() {
     Pending& p = pending_[pending_count_++];
     p.msg = std::move(msg);
     p.parsed = false;
+    p.seen = false;
     p.entry = nullptr;
   }
 }
@@ -130,22 +145,25 @@ void Engine::DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError&
 }
 
 void Engine::LoadCustomers() {
-  // Collect the customers of this batch that the cache does not hold, read
-  // them with one MultiGet, and point every pending event at its entry.
-  // Allocates per distinct missing customer, not per event.
+  // Collect the customers of this batch (events and due timers) that the
+  // cache does not hold, read them with one MultiGet, and point every item
+  // at its entry. Allocates per distinct missing customer, not per event.
   miss_index_.clear();
   miss_keys_.clear();
-  for (size_t i = 0; i < pending_count_; ++i) {
-    Pending& p = pending_[i];
-    if (!p.parsed) continue;
-    state::StateStore::CustomerKeyInto(key_scratch_, p.msg->partition, p.event.customer_id());
+  auto want = [&](Pending& p) {
+    p.entry = nullptr;
+    state::StateStore::CustomerKeyInto(key_scratch_, p.partition(), p.customer());
     if (auto* e = cache_.Find(key_scratch_)) {
       p.entry = e;
-      continue;
+      return;
     }
     auto [it, inserted] = miss_index_.try_emplace(key_scratch_, miss_keys_.size());
-    if (inserted) miss_keys_.emplace_back(p.msg->partition, p.event.customer_id());
+    if (inserted) miss_keys_.emplace_back(p.partition(), p.customer());
     p.miss = it->second;
+  };
+  for (size_t i = 0; i < fired_count_; ++i) want(fired_[i]);
+  for (size_t i = 0; i < pending_count_; ++i) {
+    if (pending_[i].parsed && pending_[i].entry == nullptr) want(pending_[i]);
   }
   if (miss_keys_.empty()) return;
   Status s = store_->MultiGetCustomers(miss_keys_, miss_found_);
@@ -161,16 +179,96 @@ void Engine::LoadCustomers() {
     miss_entries_.push_back(
         cache_.Insert(partition, state::StateStore::CustomerKey(partition, id), std::move(st)));
   }
+  for (size_t i = 0; i < fired_count_; ++i) {
+    if (fired_[i].entry == nullptr) fired_[i].entry = miss_entries_[fired_[i].miss];
+  }
   for (size_t i = 0; i < pending_count_; ++i) {
     Pending& p = pending_[i];
     if (p.parsed && p.entry == nullptr) p.entry = miss_entries_[p.miss];
   }
 }
 
+TimestampMs Engine::Now() const {
+  return options_.event_time_clock ? event_clock_ : clock_->NowMs();
+}
+
+void Engine::CollectDueTimers() {
+  fired_count_ = 0;
+  if (!fatal_.ok()) return;
+  if (cut_clock_ > 0) {
+    // The last batch was cut for a timer: let every timer land first.
+    event_clock_ = std::max(event_clock_, cut_clock_);
+    cut_clock_ = 0;
+    if (Status s = FinishWrite(); !s.ok()) {
+      fatal_ = s;
+      return;
+    }
+  }
+  const TimestampMs now = Now();
+  size_t budget = options_.max_timers_per_batch;
+  for (auto& [partition, ps] : partitions_) {
+    if (budget == 0) break;
+    auto next = timers_.NextDue(partition);
+    if (!next || *next > now) continue;
+    due_scratch_.clear();
+    if (Status s = timers_.Due(partition, now, budget, due_scratch_); !s.ok()) {
+      fatal_ = s.WithContext("timers");
+      return;
+    }
+    for (auto& t : due_scratch_) {
+      if (fired_count_ == fired_.size()) fired_.emplace_back();
+      Pending& p = fired_[fired_count_++];
+      p.msg.reset();
+      p.parsed = false;
+      p.entry = nullptr;
+      p.timer = std::move(t);
+    }
+    budget -= std::min(budget, due_scratch_.size());
+  }
+}
+
+void Engine::FireTimers() {
+  // Timers first: they were due before anything in this batch was polled.
+  // A partition's timers come in key order, so its last one is the end of
+  // the range that Consume() deletes.
+  for (size_t i = 0; i < fired_count_ && fatal_.ok(); ++i) {
+    Pending& p = fired_[i];
+    effects_entry_ = p.entry;
+    flow::Context ctx{p.timer.partition,
+                      options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this};
+    runtime_.OnTimer(ctx, p.entry->state, p.timer);
+    if (!p.entry->dirty) {
+      p.entry->dirty = true;
+      dirty_.push_back(p.entry);
+    }
+    if (i + 1 == fired_count_ || fired_[i + 1].timer.partition != p.timer.partition) {
+      timers_.Consume(*building_, p.timer.partition, p.timer);
+    }
+  }
+  timers_fired_ += fired_count_;
+  effects_entry_ = nullptr;
+}
+
+void Engine::AddTimer(const timer::Timer& timer) { timers_.Add(*building_, timer); }
+
+void Engine::Publish(v1::OutboxRecord record) {
+  outbox_->Stage(*building_, effects_entry_->partition, record);
+}
+
+void Engine::Record(const v1::TraceEntry& entry) {
+  if (options_.trace_limit == 0) return;
+  building_->PutTrace(effects_entry_->partition, effects_entry_->state.id(), entry,
+                      options_.trace_limit);
+}
+
 void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   auto& entry = *p.entry;
   const bool is_new = entry.state.events_total() == 0;
   const uint64_t seq = entry.state.next_history_seq();
+  const auto catalog = runtime_.catalog();
+  const bool trait_triggers = catalog != nullptr && catalog->has_trait_triggers() &&
+                              p.event.type == EventType::kIdentify;
+  if (trait_triggers) old_traits_ = entry.state.traits_json();
   if (state::Apply(options_.state, p.event, entry.state, &history_scratch_) ==
       state::ApplyResult::kDuplicate) {
     ps.checkpoint.set_duplicates(ps.checkpoint.duplicates() + 1);
@@ -189,6 +287,14 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
                           options_.state.history_limit);
   }
   entry.state.set_next_history_seq(seq + 1);
+  if (catalog != nullptr) {
+    event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
+    effects_entry_ = &entry;
+    flow::Context ctx{entry.partition,
+                      options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs(), this};
+    runtime_.OnEvent(ctx, entry.state, p.event, trait_triggers ? &old_traits_ : nullptr);
+    effects_entry_ = nullptr;
+  }
   if (!entry.dirty) {
     entry.dirty = true;
     dirty_.push_back(&entry);
@@ -212,14 +318,17 @@ void Engine::NoteGap(int32_t partition, int64_t offset, PartitionState& ps) {
 }
 
 void Engine::ProcessBatch() {
-  if (pending_count_ == 0 || !fatal_.ok()) return;
+  if ((pending_count_ == 0 && fired_count_ == 0) || !fatal_.ok()) return;
   const auto start = std::chrono::steady_clock::now();
   uint64_t dead = 0;
 
   // 1. Parse. Bad input goes to the dead-letter topic; nothing else stops.
+  //    (Messages carried over from the previous batch are parsed already.)
   ingest::RawMessage raw;
   for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
     Pending& p = pending_[i];
+    if (p.seen) continue;
+    p.seen = true;
     const rd_kafka_message_t& m = *p.msg;
     ReadHeaders(m, raw.headers);
     raw.payload = View(m.payload, m.len);
@@ -239,14 +348,30 @@ void Engine::ProcessBatch() {
 
   const double parse_ms = MsSince(start);
 
-  // 2. Read the customers the cache lacks, then fold events in offset order.
+  // 2. Read the customers the cache lacks.
   auto stage = std::chrono::steady_clock::now();
   if (fatal_.ok()) LoadCustomers();
   const double load_ms = MsSince(stage);
+
+  // 3. Fire due timers, then fold events in offset order. On the event-time
+  //    clock, a partition's event that is later than one of its timers ends
+  //    the batch, so the timer fires first (next iteration) and the journeys
+  //    see time in order.
+  stage = std::chrono::steady_clock::now();
+  if (fatal_.ok()) FireTimers();
+  const double timer_ms = MsSince(stage);
   stage = std::chrono::steady_clock::now();
   counts_ = {};
-  for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
-    Pending& p = pending_[i];
+  size_t done = 0;
+  for (; done < pending_count_ && fatal_.ok(); ++done) {
+    Pending& p = pending_[done];
+    if (options_.event_time_clock && p.parsed && (done > 0 || fired_count_ > 0)) {
+      const auto next = timers_.NextDue(p.msg->partition);
+      if (next && *next <= p.event.timestamp_ms) {
+        cut_clock_ = p.event.timestamp_ms;
+        break;
+      }
+    }
     PartitionState& ps = partitions_[p.msg->partition];
     if (p.parsed) ApplyEvent(p, ps);
     NoteGap(p.msg->partition, p.msg->offset, ps);
@@ -256,16 +381,21 @@ void Engine::ProcessBatch() {
 
   const double apply_ms = MsSince(stage);
 
-  // 3. Write, then tell Kafka.
+  // 4. Write, then tell Kafka.
   stage = std::chrono::steady_clock::now();
   if (fatal_.ok()) {
     Status s = SubmitWrite();
     if (!s.ok()) fatal_ = s;
   }
   const double write_ms = MsSince(stage);
-  const size_t messages = pending_count_;
-  for (size_t i = 0; i < pending_count_; ++i) pending_[i].msg.reset();
-  pending_count_ = 0;
+  for (size_t i = 0; i < done; ++i) pending_[i].msg.reset();
+  // Carry what the cut left to the next batch, in order.
+  for (size_t i = done; i < pending_count_; ++i) std::swap(pending_[i - done], pending_[i]);
+  pending_count_ -= done;
+  for (size_t i = 0; i < pending_count_; ++i) pending_[i].entry = nullptr;
+  const size_t messages = done;
+  const size_t fired = fired_count_;
+  fired_count_ = 0;
   if (!fatal_.ok()) {
     spdlog::critical("engine stops: {}", fatal_.ToString());
     return;
@@ -276,6 +406,7 @@ void Engine::ProcessBatch() {
   metrics_.poll_ms = poll_ms_;
   metrics_.parse_ms += parse_ms;
   metrics_.load_ms += load_ms;
+  metrics_.timer_ms += timer_ms;
   metrics_.apply_ms += apply_ms;
   metrics_.write_ms += write_ms;
   metrics_.messages += messages;
@@ -283,6 +414,9 @@ void Engine::ProcessBatch() {
   metrics_.duplicates += counts_.duplicates;
   metrics_.customers_created += counts_.customers;
   metrics_.dead_letters += dead;
+  metrics_.timers_fired += fired;
+  metrics_.tasks_published = outbox_->published();
+  metrics_.outbox_unacked = outbox_->pending();
   metrics_.batches++;
   metrics_.last_batch_ms = ms;
   if (batch_ms_ring_.size() < kBatchRing) {
@@ -302,6 +436,7 @@ Status Engine::SubmitWrite() {
   // evicted only while none is in flight, so a MultiGet never reads a record
   // older than one still waiting to be written.
   CAIRN_RETURN_IF_ERROR(FinishWrite());
+  outbox_->Collect(*building_);
   for (auto* entry : dirty_) {
     building_->PutCustomer(entry->partition, entry->state);
     entry->dirty = false;
@@ -313,6 +448,7 @@ Status Engine::SubmitWrite() {
     writing_offsets_.push_back({options_.topics.events, part, ps.checkpoint.next_offset()});
     ps.dirty = false;
   }
+  outbox_->Seal();
   std::swap(building_, writing_);
   writer_.Submit(writing_);
   return Status::Ok();
@@ -321,6 +457,8 @@ Status Engine::SubmitWrite() {
 Status Engine::FinishWrite() {
   if (!writer_.in_flight()) return Status::Ok();
   CAIRN_RETURN_IF_ERROR(writer_.Wait());
+  // The outbox records of that write are durable: hand them to the broker.
+  CAIRN_RETURN_IF_ERROR(outbox_->Publish());
   {
     std::lock_guard lock(metrics_mu_);
     for (const auto& tp : writing_offsets_) committed_[tp.partition] = tp.offset;
@@ -347,6 +485,7 @@ void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
                    tp.partition);
     }
     partitions_[tp.partition] = std::move(ps);
+    if (Status s = outbox_->Recover(tp.partition); !s.ok() && fatal_.ok()) fatal_ = s;
     std::lock_guard lock(metrics_mu_);
     if (tp.offset >= 0) committed_[tp.partition] = tp.offset;
   }
@@ -359,7 +498,20 @@ void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
   for (const auto& tp : parts) {
     cache_.DropPartition(tp.partition);
     partitions_.erase(tp.partition);
+    timers_.Forget(tp.partition);
+    outbox_->Forget(tp.partition);
   }
+  // Messages a cut carried over belong to the new owner if their partition went.
+  size_t kept = 0;
+  for (size_t i = 0; i < pending_count_; ++i) {
+    if (partitions_.count(pending_[i].msg->partition) == 0) {
+      pending_[i].msg.reset();
+      continue;
+    }
+    if (kept != i) std::swap(pending_[kept], pending_[i]);
+    ++kept;
+  }
+  pending_count_ = kept;
   assigned_.fetch_sub(static_cast<int>(parts.size()));
 }
 
@@ -385,6 +537,19 @@ EngineMetrics Engine::metrics() const {
 std::map<int32_t, int64_t> Engine::committed_offsets() const {
   std::lock_guard lock(metrics_mu_);
   return committed_;
+}
+
+}  // namespace cairn::runtime
+
+namespace cairn::runtime {
+
+uint64_t Engine::PendingTimers() {
+  uint64_t n = 0;
+  for (const auto& [p, offset] : committed_offsets()) {
+    auto c = timers_.CountPending(p);
+    if (c.ok()) n += c.value();
+  }
+  return n;
 }
 
 }  // namespace cairn::runtime

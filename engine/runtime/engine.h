@@ -27,13 +27,16 @@
 #include "cairn/clock.h"
 #include "cairn/event.h"
 #include "cairn/status.h"
+#include "flow/runtime.h"
 #include "ingest/event_parser.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "runtime/batch_writer.h"
+#include "runtime/outbox.h"
 #include "state/customer_cache.h"
 #include "state/customer_state.h"
 #include "state/state_store.h"
+#include "timer/timer_store.h"
 
 namespace cairn::runtime {
 
@@ -55,6 +58,13 @@ struct EngineOptions {
   state::StateOptions state;
   kafka::KafkaProperties consumer_properties;  // extra librdkafka settings
   kafka::KafkaProperties producer_properties;
+  flow::RuntimeOptions journeys;  // tasks/events topics are taken from `topics`
+  size_t max_timers_per_batch = 20000;  // due timers fired per loop iteration at most
+  // The engine clock. false: the wall clock (production). true: event time,
+  // the highest event timestamp seen so far (replays and the demo, where
+  // months of events are pushed through in seconds and timers must follow).
+  bool event_time_clock = false;
+  uint32_t trace_limit = 100;  // decision-trace entries kept per customer
 };
 
 // Counters since the process started (totals across restarts live in the
@@ -67,15 +77,18 @@ struct EngineMetrics {
   uint64_t customers_created = 0;
   uint64_t batches = 0;
   uint64_t consumer_errors = 0;
+  uint64_t timers_fired = 0;
+  uint64_t tasks_published = 0;  // outbox records produced (tasks and emitted events)
+  uint64_t outbox_unacked = 0;
   // Cumulative time of the ingest thread per stage, in ms.
-  double poll_ms = 0, parse_ms = 0, load_ms = 0, apply_ms = 0, write_ms = 0;
+  double poll_ms = 0, parse_ms = 0, load_ms = 0, apply_ms = 0, write_ms = 0, timer_ms = 0;
   double last_batch_ms = 0;
   double p99_batch_ms = 0;  // over the last 1024 batches
   size_t cached_customers = 0;
   int assigned_partitions = 0;
 };
 
-class Engine final : private kafka::RebalanceListener {
+class Engine final : private kafka::RebalanceListener, private flow::Effects {
  public:
   // `store` and `clock` must outlive the Engine.
   static Result<std::unique_ptr<Engine>> Create(const EngineOptions& options,
@@ -89,6 +102,10 @@ class Engine final : private kafka::RebalanceListener {
   Status Run(const std::atomic<bool>& stop);
 
   bool ready() const { return assigned_.load() > 0; }
+  // The journeys; SetCatalog on it is safe from any thread (hot reload).
+  flow::Runtime& journeys() { return runtime_; }
+  // Pending timers of the partitions this engine owns (a scan: status only).
+  uint64_t PendingTimers();
   EngineMetrics metrics() const;
   // Next input offset per partition, as of the last write.
   std::map<int32_t, int64_t> committed_offsets() const;
@@ -99,12 +116,16 @@ class Engine final : private kafka::RebalanceListener {
     bool dirty = false;
   };
   double poll_ms_ = 0;  // ingest thread only; published with the metrics
-  struct Pending {      // one consumed message of the batch in hand
-    kafka::MessageHandle msg;
+  struct Pending {      // one consumed message, or one due timer, of the batch in hand
+    kafka::MessageHandle msg;  // null for a timer
     Event event;
     bool parsed = false;
+    bool seen = false;   // parse attempted (carried-over messages are not parsed again)
+    timer::Timer timer;  // when msg is null
     state::CustomerCache::Entry* entry = nullptr;
     size_t miss = 0;  // index into miss_keys_ while entry is null
+    int32_t partition() const { return msg ? msg->partition : timer.partition; }
+    const std::string& customer() const { return msg ? event.customer_id() : timer.customer_id; }
   };
 
   Engine(const EngineOptions& options, state::StateStore* store, const Clock* clock);
@@ -114,10 +135,18 @@ class Engine final : private kafka::RebalanceListener {
 
   // Polls up to max_batch messages into pending_.
   void PollBatch();
+  // Appends due timers of the owned partitions to fired_ (bounded).
+  void CollectDueTimers();
+  TimestampMs Now() const;
+  // flow::Effects: the runtime's effects go into the batch in hand.
+  void AddTimer(const timer::Timer& timer) override;
+  void Publish(v1::OutboxRecord record) override;
+  void Record(const v1::TraceEntry& entry) override;
   // Processes pending_ and writes it. Sets fatal_ on failure.
   void ProcessBatch();
   void DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError& error);
   void LoadCustomers();
+  void FireTimers();
   void ApplyEvent(Pending& p, PartitionState& ps);
   // Counts (and logs) offsets between the checkpoint and `offset` that the
   // log no longer had.
@@ -136,6 +165,17 @@ class Engine final : private kafka::RebalanceListener {
   state::CustomerCache cache_;
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<kafka::Producer> producer_;  // dead letters
+  flow::Runtime runtime_;
+  timer::TimerStore timers_;
+  std::unique_ptr<Outbox> outbox_;
+  std::vector<Pending> fired_;  // due timers of the batch in hand (before its messages)
+  size_t fired_count_ = 0;
+  std::vector<timer::Timer> due_scratch_;
+  TimestampMs event_clock_ = 0;
+  TimestampMs cut_clock_ = 0;  // the batch was cut at an event this late (event-time clock)  // event_time_clock: highest event time seen
+  state::CustomerCache::Entry* effects_entry_ = nullptr;  // whose walk is running
+  uint64_t timers_fired_ = 0;
+  std::string old_traits_;  // scratch: traits before an identify
 
   std::vector<kafka::MessageHandle> polled_;  // scratch of PollBatch
   // Scratch of LoadCustomers, kept to reuse their memory.

@@ -1,0 +1,154 @@
+#include "flow/eval_scope.h"
+
+#include <nlohmann/json.hpp>
+
+namespace cairn::flow {
+
+using expr::Value;
+
+EventView EventView::Of(const Event& e) {
+  EventView v;
+  v.name = e.name;
+  v.type = std::string(EventTypeName(e.type));
+  v.timestamp_ms = e.timestamp_ms;
+  v.message_id = e.message_id;
+  v.properties_json = e.properties_json.empty() ? "{}" : e.properties_json;
+  v.context_json = e.context_json.empty() ? "{}" : e.context_json;
+  v.traits_json = e.traits_json.empty() ? "{}" : e.traits_json;
+  return v;
+}
+
+std::string EventView::ToEntryJson() const {
+  nlohmann::json j;
+  j["name"] = name;
+  j["type"] = type;
+  j["ts"] = timestamp_ms;
+  j["message_id"] = message_id;
+  j["properties"] = nlohmann::json::parse(properties_json, nullptr, false);
+  if (j["properties"].is_discarded()) j["properties"] = nlohmann::json::object();
+  return j.dump();
+}
+
+EventView EventView::FromEntryJson(const std::string& json) {
+  EventView v;
+  auto j = nlohmann::json::parse(json, nullptr, false);
+  if (!j.is_object()) return v;
+  v.name = j.value("name", "");
+  v.type = j.value("type", "track");
+  v.timestamp_ms = j.value("ts", int64_t{0});
+  v.message_id = j.value("message_id", "");
+  if (auto it = j.find("properties"); it != j.end() && it->is_object()) {
+    v.properties_json = it->dump();
+  }
+  return v;
+}
+
+Value EventValue(const EventView& e) {
+  expr::ValueMap m;
+  m.reserve(7);
+  m.emplace_back(Value::String("name"), Value::String(e.name));
+  m.emplace_back(Value::String("type"), Value::String(e.type));
+  m.emplace_back(Value::String("timestamp"), Value::TimestampFromMs(e.timestamp_ms));
+  m.emplace_back(Value::String("message_id"), Value::String(e.message_id));
+  m.emplace_back(Value::String("properties"), Value::FromJson(e.properties_json));
+  m.emplace_back(Value::String("context"), Value::FromJson(e.context_json));
+  m.emplace_back(Value::String("traits"), Value::FromJson(e.traits_json));
+  return Value::Map(std::move(m));
+}
+
+namespace {
+
+Value CustomerValue(const v1::CustomerState& c) {
+  expr::ValueMap events;
+  events.reserve(static_cast<size_t>(c.events_size()));
+  for (const auto& s : c.events()) {
+    expr::ValueMap sums;
+    for (const auto& [k, v] : s.sums()) sums.emplace_back(Value::String(k), Value::Double(v));
+    expr::ValueMap stats;
+    stats.emplace_back(Value::String("count"), Value::Int(static_cast<int64_t>(s.count())));
+    stats.emplace_back(Value::String("first_at"), Value::TimestampFromMs(s.first_at_ms()));
+    stats.emplace_back(Value::String("last_at"), Value::TimestampFromMs(s.last_at_ms()));
+    stats.emplace_back(Value::String("sums"), Value::Map(std::move(sums)));
+    events.emplace_back(Value::String(s.name()), Value::Map(std::move(stats)));
+  }
+  expr::ValueList labels;
+  for (const auto& l : c.labels()) labels.push_back(Value::String(l));
+  expr::ValueMap m;
+  m.emplace_back(Value::String("id"), Value::String(c.id()));
+  m.emplace_back(Value::String("first_seen"), Value::TimestampFromMs(c.first_seen_ms()));
+  m.emplace_back(Value::String("last_seen"), Value::TimestampFromMs(c.last_seen_ms()));
+  m.emplace_back(Value::String("events_total"),
+                 Value::Int(static_cast<int64_t>(c.events_total())));
+  m.emplace_back(Value::String("events"), Value::Map(std::move(events)));
+  m.emplace_back(Value::String("labels"), Value::List(std::move(labels)));
+  return Value::Map(std::move(m));
+}
+
+Value InstanceValue(const v1::JourneyInstance& i) {
+  uint32_t loops = 0;
+  for (const auto& [step, n] : i.loops()) loops += n;
+  expr::ValueMap m;
+  m.emplace_back(Value::String("journey"), Value::String(i.journey()));
+  m.emplace_back(Value::String("version"), Value::Int(i.version()));
+  m.emplace_back(Value::String("step"), Value::String(i.step_id()));
+  m.emplace_back(Value::String("entered_at"), Value::TimestampFromMs(i.entered_at_ms()));
+  m.emplace_back(Value::String("arm"), Value::String(i.arm()));
+  m.emplace_back(Value::String("loops"), Value::Int(loops));
+  return Value::Map(std::move(m));
+}
+
+}  // namespace
+
+void EvalScope::SetChange(std::string trait, Value old_value, Value new_value) {
+  expr::ValueMap m;
+  m.emplace_back(Value::String("trait"), Value::String(std::move(trait)));
+  m.emplace_back(Value::String("old"), std::move(old_value));
+  m.emplace_back(Value::String("new"), std::move(new_value));
+  values_[journey::kChangeSlot] = Value::Map(std::move(m));
+}
+
+const Value& EvalScope::Traits() const {
+  auto& v = values_[journey::kTraitsSlot];
+  if (!v) {
+    v = customer_.traits_json().empty() ? Value::Map({}) : Value::FromJson(customer_.traits_json());
+  }
+  return *v;
+}
+
+Value EvalScope::Resolve(int slot) const {
+  if (slot < 0 || slot >= static_cast<int>(values_.size())) return Value::Null();
+  auto& v = values_[static_cast<size_t>(slot)];
+  if (v) return *v;
+  switch (slot) {
+    case journey::kEventSlot:
+      v = event_ != nullptr ? EventValue(*event_) : Value::Null();
+      break;
+    case journey::kEntrySlot:
+      v = instance_ != nullptr ? EventValue(EventView::FromEntryJson(instance_->entry_json()))
+                               : Value::Null();
+      break;
+    case journey::kTraitsSlot:
+      return Traits();
+    case journey::kCustomerSlot:
+      v = CustomerValue(customer_);
+      break;
+    case journey::kInstanceSlot:
+      v = instance_ != nullptr ? InstanceValue(*instance_) : Value::Null();
+      break;
+    default:
+      v = Value::Null();
+  }
+  return *v;
+}
+
+bool EvalScope::Test(const journey::Condition& condition, std::string* error) const {
+  if (condition.empty()) return true;
+  auto r = condition.program.EvalBool(*this);
+  if (!r.ok()) {
+    if (error != nullptr) *error = r.status().message();
+    return false;
+  }
+  return r.value();
+}
+
+}  // namespace cairn::flow

@@ -1,0 +1,78 @@
+// The expr::Activation journey conditions are evaluated against. Each
+// variable (journey/scope.h) is built from the customer record, the event or
+// the instance only when a condition reads it, and kept for the rest of the
+// walk, so an event that matches nothing costs nothing here.
+//
+// Not thread-safe; one per walk (one event or timer of one customer).
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+
+#include "cairn/event.h"
+#include "cairn/v1/state.pb.h"
+#include "expr/expr.h"
+#include "journey/model.h"
+#include "journey/scope.h"
+
+namespace cairn::flow {
+
+// An event as conditions see it: from a live Event, a stored RecentEvent, or
+// a synthetic one (absence and date triggers).
+struct EventView {
+  std::string name;
+  std::string type = "track";
+  TimestampMs timestamp_ms = 0;
+  std::string message_id;
+  std::string properties_json = "{}";
+  std::string context_json = "{}";
+  std::string traits_json = "{}";
+
+  static EventView Of(const Event& e);
+  // The compact JSON an instance keeps of its entry event.
+  std::string ToEntryJson() const;
+  static EventView FromEntryJson(const std::string& json);
+};
+
+class EvalScope final : public expr::Activation {
+ public:
+  EvalScope(const v1::CustomerState& customer, TimestampMs now) : customer_(customer), now_(now) {}
+
+  void SetEvent(const EventView* event) {
+    event_ = event;
+    values_[journey::kEventSlot].reset();
+  }
+  void SetInstance(const v1::JourneyInstance* instance) {
+    instance_ = instance;
+    values_[journey::kEntrySlot].reset();
+    values_[journey::kInstanceSlot].reset();
+  }
+  void SetChange(std::string trait, expr::Value old_value, expr::Value new_value);
+  // Traits or labels changed (an update step): rebuild them on next use.
+  void InvalidateCustomer() {
+    values_[journey::kTraitsSlot].reset();
+    values_[journey::kCustomerSlot].reset();
+  }
+
+  expr::Value Resolve(int slot) const override;
+  TimestampMs Now() const override { return now_; }
+
+  // The customer's traits as a value (built once).
+  const expr::Value& Traits() const;
+
+  // Evaluates a condition: empty is true; an error is false with `error` set.
+  bool Test(const journey::Condition& condition, std::string* error) const;
+
+ private:
+  const v1::CustomerState& customer_;
+  TimestampMs now_;
+  const EventView* event_ = nullptr;
+  const v1::JourneyInstance* instance_ = nullptr;
+  mutable std::array<std::optional<expr::Value>, 6> values_;
+};
+
+// An event's value (name, type, timestamp, message_id, properties, ...).
+expr::Value EventValue(const EventView& e);
+
+}  // namespace cairn::flow

@@ -1,0 +1,1034 @@
+#include "flow/runtime.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "cairn/time.h"
+#include "cairn/v1/task.pb.h"
+#include "flow/eval_scope.h"
+#include "flow/local_time.h"
+
+namespace cairn::flow {
+
+using journey::Journey;
+using journey::Step;
+using journey::StepKind;
+
+namespace {
+
+constexpr int64_t kDefaultLifetimeMs = 365LL * 24 * 3600 * 1000;
+constexpr uint32_t kTraceRing = 100;
+
+uint64_t Fnv1a(std::string_view s, uint64_t h) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+std::string FormatDuration(int64_t ms) {
+  if (ms % (24 * 3600000) == 0) return fmt::format("{}d", ms / (24 * 3600000));
+  if (ms % 3600000 == 0) return fmt::format("{}h", ms / 3600000);
+  if (ms % 60000 == 0) return fmt::format("{}m", ms / 60000);
+  return fmt::format("{}s", ms / 1000.0);
+}
+
+// The customer's time zone: the `timezone` trait, else the journey's.
+std::string ZoneOf(const EvalScope& scope, const Journey& j) {
+  if (const auto* tz = scope.Traits().Find("timezone");
+      tz != nullptr && tz->kind() == expr::Kind::kString && IsKnownZone(tz->string_value())) {
+    return tz->string_value();
+  }
+  return j.timezone;
+}
+
+// A trait by dotted path ("membership.since"), as a string; empty if absent.
+std::string TraitString(const EvalScope& scope, std::string_view path) {
+  const expr::Value* v = &scope.Traits();
+  while (!path.empty() && v != nullptr) {
+    const size_t dot = path.find('.');
+    v = v->Find(path.substr(0, dot));
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+  }
+  if (v == nullptr) return {};
+  if (v->kind() == expr::Kind::kString) return v->string_value();
+  if (v->kind() == expr::Kind::kTimestamp) return FormatTimestamp(v->millis());
+  return {};
+}
+
+const v1::EventStats* StatsOf(const v1::CustomerState& c, std::string_view name) {
+  for (const auto& s : c.events()) {
+    if (s.name() == name) return &s;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// One walk: everything the runtime does for one event or one timer of one
+// customer. Holds the catalog snapshot and the lazily built scope.
+class Walk {
+ public:
+  Walk(Runtime& rt, const Context& ctx, v1::CustomerState& c)
+      : rt_(rt), ctx_(ctx), c_(c), catalog_(rt.catalog()), scope_(c, ctx.now) {}
+
+  bool has_catalog() const { return catalog_ != nullptr; }
+
+  void Event(const cairn::Event& e, const std::string* old_traits) {
+    Reconcile();
+    const EventView view = EventView::Of(e);
+    current_event_ = &view;
+    scope_.SetEvent(&view);
+    RememberForLookback(view);
+
+    // 1. The instances the customer is in: goals, exits, awaited events.
+    for (size_t i = 0; i < static_cast<size_t>(c_.instances_size()); ++i) {
+      OnInstanceEvent(i, view);
+    }
+    // 2. Entry triggers, indexed by event name.
+    for (const Journey* j : catalog_->ByEvent(view.name)) {
+      scope_.SetInstance(nullptr);
+      std::string error;
+      if (!scope_.Test(j->trigger.where, &error)) {
+        if (!error.empty()) EvalError(*j, nullptr, "trigger", error);
+        continue;
+      }
+      TryEnter(*j, view);
+    }
+    // 3. Trait changes (identify).
+    if (old_traits != nullptr && catalog_->has_trait_triggers()) TraitChanges(e, *old_traits);
+    // 4. Absence triggers on this event: make sure one timer is armed.
+    for (const Journey* j : catalog_->AbsenceOf(view.name)) ArmAbsence(*j);
+    // 5. Date triggers whose trait this identify may have moved.
+    if (e.type == EventType::kIdentify) {
+      for (const Journey* j : catalog_->date_journeys()) {
+        if (e.traits_json.find(j->trigger.trait.substr(0, j->trigger.trait.find('.'))) !=
+            std::string::npos) {
+          ArmDate(*j, /*force=*/true);
+        }
+      }
+    }
+    Cleanup();
+  }
+
+  void Timer(const timer::Timer& t) {
+    rt_.counters_.timers_fired++;
+    v1::TimerPayload payload;
+    if (!payload.ParseFromString(t.payload)) {
+      rt_.counters_.stale_timers++;
+      return;
+    }
+    Reconcile();
+    switch (payload.kind()) {
+      case v1::TimerPayload::STEP:
+      case v1::TimerPayload::HOLD:
+        InstanceTimer(payload, t);
+        break;
+      case v1::TimerPayload::ABSENCE:
+        AbsenceTimer(payload.journey(), t.tag);
+        break;
+      case v1::TimerPayload::DATE:
+        DateTimer(payload.journey(), t.tag);
+        break;
+      default:
+        rt_.counters_.stale_timers++;
+    }
+    Cleanup();
+  }
+
+ private:
+  // ---- trace and effects
+
+  void Trace(const Journey* j, const v1::JourneyInstance* inst, std::string_view action,
+             std::string reason, const Step* step = nullptr, std::string task_id = {}) {
+    v1::TraceEntry e;
+    e.set_at_ms(ctx_.now);
+    e.set_customer(c_.id());
+    if (j != nullptr) {
+      e.set_journey(j->name);
+      e.set_version(j->version);
+    }
+    if (inst != nullptr) {
+      e.set_instance(inst->id());
+      if (step == nullptr && !inst->step_id().empty()) e.set_step(inst->step_id());
+    }
+    if (step != nullptr) {
+      e.set_step(step->id);
+      if (step->kind == StepKind::kSend) {
+        e.set_channel(step->channel);
+        e.set_template_name(step->template_name);
+      }
+    }
+    e.set_action(std::string(action));
+    e.set_reason(std::move(reason));
+    e.set_task_id(std::move(task_id));
+    e.set_seq(c_.next_trace_seq());
+    c_.set_next_trace_seq(c_.next_trace_seq() + 1);
+    ctx_.effects->Record(e);
+  }
+
+  void EvalError(const Journey& j, const v1::JourneyInstance* inst, std::string_view what,
+                 const std::string& error) {
+    rt_.counters_.eval_errors++;
+    Trace(&j, inst, "error", fmt::format("{} condition failed to evaluate: {}", what, error));
+  }
+
+  uint64_t NextTag() {
+    c_.set_next_timer_tag(c_.next_timer_tag() + 1);
+    return c_.next_timer_tag();
+  }
+
+  // Adds a timer; never due at or before now (the firing pass owns those keys).
+  uint64_t AddTimer(TimestampMs due, v1::TimerPayload::Kind kind, const std::string& journey,
+                    uint64_t instance) {
+    timer::Timer t;
+    t.partition = ctx_.partition;
+    t.due_ms = std::max(due, ctx_.now + 1);
+    t.customer_id = c_.id();
+    t.tag = NextTag();
+    v1::TimerPayload p;
+    p.set_kind(kind);
+    p.set_journey(journey);
+    p.set_instance(instance);
+    p.SerializeToString(&t.payload);
+    ctx_.effects->AddTimer(t);
+    return t.tag;
+  }
+
+  // ---- catalog changes and versions
+
+  // Arms absence/date timers for journeys loaded since this customer was
+  // last seen, and forgets armed triggers of journeys that are gone.
+  void Reconcile() {
+    if (c_.catalog_generation() == catalog_->generation()) return;
+    c_.set_catalog_generation(catalog_->generation());
+    auto* armed = c_.mutable_armed();
+    for (int i = armed->size() - 1; i >= 0; --i) {
+      const Journey* j = catalog_->Current(armed->Get(i).journey());
+      if (j == nullptr || (j->trigger.kind != journey::TriggerKind::kAbsence &&
+                           j->trigger.kind != journey::TriggerKind::kDate)) {
+        armed->DeleteSubrange(i, 1);
+      }
+    }
+    for (const Journey* j : catalog_->absence_journeys()) {
+      if (FindArmed(j->name) == nullptr) ArmAbsence(*j);
+    }
+    for (const Journey* j : catalog_->date_journeys()) {
+      if (FindArmed(j->name) == nullptr) ArmDate(*j, false);
+    }
+  }
+
+  // The definition an instance runs on, applying the current version's
+  // policy to instances of older versions. nullptr: the instance was ended.
+  const Journey* Definition(v1::JourneyInstance& inst) {
+    const Journey* current = catalog_->Current(inst.journey());
+    if (current != nullptr && current->version == inst.version()) return Anchor(current, inst);
+    const Journey* own = catalog_->Version(inst.journey(), inst.version());
+    if (current == nullptr) {
+      if (own != nullptr) return Anchor(own, inst);  // unloaded: finish on its version
+      Finish(nullptr, inst, "journey no longer loaded");
+      return nullptr;
+    }
+    switch (current->on_new_version) {
+      case journey::VersionPolicy::kPin:
+        if (own != nullptr) return Anchor(own, inst);
+        Finish(current, inst, fmt::format("version {} is no longer available", inst.version()));
+        return nullptr;
+      case journey::VersionPolicy::kExit:
+        Finish(current, inst, fmt::format("version {} replaced by {} (on_new_version: exit)",
+                                          inst.version(), current->version));
+        return nullptr;
+      case journey::VersionPolicy::kMigrate: {
+        auto it = current->migrate.find(inst.step_id());
+        const int to = it == current->migrate.end() ? current->StepIndex(inst.step_id())
+                                                    : current->StepIndex(it->second);
+        if (inst.done()) {
+          inst.set_version(current->version);
+          return current;
+        }
+        if (to == journey::kNoStep) {
+          Finish(current, inst,
+                 fmt::format("step '{}' has no place in version {}", inst.step_id(),
+                             current->version));
+          return nullptr;
+        }
+        const uint32_t from = inst.version();
+        const std::string from_step = inst.step_id();
+        inst.set_version(current->version);
+        inst.set_step(to);
+        inst.set_step_id(current->steps[static_cast<size_t>(to)].id);
+        Trace(current, &inst, "migrate",
+              fmt::format("from version {} step '{}' to version {} step '{}'", from, from_step,
+                          current->version, current->steps[static_cast<size_t>(to)].id));
+        // The mapped step starts now.
+        inst.set_wait_due_ms(0);
+        inst.set_wait_tag(0);
+        OpenStep(*current, inst);
+        return nullptr;
+      }
+    }
+    return nullptr;
+  }
+
+  // A file edited without a version bump may have moved steps: an instance
+  // is where its step id is.
+  const Journey* Anchor(const Journey* j, v1::JourneyInstance& inst) {
+    if (inst.done() || inst.step() == journey::kNoStep) return j;
+    const auto idx = static_cast<size_t>(inst.step());
+    if (idx < j->steps.size() && j->steps[idx].id == inst.step_id()) return j;
+    const int found = j->StepIndex(inst.step_id());
+    if (found == journey::kNoStep) {
+      Finish(j, inst, fmt::format("step '{}' no longer exists", inst.step_id()));
+      return nullptr;
+    }
+    inst.set_step(found);
+    return j;
+  }
+
+  // ---- entering
+
+  v1::JourneyEntries& EntriesOf(const std::string& name) {
+    for (auto& e : *c_.mutable_journey_entries()) {
+      if (e.journey() == name) return e;
+    }
+    auto* e = c_.add_journey_entries();
+    e->set_journey(name);
+    return *e;
+  }
+
+  bool ConsentAllows(const Journey& j, const std::string& channel, std::string* why) {
+    auto it = j.consent.find(channel);
+    if (it == j.consent.end()) {
+      *why = fmt::format("no consent rule for {}", channel);
+      return false;
+    }
+    const expr::Value* consent = scope_.Traits().Find("consent");
+    const expr::Value* v = consent != nullptr ? consent->Find(channel) : nullptr;
+    const bool opted_in = v != nullptr && v->kind() == expr::Kind::kBool && v->bool_value();
+    const bool opted_out = v != nullptr && v->kind() == expr::Kind::kBool && !v->bool_value();
+    if (it->second == journey::ConsentMode::kExplicit && !opted_in) {
+      *why = fmt::format("no consent for {} (explicit opt-in required)", channel);
+      return false;
+    }
+    if (opted_out) {
+      *why = fmt::format("opted out of {}", channel);
+      return false;
+    }
+    return true;
+  }
+
+  void TryEnter(const Journey& j, const EventView& trigger) {
+    if (j.paused) {
+      Trace(&j, nullptr, "skip", "journey paused: no new entries");
+      return;
+    }
+    auto& entries = EntriesOf(j.name);
+    if (entries.entries() > 0) {
+      if (j.entry.reentry == journey::Reentry::kNever) {
+        Trace(&j, nullptr, "skip", "already entered once (reentry: never)");
+        return;
+      }
+      if (j.entry.reentry == journey::Reentry::kAfter &&
+          ctx_.now < entries.last_entered_ms() + j.entry.reentry_after_ms) {
+        Trace(&j, nullptr, "skip",
+              fmt::format("entered {} ago (reentry after {})",
+                          FormatDuration(ctx_.now - entries.last_entered_ms()),
+                          FormatDuration(j.entry.reentry_after_ms)));
+        return;
+      }
+    }
+    uint32_t active = 0;
+    for (const auto& inst : c_.instances()) {
+      if (inst.journey() == j.name && !inst.done()) ++active;
+    }
+    if (active >= j.entry.max_concurrent) {
+      Trace(&j, nullptr, "skip",
+            fmt::format("already in the journey (max_concurrent {})", j.entry.max_concurrent));
+      return;
+    }
+    if (static_cast<uint32_t>(c_.instances_size()) >= rt_.options_.max_instances) {
+      Trace(&j, nullptr, "skip", "too many journey instances for this customer");
+      return;
+    }
+    scope_.SetInstance(nullptr);
+    std::string error;
+    if (!scope_.Test(j.audience, &error)) {
+      if (!error.empty()) {
+        EvalError(j, nullptr, "who", error);
+      } else {
+        Trace(&j, nullptr, "skip", fmt::format("not in the audience: {}", j.audience.source));
+      }
+      return;
+    }
+    if (!j.consent.empty()) {
+      bool any = false;
+      std::string why;
+      for (const auto& [channel, mode] : j.consent) any = any || ConsentAllows(j, channel, &why);
+      if (!any) {
+        Trace(&j, nullptr, "skip", "no consent on any channel the journey uses");
+        return;
+      }
+    }
+    entries.set_entries(entries.entries() + 1);
+    entries.set_last_entered_ms(ctx_.now);
+    auto* inst = c_.add_instances();
+    inst->set_journey(j.name);
+    inst->set_version(j.version);
+    inst->set_id(entries.entries());
+    inst->set_entered_at_ms(ctx_.now);
+    inst->set_expires_at_ms(ctx_.now +
+                            (j.max_lifetime_ms > 0 ? j.max_lifetime_ms : kDefaultLifetimeMs));
+    inst->set_entry_json(trigger.ToEntryJson());
+    if (j.goal) inst->set_goal_deadline_ms(ctx_.now + j.goal->within_ms);
+    inst->set_step(j.steps.empty() ? journey::kNoStep : 0);
+    rt_.counters_.entered++;
+    Trace(&j, inst, "enter", fmt::format("{} at {}", trigger.name, FormatTimestamp(trigger.timestamp_ms)));
+    OpenStep(j, *inst);
+  }
+
+  // ---- walking
+
+  // Runs `inst` from its current step until it waits or ends.
+  void OpenStep(const Journey& j, v1::JourneyInstance& inst) {
+    scope_.SetInstance(&inst);
+    for (size_t n = 0; n < rt_.options_.max_steps_per_walk; ++n) {
+      if (inst.step() == journey::kNoStep) {
+        Finish(&j, inst, "completed");
+        return;
+      }
+      if (ctx_.now >= inst.expires_at_ms()) {
+        Finish(&j, inst, "max_lifetime reached");
+        return;
+      }
+      const Step& step = j.steps[static_cast<size_t>(inst.step())];
+      inst.set_step_id(step.id);
+      inst.set_step_since_ms(ctx_.now);
+      int next = step.next;
+      switch (step.kind) {
+        case StepKind::kSend:
+          Send(j, inst, step);
+          break;
+        case StepKind::kWait: {
+          TimestampMs due = ctx_.now + step.wait_ms;
+          if (!step.until_trait.empty()) {
+            const auto at = DateInstant(TraitString(scope_, step.until_trait), step.at_minute,
+                                        ZoneOf(scope_, j));
+            if (!at) {
+              Trace(&j, &inst, "skip",
+                    fmt::format("trait {} is not a date; not waiting", step.until_trait), &step);
+              break;
+            }
+            due = *at + step.until_offset_ms;
+          } else if (step.at_minute >= 0) {
+            due = NextLocalTime(due, step.at_minute, ZoneOf(scope_, j));
+          }
+          if (due <= ctx_.now) {
+            Trace(&j, &inst, "wait", "already due", &step);
+            break;
+          }
+          if (due > inst.expires_at_ms()) {
+            Finish(&j, inst, fmt::format("wait until {} is past max_lifetime", FormatTimestamp(due)));
+            return;
+          }
+          Wait(j, inst, step, due, fmt::format("until {}", FormatTimestamp(due)));
+          return;
+        }
+        case StepKind::kWaitFor: {
+          if (auto found = LookBack(j, inst, step)) {
+            Trace(&j, &inst, "arrived",
+                  fmt::format("{} at {}, {} before the step opened (look-back {})",
+                              step.awaited.event, FormatTimestamp(found->timestamp_ms()),
+                              FormatDuration(ctx_.now - found->timestamp_ms()),
+                              FormatDuration(step.lookback_ms)),
+                  &step);
+            next = step.on_event;
+            break;
+          }
+          const TimestampMs due = ctx_.now + step.timeout_ms;
+          Wait(j, inst, step, due,
+               fmt::format("for {} until {}", step.awaited.event, FormatTimestamp(due)));
+          return;
+        }
+        case StepKind::kBranch: {
+          next = step.next;
+          std::string reason = "else";
+          for (const auto& c : step.cases) {
+            std::string error;
+            if (scope_.Test(c.when, &error)) {
+              next = c.next;
+              reason = fmt::format("if {}", c.when.source);
+              break;
+            }
+            if (!error.empty()) EvalError(j, &inst, "branch", error);
+          }
+          Trace(&j, &inst, "branch",
+                fmt::format("{} -> {}", reason, next == journey::kNoStep ? "exit" : j.steps[next].id),
+                &step);
+          break;
+        }
+        case StepKind::kSplit: {
+          const uint32_t bucket = Runtime::SplitBucket(c_.id(), j.name, step.id);
+          uint32_t acc = 0;
+          const journey::SplitArm* arm = step.arms.empty() ? nullptr : &step.arms.back();
+          for (const auto& a : step.arms) {
+            acc += a.weight;
+            if (bucket < acc) {
+              arm = &a;
+              break;
+            }
+          }
+          if (arm == nullptr) break;
+          inst.set_arm(arm->name);
+          if (arm->holdout) {
+            Trace(&j, &inst, "holdout",
+                  fmt::format("arm {} ({}%): sends nothing, conversions still measured",
+                              arm->name, arm->weight),
+                  &step);
+            Finish(&j, inst, "holdout");
+            return;
+          }
+          Trace(&j, &inst, "split", fmt::format("arm {} ({}%)", arm->name, arm->weight), &step);
+          next = arm->next;
+          break;
+        }
+        case StepKind::kUpdate:
+          Update(j, inst, step);
+          break;
+        case StepKind::kEmit:
+          Emit(j, inst, step);
+          break;
+        case StepKind::kGoto: {
+          uint32_t& taken = (*inst.mutable_loops())[inst.step()];
+          if (taken < step.max_loops) {
+            ++taken;
+            inst.set_iteration(inst.iteration() + 1);
+            next = step.goto_step;
+            Trace(&j, &inst, "goto",
+                  fmt::format("to {} ({} of {})", j.steps[next].id, taken, step.max_loops), &step);
+          } else {
+            Trace(&j, &inst, "goto", fmt::format("loop limit reached ({})", step.max_loops),
+                  &step);
+          }
+          break;
+        }
+        case StepKind::kExit:
+          Finish(&j, inst, step.exit_reason.empty() ? "exit step" : step.exit_reason, &step);
+          return;
+      }
+      inst.set_step(next);
+    }
+    Finish(&j, inst, "too many steps in one walk (runaway loop?)");
+  }
+
+  void Wait(const Journey& j, v1::JourneyInstance& inst, const Step& step, TimestampMs due,
+            std::string reason) {
+    inst.set_wait_due_ms(due);
+    inst.set_wait_tag(AddTimer(due, v1::TimerPayload::STEP, j.name, inst.id()));
+    Trace(&j, &inst, step.kind == StepKind::kWaitFor ? "wait_for" : "wait", std::move(reason),
+          &step);
+  }
+
+  std::optional<v1::RecentEvent> LookBack(const Journey& j, const v1::JourneyInstance& inst,
+                                          const Step& step) {
+    if (step.lookback_ms <= 0) return std::nullopt;
+    // Newest first: the most recent qualifying event wins.
+    for (int i = c_.lookback_size() - 1; i >= 0; --i) {
+      const auto& r = c_.lookback(i);
+      if (r.name() != step.awaited.event || r.timestamp_ms() < ctx_.now - step.lookback_ms ||
+          r.timestamp_ms() > ctx_.now) {
+        continue;
+      }
+      EventView v;
+      v.name = r.name();
+      v.timestamp_ms = r.timestamp_ms();
+      v.properties_json = r.properties_json();
+      scope_.SetEvent(&v);
+      std::string error;
+      const bool ok = scope_.Test(step.awaited.where, &error);
+      scope_.SetEvent(current_event_);
+      if (!error.empty()) EvalError(j, &inst, "wait_for", error);
+      if (ok) return r;
+    }
+    return std::nullopt;
+  }
+
+  void Send(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
+    std::string why;
+    if (!ConsentAllows(j, step.channel, &why)) {
+      Trace(&j, &inst, "skip", why, &step);
+      return;
+    }
+    const std::string id =
+        Runtime::TaskId(j.name, j.version, c_.id(), inst.id(), step.id, inst.iteration());
+    v1::Task task;
+    task.set_task_id(id);
+    task.set_customer_id(c_.id());
+    task.set_journey(j.name);
+    task.set_version(j.version);
+    task.set_instance(inst.id());
+    task.set_step(step.id);
+    task.set_iteration(inst.iteration());
+    task.set_channel(step.channel);
+    task.set_template_(step.template_name);
+    task.set_params_json(step.params_json);
+    task.set_created_at_ms(ctx_.now);
+    task.set_entry_event_json(inst.entry_json());
+    task.set_arm(inst.arm());
+    task.set_priority(j.priority);
+    v1::OutboxRecord rec;
+    rec.set_topic(rt_.options_.tasks_topic);
+    rec.set_key(c_.id());
+    (*rec.mutable_headers())["cairn.task_id"] = id;
+    if (rt_.options_.tasks_protobuf) {
+      (*rec.mutable_headers())["content-type"] = "application/x-protobuf;messageType=cairn.v1.Task";
+      rec.set_value(task.SerializeAsString());
+    } else {
+      (*rec.mutable_headers())["content-type"] = "application/json";
+      rec.set_value(TaskJson(task));
+    }
+    ctx_.effects->Publish(std::move(rec));
+    rt_.counters_.sends++;
+    Trace(&j, &inst, "send", "", &step, id);
+  }
+
+  static std::string TaskJson(const v1::Task& t) {
+    nlohmann::json j;
+    j["task_id"] = t.task_id();
+    j["customer_id"] = t.customer_id();
+    j["journey"] = t.journey();
+    j["version"] = t.version();
+    j["instance"] = t.instance();
+    j["step"] = t.step();
+    j["iteration"] = t.iteration();
+    j["channel"] = t.channel();
+    j["template"] = t.template_();
+    j["params"] = nlohmann::json::parse(t.params_json(), nullptr, false);
+    j["created_at"] = FormatTimestamp(t.created_at_ms());
+    j["entry_event"] = nlohmann::json::parse(t.entry_event_json(), nullptr, false);
+    if (!t.arm().empty()) j["arm"] = t.arm();
+    j["priority"] = t.priority();
+    return j.dump();
+  }
+
+  void Update(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
+    nlohmann::json traits = c_.traits_json().empty()
+                                ? nlohmann::json::object()
+                                : nlohmann::json::parse(c_.traits_json(), nullptr, false);
+    if (!traits.is_object()) traits = nlohmann::json::object();
+    std::vector<std::string> changed;
+    for (const auto& u : step.set_traits) {
+      if (!u.literal_json.empty()) {
+        traits[u.trait] = nlohmann::json::parse(u.literal_json, nullptr, false);
+      } else {
+        auto r = u.value.program.Eval(scope_);
+        if (!r.ok()) {
+          EvalError(j, &inst, "update", r.status().message());
+          continue;
+        }
+        traits[u.trait] = nlohmann::json::parse(r.value().ToJson(), nullptr, false);
+      }
+      changed.push_back(u.trait);
+    }
+    c_.set_traits_json(traits.dump());
+    for (const auto& l : step.add_labels) {
+      if (std::find(c_.labels().begin(), c_.labels().end(), l) == c_.labels().end()) {
+        c_.add_labels(l);
+        changed.push_back("+" + l);
+      }
+    }
+    for (const auto& l : step.remove_labels) {
+      auto* labels = c_.mutable_labels();
+      auto it = std::find(labels->begin(), labels->end(), l);
+      if (it != labels->end()) {
+        labels->erase(it);
+        changed.push_back("-" + l);
+      }
+    }
+    scope_.InvalidateCustomer();
+    Trace(&j, &inst, "update", fmt::format("{}", fmt::join(changed, ", ")), &step);
+  }
+
+  void Emit(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
+    // A deterministic messageId: a re-published copy is dropped by the
+    // customer's dedup window when it comes back.
+    const std::string id = Runtime::TaskId(j.name, j.version, c_.id(), inst.id(),
+                                           step.id + "#emit", inst.iteration());
+    nlohmann::json e;
+    e["type"] = "track";
+    e["userId"] = c_.id();
+    e["event"] = step.emit_event;
+    e["messageId"] = id;
+    e["timestamp"] = FormatTimestamp(ctx_.now);
+    e["properties"] = nlohmann::json::parse(step.emit_properties_json, nullptr, false);
+    e["context"] = {{"cairn", {{"journey", j.name}, {"version", j.version}, {"step", step.id}}}};
+    v1::OutboxRecord rec;
+    rec.set_topic(rt_.options_.events_topic);
+    rec.set_key(c_.id());
+    rec.set_value(e.dump());
+    (*rec.mutable_headers())["content-type"] = "application/json";
+    ctx_.effects->Publish(std::move(rec));
+    Trace(&j, &inst, "emit", step.emit_event, &step);
+  }
+
+  void Finish(const Journey* j, v1::JourneyInstance& inst, std::string reason,
+              const Step* step = nullptr) {
+    if (inst.done()) return;
+    inst.set_done(true);
+    inst.set_step(journey::kNoStep);
+    inst.set_wait_due_ms(0);
+    inst.set_wait_tag(0);
+    inst.set_held(false);
+    rt_.counters_.exits++;
+    Trace(j, &inst, "exit", std::move(reason), step);
+  }
+
+  // ---- events for instances
+
+  void OnInstanceEvent(size_t index, const EventView& e) {
+    v1::JourneyInstance& inst = *c_.mutable_instances(static_cast<int>(index));
+    if (inst.done() && (inst.goal_reached() || ctx_.now > inst.goal_deadline_ms())) return;
+    const Journey* j = catalog_->Current(inst.journey());
+    if (j == nullptr || j->version != inst.version()) {
+      const Journey* own = catalog_->Version(inst.journey(), inst.version());
+      if (inst.done()) {
+        j = own != nullptr ? own : j;
+      } else {
+        j = Definition(inst);
+      }
+      if (j == nullptr) return;
+    }
+    scope_.SetInstance(&inst);
+    // Goal: measured for every instance in its window, also after exit and
+    // in the holdout arm (that is what makes the uplift measurable).
+    if (j->goal && !inst.goal_reached() && ctx_.now <= inst.goal_deadline_ms() &&
+        e.name == j->goal->match.event) {
+      std::string error;
+      if (scope_.Test(j->goal->match.where, &error)) {
+        inst.set_goal_reached(true);
+        rt_.counters_.goals++;
+        Trace(j, &inst, "goal",
+              fmt::format("{} {} after entry", e.name,
+                          FormatDuration(ctx_.now - inst.entered_at_ms())));
+      } else if (!error.empty()) {
+        EvalError(*j, &inst, "goal", error);
+      }
+    }
+    if (inst.done()) return;
+    for (const auto& x : j->exit_when) {
+      if (x.event != e.name) continue;
+      std::string error;
+      if (scope_.Test(x.where, &error)) {
+        Finish(j, inst, fmt::format("exit_when: {}", e.name));
+        return;
+      }
+      if (!error.empty()) EvalError(*j, &inst, "exit_when", error);
+    }
+    if (inst.step() < 0 || inst.step() >= static_cast<int>(j->steps.size())) return;
+    const Step& step = j->steps[static_cast<size_t>(inst.step())];
+    if (step.kind != StepKind::kWaitFor || step.awaited.event != e.name || inst.held()) return;
+    std::string error;
+    if (!scope_.Test(step.awaited.where, &error)) {
+      if (!error.empty()) EvalError(*j, &inst, "wait_for", error);
+      return;
+    }
+    if (j->paused) {
+      // Hold it: the instance moves on once the journey is resumed.
+      inst.set_held_event_json(e.ToEntryJson());
+      inst.set_held(true);
+      inst.set_wait_tag(AddTimer(ctx_.now + rt_.options_.hold_recheck_ms, v1::TimerPayload::HOLD,
+                                 j->name, inst.id()));
+      Trace(j, &inst, "hold", fmt::format("{} arrived while the journey is paused", e.name));
+      return;
+    }
+    Trace(j, &inst, "arrived", e.name, &step);
+    inst.set_wait_due_ms(0);
+    inst.set_wait_tag(0);
+    inst.set_step(step.on_event);
+    OpenStep(*j, inst);
+  }
+
+  void RememberForLookback(const EventView& e) {
+    const int64_t keep_ms = catalog_->LookbackFor(e.name);
+    auto* lb = c_.mutable_lookback();
+    // Drop what no look-back window can reach any more.
+    const int64_t horizon = ctx_.now - catalog_->max_lookback_ms();
+    while (!lb->empty() && (lb->Get(0).timestamp_ms() < horizon ||
+                            static_cast<size_t>(lb->size()) >= rt_.options_.lookback_keep)) {
+      lb->DeleteSubrange(0, 1);
+    }
+    if (keep_ms <= 0) return;
+    auto* r = lb->Add();
+    r->set_name(e.name);
+    r->set_timestamp_ms(e.timestamp_ms);
+    r->set_properties_json(e.properties_json);
+  }
+
+  // ---- timers
+
+  v1::JourneyInstance* FindInstance(const std::string& journey, uint64_t id) {
+    for (auto& inst : *c_.mutable_instances()) {
+      if (inst.journey() == journey && inst.id() == id) return &inst;
+    }
+    return nullptr;
+  }
+
+  void InstanceTimer(const v1::TimerPayload& p, const timer::Timer& t) {
+    v1::JourneyInstance* inst = FindInstance(p.journey(), p.instance());
+    if (inst == nullptr || inst->done() || inst->wait_tag() != t.tag) {
+      rt_.counters_.stale_timers++;
+      return;
+    }
+    const Journey* j = Definition(*inst);
+    if (j == nullptr) return;  // ended or migrated (and walked) by the version policy
+    scope_.SetInstance(inst);
+    const Journey* current = catalog_->Current(j->name);
+    const bool paused = current != nullptr ? current->paused : j->paused;
+    if (paused) {
+      if (!inst->held()) Trace(j, inst, "hold", "due while the journey is paused");
+      inst->set_held(true);
+      inst->set_wait_tag(AddTimer(ctx_.now + rt_.options_.hold_recheck_ms, v1::TimerPayload::HOLD,
+                                  j->name, inst->id()));
+      return;
+    }
+    if (inst->step() < 0 || inst->step() >= static_cast<int>(j->steps.size())) return;
+    const Step& step = j->steps[static_cast<size_t>(inst->step())];
+    const bool resumed = inst->held();
+    inst->set_held(false);
+    if (!inst->held_event_json().empty()) {
+      const std::string held = inst->held_event_json();
+      inst->clear_held_event_json();
+      Trace(j, inst, "arrived", fmt::format("{} (held while paused)", step.awaited.event), &step);
+      inst->set_step(step.on_event);
+    } else if (ctx_.now < inst->wait_due_ms()) {
+      // Resumed before the wait was over: wait the rest.
+      inst->set_wait_tag(AddTimer(inst->wait_due_ms(), v1::TimerPayload::STEP, j->name, inst->id()));
+      Trace(j, inst, "resume", fmt::format("journey resumed; waiting until {}",
+                                           FormatTimestamp(inst->wait_due_ms())));
+      return;
+    } else if (step.kind == StepKind::kWaitFor) {
+      Trace(j, inst, "timeout",
+            fmt::format("no {} within {}{}", step.awaited.event, FormatDuration(step.timeout_ms),
+                        resumed ? " (held while paused)" : ""),
+            &step);
+      inst->set_step(step.on_timeout);
+    } else {
+      Trace(j, inst, "waited", resumed ? "held while paused" : "", &step);
+      inst->set_step(step.next);
+    }
+    inst->set_wait_due_ms(0);
+    inst->set_wait_tag(0);
+    OpenStep(*j, *inst);
+  }
+
+  v1::ArmedTrigger* FindArmed(const std::string& journey) {
+    for (auto& a : *c_.mutable_armed()) {
+      if (a.journey() == journey) return &a;
+    }
+    return nullptr;
+  }
+
+  void Arm(const Journey& j, TimestampMs due, v1::TimerPayload::Kind kind) {
+    v1::ArmedTrigger* a = FindArmed(j.name);
+    if (a == nullptr) {
+      a = c_.add_armed();
+      a->set_journey(j.name);
+    }
+    a->set_due_ms(std::max(due, ctx_.now + 1));
+    a->set_tag(AddTimer(due, kind, j.name, 0));
+  }
+
+  void Disarm(const std::string& journey) {
+    auto* armed = c_.mutable_armed();
+    for (int i = 0; i < armed->size(); ++i) {
+      if (armed->Get(i).journey() == journey) {
+        armed->DeleteSubrange(i, 1);
+        return;
+      }
+    }
+  }
+
+  // When the absence of j's event began: its last occurrence, else the
+  // customer's first sight.
+  TimestampMs AbsenceSince(const Journey& j) {
+    const v1::EventStats* s = StatsOf(c_, j.trigger.event);
+    return s != nullptr && s->count() > 0 ? s->last_at_ms() : c_.first_seen_ms();
+  }
+
+  void ArmAbsence(const Journey& j) {
+    if (FindArmed(j.name) != nullptr) return;  // fires early, then re-arms itself
+    Arm(j, AbsenceSince(j) + j.trigger.for_ms, v1::TimerPayload::ABSENCE);
+  }
+
+  void AbsenceTimer(const std::string& journey, uint64_t tag) {
+    v1::ArmedTrigger* a = FindArmed(journey);
+    const Journey* j = catalog_->Current(journey);
+    if (a == nullptr || a->tag() != tag || j == nullptr) {
+      rt_.counters_.stale_timers++;
+      return;
+    }
+    const TimestampMs due = AbsenceSince(*j) + j->trigger.for_ms;
+    if (due > ctx_.now) {  // the event happened since: wait for the new silence
+      Arm(*j, due, v1::TimerPayload::ABSENCE);
+      return;
+    }
+    Disarm(journey);  // re-armed by the next occurrence of the event
+    EventView v;
+    v.name = "Absence Detected";
+    v.timestamp_ms = ctx_.now;
+    nlohmann::json props = {{"event", j->trigger.event},
+                            {"since", FormatTimestamp(AbsenceSince(*j))},
+                            {"for", FormatDuration(j->trigger.for_ms)}};
+    v.properties_json = props.dump();
+    scope_.SetEvent(&v);
+    TryEnter(*j, v);
+  }
+
+  std::optional<TimestampMs> NextDate(const Journey& j) {
+    const std::string value = TraitString(scope_, j.trigger.trait);
+    if (value.empty()) return std::nullopt;
+    const std::string tz = ZoneOf(scope_, j);
+    if (j.trigger.yearly) {
+      return NextAnniversary(value, j.trigger.at_minute, j.trigger.offset_ms, tz, ctx_.now);
+    }
+    auto at = DateInstant(value, j.trigger.at_minute, tz);
+    if (!at) return std::nullopt;
+    return *at + j.trigger.offset_ms;
+  }
+
+  void ArmDate(const Journey& j, bool force) {
+    const auto due = NextDate(j);
+    v1::ArmedTrigger* a = FindArmed(j.name);
+    if (!due || *due < ctx_.now) {
+      if (a != nullptr && force) Disarm(j.name);
+      return;
+    }
+    if (a != nullptr && a->due_ms() == std::max(*due, ctx_.now + 1)) return;
+    Arm(j, *due, v1::TimerPayload::DATE);
+  }
+
+  void DateTimer(const std::string& journey, uint64_t tag) {
+    v1::ArmedTrigger* a = FindArmed(journey);
+    const Journey* j = catalog_->Current(journey);
+    if (a == nullptr || a->tag() != tag || j == nullptr) {
+      rt_.counters_.stale_timers++;
+      return;
+    }
+    const TimestampMs armed_for = a->due_ms();
+    Disarm(journey);
+    EventView v;
+    v.name = "Date Reached";
+    v.timestamp_ms = ctx_.now;
+    nlohmann::json props = {{"trait", j->trigger.trait},
+                            {"value", TraitString(scope_, j->trigger.trait)},
+                            {"due", FormatTimestamp(armed_for)}};
+    v.properties_json = props.dump();
+    scope_.SetEvent(&v);
+    TryEnter(*j, v);
+    if (j->trigger.yearly) {
+      if (auto next = NextAnniversary(TraitString(scope_, j->trigger.trait), j->trigger.at_minute,
+                                      j->trigger.offset_ms, ZoneOf(scope_, *j), ctx_.now + 1)) {
+        Arm(*j, *next, v1::TimerPayload::DATE);
+      }
+    }
+  }
+
+  // ---- trait changes
+
+  void TraitChanges(const cairn::Event& e, const std::string& old_traits_json) {
+    auto incoming = nlohmann::json::parse(e.traits_json, nullptr, false);
+    if (!incoming.is_object()) return;
+    auto old_traits = nlohmann::json::parse(old_traits_json.empty() ? "{}" : old_traits_json,
+                                            nullptr, false);
+    if (!old_traits.is_object()) old_traits = nlohmann::json::object();
+    for (const auto& [key, value] : incoming.items()) {
+      const auto& journeys = catalog_->ByTrait(key);
+      if (journeys.empty()) continue;
+      const auto old_it = old_traits.find(key);
+      const nlohmann::json old_value = old_it == old_traits.end() ? nlohmann::json() : *old_it;
+      if (old_value == value) continue;
+      scope_.SetChange(key, expr::Value::FromJson(old_value.dump()),
+                       expr::Value::FromJson(value.dump()));
+      for (const Journey* j : journeys) {
+        scope_.SetInstance(nullptr);
+        std::string error;
+        if (!scope_.Test(j->trigger.where, &error)) {
+          if (!error.empty()) EvalError(*j, nullptr, "trigger", error);
+          continue;
+        }
+        EventView v = EventView::Of(e);
+        v.name = "Trait Changed";
+        v.properties_json =
+            nlohmann::json{{"trait", key}, {"old", old_value}, {"new", value}}.dump();
+        TryEnter(*j, v);
+      }
+    }
+  }
+
+  // Forgets finished instances whose goal window has closed.
+  void Cleanup() {
+    auto* list = c_.mutable_instances();
+    for (int i = list->size() - 1; i >= 0; --i) {
+      const auto& inst = list->Get(i);
+      if (inst.done() && (inst.goal_reached() || ctx_.now > inst.goal_deadline_ms())) {
+        list->DeleteSubrange(i, 1);
+      }
+    }
+  }
+
+  Runtime& rt_;
+  const Context& ctx_;
+  v1::CustomerState& c_;
+  std::shared_ptr<const Catalog> catalog_;
+  EvalScope scope_;
+  const EventView* current_event_ = nullptr;
+};
+
+Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {}
+
+void Runtime::SetCatalog(std::shared_ptr<const Catalog> catalog) {
+  std::atomic_store(&catalog_, std::move(catalog));
+}
+
+std::shared_ptr<const Catalog> Runtime::catalog() const { return std::atomic_load(&catalog_); }
+
+void Runtime::OnEvent(const Context& ctx, v1::CustomerState& customer, const Event& event,
+                      const std::string* old_traits_json) {
+  Walk walk(*this, ctx, customer);
+  if (!walk.has_catalog()) return;
+  walk.Event(event, old_traits_json);
+}
+
+void Runtime::OnTimer(const Context& ctx, v1::CustomerState& customer, const timer::Timer& t) {
+  Walk walk(*this, ctx, customer);
+  if (!walk.has_catalog()) return;
+  walk.Timer(t);
+}
+
+std::string Runtime::TaskId(std::string_view journey, uint32_t version, std::string_view customer,
+                            uint64_t instance, std::string_view step, uint32_t iteration) {
+  std::string key = fmt::format("{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}", journey, version, customer,
+                                instance, step, iteration);
+  const uint64_t a = Mix(Fnv1a(key, 0xcbf29ce484222325ULL));
+  const uint64_t b = Mix(Fnv1a(key, 0x84222325cbf29ce4ULL) ^ a);
+  return fmt::format("{:016x}{:016x}", a, b);
+}
+
+uint32_t Runtime::SplitBucket(std::string_view customer, std::string_view journey,
+                              std::string_view step) {
+  std::string key = fmt::format("{}\x1f{}\x1f{}", customer, journey, step);
+  return static_cast<uint32_t>(Mix(Fnv1a(key, 0xcbf29ce484222325ULL)) % 100);
+}
+
+}  // namespace cairn::flow

@@ -1,0 +1,95 @@
+// The journey runtime: walks customers through journeys.
+//
+// The host (the engine in `cairn run`, the simulator in `cairn simulate`)
+// calls OnEvent after an event was folded into the customer's state, and
+// OnTimer when one of the customer's timers is due. The runtime changes the
+// customer record in place (instances, entry records, armed triggers,
+// labels, traits) and hands every other effect to the host's Effects: new
+// timers, messages for the outbox (tasks, emitted events) and decision-trace
+// lines. The host puts all of it into the batch in hand, so one event's
+// whole effect lands in one WriteBatch.
+//
+// Time is the Context's `now`: wall clock in run, event time in simulate.
+// Every decision is deterministic in (customer record, event or timer, now,
+// catalog), so replaying an input after a crash repeats the same task ids.
+//
+// Threading: one host thread calls OnEvent/OnTimer; SetCatalog may be called
+// from any thread (the swap is atomic; a walk keeps the catalog it started with).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cairn/event.h"
+#include "cairn/v1/state.pb.h"
+#include "flow/catalog.h"
+#include "timer/timer_store.h"
+
+namespace cairn::flow {
+
+struct RuntimeOptions {
+  std::string tasks_topic = "cairn.tasks";
+  std::string events_topic = "cairn.events";
+  bool tasks_protobuf = false;     // cairn.v1.Task bytes instead of JSON
+  int64_t hold_recheck_ms = 60000;  // paused journeys: look at held customers this often
+  size_t max_steps_per_walk = 256;  // guards against a runaway walk (validated journeys stay far below)
+  size_t lookback_keep = 32;        // recent events kept per customer for wait_for look-back
+  uint32_t max_instances = 64;      // per customer, all journeys
+};
+
+// What the runtime asks of its host.
+class Effects {
+ public:
+  virtual ~Effects() = default;
+  virtual void AddTimer(const timer::Timer& timer) = 0;
+  // A message for the broker, published once the batch is durable.
+  virtual void Publish(v1::OutboxRecord record) = 0;
+  // One decision-trace line (seq already assigned from the customer record).
+  virtual void Record(const v1::TraceEntry& entry) = 0;
+};
+
+struct Context {
+  int32_t partition = 0;
+  TimestampMs now = 0;
+  Effects* effects = nullptr;
+};
+
+struct RuntimeCounters {
+  std::atomic<uint64_t> entered{0}, sends{0}, exits{0}, timers_fired{0}, stale_timers{0},
+      goals{0}, eval_errors{0};
+};
+
+class Runtime {
+ public:
+  explicit Runtime(RuntimeOptions options = {});
+
+  void SetCatalog(std::shared_ptr<const Catalog> catalog);
+  std::shared_ptr<const Catalog> catalog() const;
+
+  // `event` has been applied to `customer` (not a duplicate).
+  // `old_traits_json`: for identify events, the traits before the merge.
+  void OnEvent(const Context& ctx, v1::CustomerState& customer, const Event& event,
+               const std::string* old_traits_json);
+  // One of the customer's timers is due (stale ones are recognised and ignored).
+  void OnTimer(const Context& ctx, v1::CustomerState& customer, const timer::Timer& timer);
+
+  const RuntimeCounters& counters() const { return counters_; }
+  const RuntimeOptions& options() const { return options_; }
+
+  // The task id of a send: deterministic in its inputs; 32 hex digits.
+  static std::string TaskId(std::string_view journey, uint32_t version, std::string_view customer,
+                            uint64_t instance, std::string_view step, uint32_t iteration);
+  // The split bucket 0..99 of a customer in a journey's split step (stable).
+  static uint32_t SplitBucket(std::string_view customer, std::string_view journey,
+                              std::string_view step);
+
+ private:
+  friend class Walk;
+  RuntimeOptions options_;
+  std::shared_ptr<const Catalog> catalog_;  // guarded by atomic load/store
+  RuntimeCounters counters_;
+};
+
+}  // namespace cairn::flow
