@@ -47,7 +47,8 @@ enum class Kind : uint8_t {
   kDuration,   // nanosecond precision
   kType,       // the value of type(x)
 };
-std::string_view KindName(Kind kind);  // CEL's names: "int", "string", "google.protobuf.Timestamp" ...
+std::string_view KindName(
+    Kind kind);  // CEL's names: "int", "string", "google.protobuf.Timestamp" ...
 
 class Value;
 using ValueList = std::vector<Value>;
@@ -69,6 +70,9 @@ class Value {
   static Value TimestampFromMs(TimestampMs ms);
   static Value DurationNanos(int64_t seconds, int32_t nanos);
   static Value DurationFromMs(int64_t ms);
+  // The value of a type, as type(x) gives it: "int", "string", "list",
+  // "google.protobuf.Timestamp", "type", ...
+  static Value TypeValue(std::string_view name);
   // A JSON document (object, array or scalar) as CEL values: objects become
   // maps with string keys, integral numbers int (double beyond int64), other
   // numbers double. Invalid JSON gives null.
@@ -80,7 +84,9 @@ class Value {
   int64_t int_value() const;
   uint64_t uint_value() const;
   double double_value() const;
-  const std::string& string_value() const;  // kString and kBytes
+  // kString and kBytes (and the name of a kType). Accessors of another kind
+  // than the value's give a zero value (false, 0, empty), never crash.
+  const std::string& string_value() const;
   const ValueList& list() const;
   const ValueMap& map() const;
   // Map lookup by key; nullptr when absent (or not a map).
@@ -88,6 +94,11 @@ class Value {
   const Value* Find(std::string_view string_key) const;
   // kTimestamp as ms since the epoch (truncated); kDuration as ms.
   int64_t millis() const;
+  // kTimestamp: seconds since the epoch and nanos in [0, 1e9).
+  int64_t timestamp_seconds() const;
+  int32_t timestamp_nanos() const;
+  // kDuration in nanoseconds (durations span about +-292 years, like cel-go).
+  int64_t duration_nanos() const;
 
   // CEL equality (1 == 1.0 == 1u is true; lists and maps element-wise).
   bool Equals(const Value& other) const;
@@ -99,8 +110,15 @@ class Value {
 
  private:
   struct Rep;
-  std::shared_ptr<const Rep> rep_;  // null for the null value
+  std::shared_ptr<const Rep> rep_;  // strings, bytes, lists, maps, types; null otherwise
+  // Scalars live inline, so copying them never touches a reference count:
+  // bool, int, uint, double (bit pattern), timestamp seconds, duration nanos.
+  uint64_t bits_ = 0;
+  int32_t nanos_ = 0;  // kTimestamp: nanos of the second
+  Kind kind_ = Kind::kNull;
 };
+
+inline Kind Value::kind() const { return kind_; }
 
 // Parses a duration: CEL's "1h30m", "1.5s", "-10ms", "90s", plus the day
 // unit marketers use ("90d", "2d12h"). Units: d h m s ms us ns.
@@ -201,5 +219,10 @@ class Program {
 // several joined by '\n' when there are several.
 Result<Program> Compile(std::string_view source, const Declarations& declarations,
                         const SourceLocation& at, const Limits& limits = {});
+
+// Compile for a condition: also an error when the checked result type is
+// known and not bool (`event.properties.total + 1`). Use with EvalBool.
+Result<Program> CompileCondition(std::string_view source, const Declarations& declarations,
+                                 const SourceLocation& at, const Limits& limits = {});
 
 }  // namespace cairn::expr

@@ -1,0 +1,83 @@
+// expr::Program: evaluation entry points over the compiled form.
+#include <array>
+
+#include "expr/program_impl.h"
+
+namespace cairn::expr {
+namespace {
+
+// Per-Eval scratch: on the stack when small, else on the heap.
+template <typename T, size_t N>
+class Scratch {
+ public:
+  explicit Scratch(size_t n) {
+    if (n > N) {
+      heap_ = std::make_unique<T[]>(n);
+      data_ = heap_.get();
+    } else {
+      data_ = inline_.data();
+    }
+  }
+  T* data() { return data_; }
+
+ private:
+  std::array<T, N> inline_{};
+  std::unique_ptr<T[]> heap_;
+  T* data_ = nullptr;
+};
+
+}  // namespace
+
+Program::Program() = default;
+Program::~Program() = default;
+Program::Program(Program&&) noexcept = default;
+Program& Program::operator=(Program&&) noexcept = default;
+Program::Program(const Program&) = default;
+Program& Program::operator=(const Program&) = default;
+
+Result<Value> Program::Eval(const Activation& activation) const {
+  if (impl_ == nullptr) return FailedPrecondition("expression: the program is empty");
+  const Impl& p = *impl_;
+  try {
+    Scratch<Value, 8> vars(static_cast<size_t>(p.var_count));
+    Scratch<bool, 8> resolved(static_cast<size_t>(p.var_count));
+    Scratch<const Value*, 4> locals(static_cast<size_t>(p.local_count));
+    internal::EvalState state(p, activation, vars.data(), resolved.data(), locals.data());
+    internal::Ref result = state.Eval(p.root);
+    if (result.is_error()) {
+      return InvalidArgument(p.Where(state.error_offset()) + ": " + state.error());
+    }
+    return std::move(result).take();
+  } catch (const std::exception& e) {  // allocation failure, or thrown by the Activation
+    return Internal(p.Where(0) + ": evaluation failed: " + e.what());
+  }
+}
+
+Result<bool> Program::EvalBool(const Activation& activation) const {
+  Result<Value> v = Eval(activation);
+  if (!v.ok()) return v.status();
+  if (v->kind() != Kind::kBool) {
+    std::string shown = v->DebugString();
+    if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
+    return InvalidArgument(impl_->Where(0) + ": the condition gave " + shown +
+                           ", not true or false");
+  }
+  return v->bool_value();
+}
+
+const std::string& Program::source() const {
+  static const std::string kEmpty;
+  return impl_ != nullptr ? impl_->source : kEmpty;
+}
+
+const Type& Program::result_type() const {
+  static const Type kDyn;
+  return impl_ != nullptr ? impl_->result_type : kDyn;
+}
+
+const std::vector<int>& Program::used_slots() const {
+  static const std::vector<int> kNone;
+  return impl_ != nullptr ? impl_->used_slots : kNone;
+}
+
+}  // namespace cairn::expr
