@@ -197,10 +197,14 @@ class Fields {
   }
   bool Has(std::string_view name) const { return Get(name) != nullptr; }
   const std::vector<Field>& all() const { return fields_; }
+  // An unknown key was reported: a missing key is then most likely that
+  // key misspelt, so it is not reported again.
+  bool had_unknown() const { return had_unknown_; }
 
  private:
   friend class Loader;
   std::vector<Field> fields_;
+  bool had_unknown_ = false;
 };
 
 struct PendingRef {
@@ -272,6 +276,7 @@ class Loader {
       if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
         Error(NodePos(key),
               "unknown key " + Quoted(name) + " in " + what + DidYouMean(name, allowed));
+        out.had_unknown_ = true;
         continue;
       }
       if (out.Has(name)) {
@@ -286,7 +291,7 @@ class Loader {
 
   bool Require(const Fields& f, const std::string& name, Pos where, const std::string& what) {
     if (f.Has(name)) return true;
-    Error(where, what + " needs " + Quoted(name));
+    if (!f.had_unknown()) Error(where, what + " needs " + Quoted(name));
     return false;
   }
 
@@ -319,7 +324,8 @@ class Loader {
     const char* e = b + s->size();
     auto [p, ec] = std::from_chars(b, e, v);
     if (!IsPlain(f.value) || ec != std::errc() || p != e) {
-      Error(ValuePos(f), Quoted(f.name) + " must be a whole number, not " + KindOf(f.value));
+      Error(ValuePos(f), Quoted(f.name) + " must be a whole number, not " + KindOf(f.value) +
+                             (IsPlain(f.value) ? "" : " (remove the quotes)"));
       return std::nullopt;
     }
     if (v < lo || v > hi) {
@@ -780,6 +786,7 @@ class Loader {
       if (auto* x = w.Get(k)) kinds.push_back(x);
     }
     if (kinds.empty()) {
+      if (w.had_unknown()) return;
       Error(ValuePos(f), "when needs one trigger: event, trait_changed, absence, date or schedule");
       return;
     }
@@ -806,8 +813,8 @@ class Loader {
       if (std::find(ok.begin(), ok.end(), kind.name) == ok.end()) {
         std::string kinds_text;
         for (const auto& k : ok) kinds_text += (kinds_text.empty() ? "" : " or ") + k;
-        Error(KeyPos(field), Quoted(field.name) + " goes with a " + kinds_text +
-                                 " trigger, not with " + kind.name);
+        Error(KeyPos(field), Quoted(field.name) + " only goes with " + kinds_text +
+                                 "; this trigger is " + kind.name);
         misplaced = true;
       }
     }
@@ -982,6 +989,7 @@ class Loader {
           Error(ValuePos(c), "consent for " + Quoted(c.name) +
                                  " must be implied or explicit, not " + Quoted(*mode) +
                                  DidYouMean(*mode, {"implied", "explicit"}));
+          j_.consent[c.name] = ConsentMode::kExplicit;  // reported once, not again per send
         }
       }
     }
@@ -1158,6 +1166,7 @@ class Loader {
       if (auto* x = f.Get(k)) kinds.push_back(x);
     }
     if (kinds.empty()) {
+      if (f.had_unknown()) return false;
       Error(s.pos, "step " + Quoted(s.id) +
                        " needs one action: send, wait, wait_for, branch, split, update, emit, "
                        "goto or exit");
@@ -1462,7 +1471,7 @@ class Loader {
     }
     if (auto* x = f.Get("add_labels")) s.add_labels = StringList(*x);
     if (auto* x = f.Get("remove_labels")) s.remove_labels = StringList(*x);
-    if (s.set_traits.empty() && s.add_labels.empty() && s.remove_labels.empty()) {
+    if (f.all().empty() && !f.had_unknown()) {
       Error(ValuePos(k), "update changes nothing; give set, compute, add_labels or remove_labels");
     }
   }
