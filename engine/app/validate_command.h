@@ -1,0 +1,20 @@
+// `cairn validate PATH...`: loads every journey file given (a directory
+// means its *.yaml / *.yml files) with the journey loader and prints one
+// line per problem, `file:line:col: message`, on `out`. Cross-file checks
+// (two files defining one journey) span all paths.
+//
+// Returns 0 and prints `ok: N journeys, M steps, 0 problems` when there is
+// no problem; 1 and `failed: K problems in F of N files` otherwise (also for
+// a path that does not exist or holds no journey file). Usage errors go to
+// `err`. Safe to call from any thread; keeps no state.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace cairn::app {
+
+int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::ostream& err);
+
+}  // namespace cairn::app
