@@ -124,6 +124,7 @@ void TimerStore::Add(state::StateStore::Batch& batch, const Timer& timer) {
     // written after them), but Due() reads above the cursor only.
     p.late.insert_or_assign(key_, timer);
   } else {
+    if (p.answered && key_ <= *p.answered) p.endangered.insert_or_assign(key_, timer);
     p.unproven.push_back(key_);
     if (p.unproven.size() >= p.prune_at) Prune(p);
   }
@@ -166,15 +167,23 @@ const std::string* TimerStore::MinUnproven(const PartitionState& p) {
 }
 
 Status TimerStore::Due(int32_t partition, TimestampMs now, size_t limit, std::vector<Timer>& out) {
-  if (limit == 0) return Status::Ok();
   PartitionState& p = State(partition);
+  // A new answer: timers added since the previous one are read like any
+  // other (returned when readable, a bound for this answer when not).
+  p.answered.reset();
+  p.endangered.clear();
+  if (limit == 0) return Status::Ok();
+  const size_t first = out.size();
   size_t n = 0;
   for (const auto& [key, timer] : p.late) {
     if (n == limit || timer.due_ms > now) break;  // keys sort by due
     out.push_back(timer);
     ++n;
   }
-  if (n == limit) return Status::Ok();
+  if (n == limit) {
+    p.answered = EncodeTimerKey(out.back());
+    return Status::Ok();
+  }
 
   const std::string prefix = TimerPartitionPrefix(partition);
   const std::string lower = LowerBound(partition, p.cursor);
@@ -215,6 +224,7 @@ Status TimerStore::Due(int32_t partition, TimestampMs now, size_t limit, std::ve
     t.payload.assign(it->value().data(), it->value().size());
     ++n;
   }
+  if (out.size() > first) p.answered = EncodeTimerKey(out.back());
   if (malformed > 0) {
     malformed_keys_ += malformed;
     spdlog::warn("timers: partition {}: skipped {} malformed key(s); the next firing removes them",
@@ -239,8 +249,22 @@ void TimerStore::Consume(state::StateStore::Batch& batch, int32_t partition, con
     std::string end = key;
     end.push_back('\0');
     (void)wb.DeleteRange(cf_, LowerBound(partition, p.cursor), end);
+    // Timers added since the answer, below its end: their puts came before
+    // the tombstone (in this batch or an earlier one). Put them again after it.
+    const auto rescued = p.endangered.upper_bound(key);
+    if (rescued != p.endangered.begin()) {
+      for (auto it = p.endangered.begin(); it != rescued; ++it) {
+        (void)wb.Put(cf_, it->first, it->second.payload);
+      }
+      // Now below the cursor: late, no longer a bound for Due().
+      std::erase_if(p.unproven, [&](const std::string& k) { return k <= key; });
+      p.late.insert(std::make_move_iterator(p.endangered.begin()),
+                    std::make_move_iterator(rescued));
+    }
     p.cursor = std::move(key);
   }
+  p.answered.reset();
+  p.endangered.clear();
 }
 
 bool TimerStore::RefreshNext(int32_t partition, PartitionState& p) {

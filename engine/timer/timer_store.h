@@ -27,11 +27,14 @@
 //  - a timer Add()ed at or below the cursor ("late": already due when added,
 //    e.g. due = an old event's time + 0) is kept in memory and returned first
 //    by the next Due(); when consumed it is removed with a point delete;
+//  - a timer Add()ed between Due() and Consume() with a key at or below the
+//    answer's last one (a fired step that waits 0) is put again after the
+//    range tombstone, then fires as a late timer;
 //  - NextDue() counts Add()ed timers at once, read or not.
 // Requirements on the caller: batches are written in the order they were
-// built, and `last` in Consume() is the last timer of a Due() answer that the
-// caller fires. If a batch holding Add()s or a Consume() of a partition is
-// dropped instead of written, call Forget(partition) before going on.
+// built, and `last` in Consume() is the last timer of the latest Due() answer
+// for the partition (the caller fires the whole answer). If a batch holding Add()s or a Consume()
+// of a partition is dropped instead of written, call Forget(partition) before going on.
 #pragma once
 
 #include <cstdint>
@@ -91,12 +94,13 @@ class TimerStore {
   // counted (malformed_keys()) and skipped; the next range delete removes them.
   Status Due(int32_t partition, TimestampMs now, size_t limit, std::vector<Timer>& out);
 
-  // Removes, in `batch`, every timer of `partition` with key <= `last`'s key:
-  // ONE range tombstone from the cursor to `last` (plus a point delete per
-  // late timer), and moves the cursor to `last`. `last` must be the last
-  // timer of a Due() answer for this partition that the caller fires.
-  // Timers Add()ed to the same batch afterwards with a key <= `last` survive
-  // the tombstone (they come later in the batch) and fire as late timers.
+  // Removes, in `batch`, the timers of `partition` the latest Due() answer
+  // returned: ONE range tombstone from the cursor to `last`'s key (plus a
+  // point delete per late timer), and moves the cursor to `last`. `last` must
+  // be the last timer of that answer (the caller fires all of it). Timers
+  // Add()ed since that Due() with a key <= `last` are put again after the
+  // tombstone; timers Add()ed after Consume() with such a key come after it in
+  // the batch anyway. Both survive and fire as late timers.
   void Consume(state::StateStore::Batch& batch, int32_t partition, const Timer& last);
 
   // Earliest due_ms of the pending timers of `partition` (stored, Add()ed
@@ -123,6 +127,10 @@ class TimerStore {
   struct PartitionState {
     std::optional<std::string> cursor;  // key of the last consumed timer
     std::map<std::string, Timer> late;  // Add()ed with key <= cursor
+    // Last key of the latest Due() answer, until Consume(); and the timers
+    // Add()ed since with a key at or below it (Consume() puts them again).
+    std::optional<std::string> answered;
+    std::map<std::string, Timer> endangered;
     // Keys Add()ed above the cursor and not yet seen readable, in Add order.
     // Writes land in order, so the readable ones form a prefix (see Prune).
     std::deque<std::string> unproven;

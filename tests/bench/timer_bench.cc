@@ -172,7 +172,9 @@ int Run() {
   const double fire_rate = static_cast<double>(fires) / fire_s;
   std::sort(pass_ms.begin(), pass_ms.end());
   const auto pct = [&](double q) {
-    return pass_ms.empty() ? 0.0 : pass_ms[static_cast<size_t>(q * (pass_ms.size() - 1))];
+    return pass_ms.empty()
+               ? 0.0
+               : pass_ms[static_cast<size_t>(q * static_cast<double>(pass_ms.size() - 1))];
   };
   fmt::print(
       "fire: {} timers in {:.2f} s = {:.0f} fires/s ({} passes of <= {}; pass p50 {:.1f} ms, "

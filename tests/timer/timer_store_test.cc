@@ -25,6 +25,7 @@ Timer T(int32_t partition, TimestampMs due, std::string customer, uint64_t tag =
 
 std::vector<TimestampMs> Dues(const std::vector<Timer>& timers) {
   std::vector<TimestampMs> out;
+  out.reserve(timers.size());
   for (const auto& t : timers) out.push_back(t.due_ms);
   return out;
 }
@@ -113,6 +114,7 @@ TEST(TimerKeyTest, RoundTripsAndSortsByPartitionDueCustomerTag) {
   std::sort(sorted.begin(), sorted.end(),
             [](const Timer& a, const Timer& b) { return EncodeTimerKey(a) < EncodeTimerKey(b); });
   std::vector<std::pair<int32_t, TimestampMs>> order;
+  order.reserve(sorted.size());
   for (const auto& t : sorted) order.emplace_back(t.partition, t.due_ms);
   using L = std::numeric_limits<TimestampMs>;
   EXPECT_EQ(order, (std::vector<std::pair<int32_t, TimestampMs>>{{0, L::min()},
@@ -187,6 +189,7 @@ TEST_F(TimerStoreTest, EqualDuesAreAllReturnedAndLimitCutsInKeyOrder) {
 
 TEST_F(TimerStoreTest, CursorHidesConsumedTimersBeforeAndAfterTheWriteLands) {
   std::vector<Timer> timers;
+  timers.reserve(10);
   for (int i = 0; i < 10; ++i) timers.push_back(T(1, i, "u", 0, "p" + std::to_string(i)));
   AddAll(timers);
 
@@ -221,6 +224,7 @@ TEST_F(TimerStoreTest, ForgetAfterADroppedBatchReadsTheTimersAgain) {
 
 TEST_F(TimerStoreTest, ConsumeIsOneRangeTombstoneAndSurvivesRestart) {
   std::vector<Timer> timers;
+  timers.reserve(1001);
   for (int i = 0; i < 1000; ++i) {
     timers.push_back(T(2, i / 3, "user-" + std::to_string(i), static_cast<uint64_t>(i), "x"));
   }
@@ -249,6 +253,7 @@ TEST_F(TimerStoreTest, ConsumeIsOneRangeTombstoneAndSurvivesRestart) {
   EXPECT_EQ(fired.back(), T(2, 149, "user-449", 449, "x"));
   EXPECT_EQ(rest.front(), T(2, 150, "user-450", 450, "x"));
   std::vector<std::string> keys;
+  keys.reserve(fired.size() + rest.size());
   for (const auto& t : fired) keys.push_back(EncodeTimerKey(t));
   for (const auto& t : rest) keys.push_back(EncodeTimerKey(t));
   std::sort(keys.begin(), keys.end());
@@ -265,6 +270,7 @@ TEST_F(TimerStoreTest, ConsumeIsOneRangeTombstoneAndSurvivesRestart) {
 
 TEST_F(TimerStoreTest, SteadyStateDueDoesNotWalkConsumedRanges) {
   std::vector<Timer> timers;
+  timers.reserve(5000);
   for (int i = 0; i < 5000; ++i) timers.push_back(T(0, i, "user-" + std::to_string(i)));
   AddAll(timers);
   for (int pass = 0; pass < 49; ++pass) ASSERT_EQ(Fire(0, 1'000'000, 100).size(), 100u);
@@ -322,6 +328,66 @@ TEST_F(TimerStoreTest, LateTimerBelowTheCursorFiresOnceAndIsDeleted) {
   EXPECT_EQ(timers_->NextDue(0), std::nullopt);
   Reopen();
   EXPECT_EQ(Pending(0), 0u);
+}
+
+TEST_F(TimerStoreTest, TimerAddedBetweenDueAndConsumeBelowLastSurvives) {
+  AddAll({T(0, 1, "a"), T(0, 2, "b"), T(0, 3, "c"), T(0, 9, "d")});
+  auto due = Due(0, 3);
+  ASSERT_EQ(due.size(), 3u);
+  // Firing (1, a) runs a step that waits 0: a timer at (2, "z"), below `last`
+  // (3, "c"), put into the consuming batch BEFORE the range tombstone.
+  auto batch = store_->NewBatch();
+  timers_->Add(batch, T(0, 2, "z", 0, "zero wait"));
+  timers_->Consume(batch, 0, due.back());
+  ASSERT_TRUE(store_->Write(batch).ok());
+  EXPECT_EQ(Pending(0), 2u) << "(2, z) and (9, d)";
+  EXPECT_EQ(timers_->NextDue(0), 2);
+  auto next = Due(0, 3);
+  ASSERT_EQ(next, (std::vector<Timer>{T(0, 2, "z", 0, "zero wait")}));
+  Reopen();
+  EXPECT_EQ(Dues(Due(0, 100)), (std::vector<TimestampMs>{2, 9}));
+}
+
+TEST_F(TimerStoreTest, TimerAddedInAnEarlierBatchBetweenDueAndConsumeSurvives) {
+  AddAll({T(0, 1, "a"), T(0, 3, "c")});
+  auto due = Due(0, 3);
+  ASSERT_EQ(due.size(), 2u);
+  AddAll({T(0, 2, "z")});  // its own batch, written before the consuming one
+  auto batch = store_->NewBatch();
+  timers_->Consume(batch, 0, due.back());
+  ASSERT_TRUE(store_->Write(batch).ok());
+  EXPECT_EQ(Due(0, 3), (std::vector<Timer>{T(0, 2, "z")}));
+  Fire(0, 3);
+  EXPECT_EQ(Pending(0), 0u);
+  Reopen();
+  EXPECT_TRUE(Due(0, 100).empty()) << "fired once, not put back again";
+}
+
+TEST_F(TimerStoreTest, SecondDueBeforeConsumeBoundsAtAnUnreadableAdd) {
+  AddAll({T(0, 1, "a"), T(0, 2, "b"), T(0, 3, "c")});
+  ASSERT_EQ(Due(0, 3).size(), 3u);
+  auto in_flight = store_->NewBatch();
+  timers_->Add(in_flight, T(0, 2, "z"));
+  auto again = Due(0, 3);  // a new answer: stops before (2, z), not readable yet
+  ASSERT_EQ(Dues(again), (std::vector<TimestampMs>{1, 2}));
+  auto batch = store_->NewBatch();
+  timers_->Consume(batch, 0, again.back());
+  ASSERT_TRUE(store_->Write(in_flight).ok());
+  ASSERT_TRUE(store_->Write(batch).ok());
+  EXPECT_EQ(Due(0, 3), (std::vector<Timer>{T(0, 2, "z"), T(0, 3, "c")}));
+}
+
+TEST_F(TimerStoreTest, SecondDueReturningAnAddedTimerConsumesItOnce) {
+  AddAll({T(0, 1, "a"), T(0, 3, "c")});
+  ASSERT_EQ(Due(0, 3).size(), 2u);
+  AddAll({T(0, 2, "z")});  // added after the first answer, readable
+  auto again = Due(0, 3);
+  ASSERT_EQ(Dues(again), (std::vector<TimestampMs>{1, 2, 3}));
+  auto batch = store_->NewBatch();
+  timers_->Consume(batch, 0, again.back());
+  ASSERT_TRUE(store_->Write(batch).ok());
+  EXPECT_EQ(Pending(0), 0u) << "(2, z) was in the answer: fired, not put back";
+  EXPECT_TRUE(Due(0, 3).empty());
 }
 
 TEST_F(TimerStoreTest, LateTimerNotFiredYetSurvivesRestart) {
@@ -429,6 +495,7 @@ TEST_F(TimerStoreTest, CountPendingRunsOnAnotherThread) {
   });
   for (int b = 0; b < 20; ++b) {
     std::vector<Timer> timers;
+    timers.reserve(500);
     for (int i = 0; i < 500; ++i) timers.push_back(T(0, b * 1000 + i, "u"));
     AddAll(timers);
   }
