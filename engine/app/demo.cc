@@ -7,7 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "api/engine_api.h"
@@ -15,6 +18,7 @@
 #include "app/commands.h"
 #include "app/sample_stream.h"
 #include "cairn/time.h"
+#include "flow/library.h"
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
@@ -25,35 +29,45 @@ namespace {
 constexpr int kPartitions = 16;
 constexpr auto kProcessDeadline = std::chrono::minutes(5);
 
-// Counts the dead letters by reason, reading the DLQ topic back.
-std::map<std::string, uint64_t> ReadDeadLetters(const std::string& brokers,
-                                                const std::string& topic, uint64_t expected) {
+// Reads `expected` records of `topic` back (or until 20 s pass), handing
+// each to `fn`.
+void ReadTopic(const std::string& brokers, const std::string& topic, uint64_t expected,
+               const std::function<void(const rd_kafka_message_t&)>& fn) {
   struct NoRebalance : kafka::RebalanceListener {
     void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
     void OnAssign(std::vector<kafka::TopicPartition>&) override {}
   } listener;
-  std::map<std::string, uint64_t> by_reason;
   auto consumer =
-      kafka::Consumer::Create({brokers, "cairn-demo-dlq-reader", {topic}, "", {}}, &listener);
-  if (!consumer.ok()) return by_reason;
+      kafka::Consumer::Create({brokers, "cairn-demo-reader-" + topic, {topic}, "", {}}, &listener);
+  if (!consumer.ok()) return;
   uint64_t seen = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (seen < expected && std::chrono::steady_clock::now() < deadline) {
     auto msg = (*consumer)->Poll(200);
     if (!msg || msg->err) continue;
+    fn(*msg);
+    seen++;
+  }
+  (*consumer)->Close();
+}
+
+// Counts the dead letters by reason, reading the DLQ topic back.
+std::map<std::string, uint64_t> ReadDeadLetters(const std::string& brokers,
+                                                const std::string& topic, uint64_t expected) {
+  std::map<std::string, uint64_t> by_reason;
+  ReadTopic(brokers, topic, expected, [&](const rd_kafka_message_t& m) {
+    const rd_kafka_message_t* msg = &m;
     rd_kafka_headers_t* hdrs = nullptr;
     const void* value = nullptr;
     size_t size = 0;
     std::string reason = "unknown";
-    if (rd_kafka_message_headers(msg.get(), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+    if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(hdrs, "cairn.dlq.reason", &value, &size) ==
             RD_KAFKA_RESP_ERR_NO_ERROR) {
       reason.assign(static_cast<const char*>(value), size);
     }
     by_reason[reason]++;
-    seen++;
-  }
-  (*consumer)->Close();
+  });
   return by_reason;
 }
 
@@ -78,6 +92,67 @@ std::string Thousands(uint64_t n) {
   return s;
 }
 
+// What the journeys did, from the engine's decision counts, and a check that
+// every task decided is on the tasks topic (read back from the broker).
+bool ReportJourneys(runtime::Engine& e, const runtime::EngineOptions& options,
+                    const std::string& http) {
+  const auto counts = e.journey_counts();
+  // journey -> step -> action -> n
+  std::map<std::string, std::map<std::string, std::map<std::string, uint64_t>>> by;
+  uint64_t decided = 0;
+  for (const auto& [key, n] : counts) {
+    const auto a = key.find('/');
+    const auto b = key.rfind('/');
+    by[key.substr(0, a)][key.substr(a + 1, b - a - 1)][key.substr(b + 1)] += n;
+    if (key.ends_with("/send")) decided += n;
+  }
+  std::map<std::string, std::map<std::string, uint64_t>> on_topic;  // journey -> step -> tasks
+  std::map<std::string, uint64_t> ids;
+  uint64_t read = 0;
+  ReadTopic(options.brokers, options.topics.tasks, decided, [&](const rd_kafka_message_t& m) {
+    auto j = nlohmann::json::parse(static_cast<const char*>(m.payload),
+                                   static_cast<const char*>(m.payload) + m.len, nullptr, false);
+    if (!j.is_object()) return;
+    on_topic[j.value("journey", "")][j.value("step", "")]++;
+    ids[j.value("task_id", "")]++;
+    ++read;
+  });
+  fmt::print("\n== Journeys (event time; timers fired as the stream's clock moved) ==\n");
+  std::string example_customer;
+  for (const auto& [journey, steps] : by) {
+    if (journey.empty()) continue;
+    uint64_t entered = 0, skipped = 0, goals = 0;
+    std::map<std::string, uint64_t> exits;
+    for (const auto& [step, actions] : steps) {
+      for (const auto& [action, n] : actions) {
+        if (action == "enter") entered += n;
+        if (action == "skip" && step == "-") skipped += n;
+        if (action == "goal") goals += n;
+      }
+    }
+    fmt::print("  {}\n    entered {}, not entered {} (rules, audience, consent), goal reached {}\n",
+               journey, Thousands(entered), Thousands(skipped), Thousands(goals));
+    for (const auto& [step, actions] : steps) {
+      if (step == "-") continue;
+      std::string line;
+      for (const auto& [action, n] : actions) {
+        line += fmt::format("{}{} {}", line.empty() ? "" : ", ", Thousands(n), action);
+      }
+      auto t = on_topic[journey].find(step);
+      if (t != on_topic[journey].end()) line += fmt::format(" ({} on {})", t->second, options.topics.tasks);
+      fmt::print("    {:<24} {}\n", step, line);
+    }
+  }
+  uint64_t dup_ids = 0;
+  for (const auto& [id, n] : ids) dup_ids += n - 1;
+  const bool ok = read == decided && dup_ids == 0;
+  fmt::print("  tasks          {}: {} decided, {} on {} with {} duplicate ids\n",
+             ok ? "OK" : "MISMATCH", Thousands(decided), Thousands(read), options.topics.tasks,
+             dup_ids);
+  fmt::print("  why (or why not): curl http://{}/v1/customers/<id>/journeys\n", http);
+  return ok;
+}
+
 }  // namespace
 
 int DemoCommand(const DemoOptions& d) {
@@ -97,6 +172,8 @@ int DemoCommand(const DemoOptions& d) {
   }
   options.brokers = (*broker)->address();
   options.group_id = "cairn-demo";
+  // Months of events go through in seconds: journeys follow event time.
+  options.event_time_clock = true;
   auto store = state::StateStore::Open({.dir = d.data_dir});
   if (!store.ok()) {
     fmt::print(stderr, "demo: {}\n", store.status().ToString());
@@ -108,8 +185,20 @@ int DemoCommand(const DemoOptions& d) {
     return 1;
   }
   runtime::Engine* e = engine->get();
+  std::unique_ptr<flow::Library> library;
+  if (!d.journeys.empty()) {
+    library = std::make_unique<flow::Library>(d.journeys, store->get());
+    auto loaded = library->Reload();
+    for (const auto& diag : loaded.refused) fmt::print(stderr, "{}\n", diag.ToString());
+    if (!loaded.refused.empty() || !loaded.catalog || loaded.catalog->current().empty()) {
+      fmt::print(stderr, "demo: the journeys in {} do not load\n", d.journeys);
+      return 1;
+    }
+    e->journeys().SetCatalog(loaded.catalog);
+  }
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
+  ctx.catalog = [e] { return e->journeys().catalog(); };
   auto http = api::HttpServer::Start(d.http, api::EngineRoutes(ctx));
   if (!http.ok()) {
     fmt::print(stderr, "demo: {}\n", http.status().ToString());
@@ -175,6 +264,19 @@ int DemoCommand(const DemoOptions& d) {
     return 1;
   }
 
+  // Let the outbox hand every task to the broker.
+  const auto sends_decided = [&] {
+    uint64_t n = 0;
+    for (const auto& [k, v] : e->journey_counts()) {
+      if (k.ends_with("/send") || k.ends_with("/emit")) n += v;
+    }
+    return n;
+  };
+  while (run_status.ok() && std::chrono::steady_clock::now() - start < kProcessDeadline) {
+    m = e->metrics();
+    if (m.tasks_published >= sends_decided() && m.outbox_unacked == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   auto dead = ReadDeadLetters(options.brokers, options.topics.dlq, m.dead_letters);
   // The best customer, from the state as stored.
   std::string top_id;
@@ -227,7 +329,10 @@ int DemoCommand(const DemoOptions& d) {
                 : fmt::format("FAILED: expected {} events, {} duplicates, {} dead letters",
                               expected_events, summary.retries, summary.malformed));
 
-  if (d.serve && ok) {
+  bool journeys_ok = true;
+  if (library) journeys_ok = ReportJourneys(*e, options, (*http)->address());
+
+  if (d.serve && ok && journeys_ok) {
     fmt::print("\nServing on http://{} until Ctrl-C.\n", (*http)->address());
     while (!StopFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -237,7 +342,7 @@ int DemoCommand(const DemoOptions& d) {
     fmt::print(stderr, "demo: engine: {}\n", run_status.ToString());
     return 1;
   }
-  return ok ? 0 : 1;
+  return ok && journeys_ok ? 0 : 1;
 }
 
 }  // namespace cairn::app

@@ -16,6 +16,9 @@ using nlohmann::json;
 
 constexpr std::array kCities = {"Shanghai", "Beijing", "Shenzhen", "Hangzhou", "Chengdu",
                                 "Berlin",   "Lyon",    "Austin",   "Osaka",    "Porto"};
+constexpr std::array kZones = {"Asia/Shanghai", "Asia/Shanghai", "Asia/Shanghai",   "Asia/Shanghai",
+                               "Asia/Shanghai", "Europe/Berlin", "Europe/Paris",    "America/Chicago",
+                               "Asia/Tokyo",    "Europe/Lisbon"};
 constexpr std::array kFirstNames = {"Li",    "Wei", "Mei",  "Anna",  "Lukas", "Sofia",
                                     "Kenji", "Ana", "Noah", "Chloe", "Ravi",  "Yuki"};
 constexpr std::array kProducts = {std::pair{"sku-espresso", 899.0}, std::pair{"sku-grinder", 249.0},
@@ -59,29 +62,51 @@ class Generator {
       Page(anon, true, t);
       t += 60000 + Pick(600000);
     }
-    const auto& city = kCities[static_cast<size_t>(Pick(kCities.size()))];
+    const auto city_index = static_cast<size_t>(Pick(kCities.size()));
+    const bool member = U() < 0.2;
+    // Engagement: heavy buyers, regulars, and people who fall asleep; a few
+    // VIPs who buy in bulk, some of whom stop buying (winback material).
+    const double activity = U();
+    const bool vip = activity < 0.05;
     json traits = {{"email", user + "@example.com"},
                    {"name", kFirstNames[static_cast<size_t>(Pick(kFirstNames.size()))]},
-                   {"city", city},
+                   {"city", kCities[city_index]},
+                   {"timezone", kZones[city_index]},
                    {"age", 18 + Pick(50)},
-                   {"plan", U() < 0.2 ? "member" : "guest"}};
+                   {"plan", member ? "member" : "guest"},
+                   {"consent", {{"email", U() < 0.93}, {"sms", U() < 0.4}, {"push", U() < 0.6}}}};
+    if (member) {
+      // Joined the loyalty programme some time in the previous years.
+      traits["member_since"] =
+          FormatTimestamp(t - static_cast<TimestampMs>((30 + Pick(1000)) * 86400000LL)).substr(0, 10);
+      if (vip || activity < 0.15) traits["rfm_segment"] = "prime";
+    }
     Emit(user, t,
          {{"type", "identify"}, {"userId", user}, {"anonymousId", anon}, {"traits", traits}});
     Emit(user, t + 1000, Track(user, "Signed Up", {{"method", U() < 0.5 ? "email" : "social"}}));
 
-    // Engagement: heavy buyers, regulars, and people who fall asleep.
-    const double activity = U();
     const int sessions = activity < 0.15  ? 25 + Pick(30)
                          : activity < 0.6 ? 6 + Pick(12)
                                           : 1 + Pick(4);
+    // Some stop early: their last order is months before the stream ends.
+    const TimestampMs stop_at =
+        o_.start_ms + (U() < 0.4 ? span * 2 / 5 : span);
     int coupon = 0;
-    for (int s = 0; s < sessions && t < o_.start_ms + span; ++s) {
+    TimestampMs last_order = 0;
+    for (int s = 0; s < sessions && t < stop_at; ++s) {
       t += static_cast<TimestampMs>(3600000.0 * (2 + U() * 24 * (activity < 0.15 ? 3 : 9)));
-      Session(user, t, s, coupon);
+      Session(user, t, s, coupon, vip, last_order);
+    }
+    // Customers gone quiet for 60 days become at-risk (the lifecycle stage
+    // machine of a later issue emits this; here the stream carries it).
+    if (last_order > 0 && last_order + 60 * 86400000LL < o_.start_ms + span) {
+      Emit(user, last_order + 60 * 86400000LL,
+           Track(user, "Lifecycle Stage Changed", {{"from", "active"}, {"to", "at-risk"}}));
     }
   }
 
-  void Session(const std::string& user, TimestampMs& t, int s, int& coupon) {
+  void Session(const std::string& user, TimestampMs& t, int s, int& coupon, bool vip,
+               TimestampMs& last_order) {
     for (int i = 0, n = 1 + Pick(4); i < n; ++i) {
       Page(user, false, t);
       t += 20000 + Pick(120000);
@@ -91,7 +116,7 @@ class Generator {
          Track(user, "Product Viewed", {{"product_id", prod.first}, {"price", prod.second}}));
     if (U() < 0.5) return;
     const std::string cart = fmt::format("cart-{}-{}", user, s);
-    const int qty = 1 + Pick(3);
+    const int qty = vip ? 4 + Pick(12) : 1 + Pick(3);
     t += 30000 + Pick(300000);
     Emit(user, t,
          Track(user, "Product Added",
@@ -112,19 +137,20 @@ class Generator {
                   {"currency", "USD"},
                   {"quantity", qty}};
     if (coupon > 0 && U() < 0.5) {
-      props["coupon"] = fmt::format("WELCOME-{}", coupon);
+      props["coupon_id"] = fmt::format("WELCOME-{}", coupon);
       Emit(user, t,
-           Track(user, "Coupon Redeemed", {{"coupon", props["coupon"]}, {"discount", 10}}));
+           Track(user, "Coupon Applied", {{"coupon_id", props["coupon_id"]}, {"discount", 10}}));
       coupon = 0;
     }
     Emit(user, t + 500, Track(user, "Order Completed", props));
+    last_order = t + 500;
     s_.orders++;
     s_.revenue += total;
     if (coupon == 0 && U() < 0.3) {
       coupon = 1 + Pick(1000);
       Emit(user, t + 86400000,
            Track(user, "Coupon Issued",
-                 {{"coupon", fmt::format("WELCOME-{}", coupon)},
+                 {{"coupon_id", fmt::format("WELCOME-{}", coupon)},
                   {"discount", 10},
                   {"valid_days", 30}}));
     }

@@ -38,11 +38,19 @@ uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
   return x;
 }
 
+// "2d", "5h30m", "90s", "1.5s": the largest units that divide it.
 std::string FormatDuration(int64_t ms) {
-  if (ms % (24 * 3600000) == 0) return fmt::format("{}d", ms / (24 * 3600000));
-  if (ms % 3600000 == 0) return fmt::format("{}h", ms / 3600000);
-  if (ms % 60000 == 0) return fmt::format("{}m", ms / 60000);
-  return fmt::format("{}s", ms / 1000.0);
+  if (ms < 0) return "-" + FormatDuration(-ms);
+  if (ms % 1000 != 0 || ms == 0) return fmt::format("{}s", static_cast<double>(ms) / 1000.0);
+  std::string out;
+  int64_t s = ms / 1000;
+  for (auto [unit, name] : {std::pair<int64_t, const char*>{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}}) {
+    if (s >= unit) {
+      out += fmt::format("{}{}", s / unit, name);
+      s %= unit;
+    }
+  }
+  return out;
 }
 
 // The customer's time zone: the `timezone` trait, else the journey's.

@@ -87,8 +87,15 @@ Status Engine::Run(const std::atomic<bool>& stop) {
     poll_ms_ += MsSince(start);
     CollectDueTimers();
     if (pending_count_ == 0 && fired_count_ == 0) {
-      // Idle: let the last write land so its offsets are published.
+      // Idle: let the last write land so its offsets are published, and
+      // delete the outbox rows the broker has acknowledged meanwhile.
       if (Status s = FinishWrite(); !s.ok()) fatal_ = s;
+      if (fatal_.ok() && outbox_->Acked()) {
+        if (Status s = SubmitWrite(); !s.ok()) fatal_ = s;
+      }
+      std::lock_guard lock(metrics_mu_);
+      metrics_.tasks_published = outbox_->published();
+      metrics_.outbox_unacked = outbox_->pending();
       continue;
     }
     ProcessBatch();
@@ -256,6 +263,8 @@ void Engine::Publish(v1::OutboxRecord record) {
 }
 
 void Engine::Record(const v1::TraceEntry& entry) {
+  counts_in_hand_[entry.journey() + "/" + (entry.step().empty() ? "-" : entry.step()) + "/" +
+                  entry.action()]++;
   if (options_.trace_limit == 0) return;
   building_->PutTrace(effects_entry_->partition, effects_entry_->state.id(), entry,
                       options_.trace_limit);
@@ -419,6 +428,8 @@ void Engine::ProcessBatch() {
   metrics_.outbox_unacked = outbox_->pending();
   metrics_.batches++;
   metrics_.last_batch_ms = ms;
+  for (const auto& [k, n] : counts_in_hand_) journey_counts_[k] += n;
+  counts_in_hand_.clear();
   if (batch_ms_ring_.size() < kBatchRing) {
     batch_ms_ring_.push_back(ms);
   } else {
@@ -532,6 +543,11 @@ EngineMetrics Engine::metrics() const {
   }
   m.assigned_partitions = assigned_.load();
   return m;
+}
+
+std::map<std::string, uint64_t> Engine::journey_counts() const {
+  std::lock_guard lock(metrics_mu_);
+  return journey_counts_;
 }
 
 std::map<int32_t, int64_t> Engine::committed_offsets() const {

@@ -104,6 +104,9 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   bool ready() const { return assigned_.load() > 0; }
   // The journeys; SetCatalog on it is safe from any thread (hot reload).
   flow::Runtime& journeys() { return runtime_; }
+  // Decision-trace lines since start, by "journey/step/action" (step "-" when
+  // none): what the demo reports and tests check. Any thread.
+  std::map<std::string, uint64_t> journey_counts() const;
   // Pending timers of the partitions this engine owns (a scan: status only).
   uint64_t PendingTimers();
   EngineMetrics metrics() const;
@@ -175,7 +178,9 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   TimestampMs cut_clock_ = 0;  // the batch was cut at an event this late (event-time clock)  // event_time_clock: highest event time seen
   state::CustomerCache::Entry* effects_entry_ = nullptr;  // whose walk is running
   uint64_t timers_fired_ = 0;
-  std::string old_traits_;  // scratch: traits before an identify
+  std::string old_traits_;
+  std::map<std::string, uint64_t> counts_in_hand_;  // journey counts of the batch in hand
+  std::map<std::string, uint64_t> journey_counts_;  // guarded by metrics_mu_  // scratch: traits before an identify
 
   std::vector<kafka::MessageHandle> polled_;  // scratch of PollBatch
   // Scratch of LoadCustomers, kept to reuse their memory.

@@ -99,7 +99,7 @@ void Outbox::OnDelivery(uint64_t token, bool ok) {
   if (it != parts_.end()) it->second.unacked.erase(seq);
 }
 
-void Outbox::Collect(state::StateStore::Batch& batch) {
+bool Outbox::Acked() {
   producer_->Poll();
   std::vector<std::pair<uint64_t, bool>> acks;
   {
@@ -107,6 +107,15 @@ void Outbox::Collect(state::StateStore::Batch& batch) {
     acks.swap(acks_);
   }
   for (const auto& [token, ok] : acks) OnDelivery(token, ok);
+  for (const auto& [partition, ps] : parts_) {
+    const uint64_t upto = ps.unacked.empty() ? ps.produced_upto : *ps.unacked.begin();
+    if (upto > ps.deleted_upto) return true;
+  }
+  return false;
+}
+
+void Outbox::Collect(state::StateStore::Batch& batch) {
+  if (!Acked()) return;
   for (auto& [partition, ps] : parts_) {
     // Every row below the lowest unacknowledged one is acknowledged.
     const uint64_t upto = ps.unacked.empty() ? ps.produced_upto : *ps.unacked.begin();

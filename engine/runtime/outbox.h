@@ -46,6 +46,8 @@ class Outbox {
   void Seal();
   Status Publish();
   void Collect(state::StateStore::Batch& batch);
+  // Serves delivery reports; true when some acknowledged rows wait for deletion.
+  bool Acked();
   Status Recover(int32_t partition);
   // On revoke: stop tracking the partition (its rows stay for the new owner).
   void Forget(int32_t partition);
