@@ -89,7 +89,8 @@ struct Goal {
 
 enum class VersionPolicy : uint8_t {
   kPin,      // in-flight customers finish on the version they entered
-  kMigrate,  // move them by `migrate` (old step id -> new step id); unmapped: exit
+  kMigrate,  // move them by `migrate` (old step id -> new step id), else to the step
+             // with the same id; no such step: exit (as engine/flow does)
   kExit,     // end them
 };
 
