@@ -739,7 +739,6 @@ class Loader {
     j_.max_lifetime_ms = kDefaultMaxLifetimeMs;
     if (auto* f = top.Get("max_lifetime")) {
       j_.max_lifetime_ms = Duration(*f, Sign::kPositive).value_or(kDefaultMaxLifetimeMs);
-      lifetime_pos_ = ValuePos(*f);
     }
     if (auto* f = top.Get("paused")) j_.paused = Bool(*f).value_or(false);
     if (auto* f = top.Get("on_new_version")) {
@@ -1557,7 +1556,6 @@ class Loader {
   std::map<std::pair<size_t, size_t>, Pos> case_pos_;
   std::map<std::pair<size_t, size_t>, Pos> arm_pos_;
   std::vector<std::pair<size_t, Pos>> sends_;
-  Pos lifetime_pos_;
   bool steps_broken_ = false;
 };
 
@@ -1610,7 +1608,11 @@ LoadedSet LoadJourneyPaths(const std::vector<std::string>& paths) {
     }
   }
   std::map<std::string, std::string> names;  // journey -> the first file defining it
+  std::set<std::string> seen;                // a file given twice is loaded once
   for (const auto& file : files) {
+    std::error_code ec;
+    const auto canonical = fs::weakly_canonical(file, ec);
+    if (!seen.insert(ec ? file : canonical.string()).second) continue;
     ++set.files;
     LoadResult r = LoadJourneyFile(file);
     set.diagnostics.insert(set.diagnostics.end(), r.diagnostics.begin(), r.diagnostics.end());

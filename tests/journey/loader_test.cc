@@ -645,6 +645,11 @@ TEST(LoaderTest, DirectoryLoadsSortedAndChecksDuplicateNames) {
   EXPECT_EQ(set.diagnostics[1].file, d);
   EXPECT_THAT(set.diagnostics[1].message, HasSubstr("needs 'version'"));
 
+  // A file named twice (directly and through its directory) counts once.
+  LoadedSet twice = LoadJourneyPaths({dir.path() + "/a.yml", dir.path()});
+  EXPECT_EQ(twice.files, 4);
+  EXPECT_EQ(twice.journeys.size(), 2u);
+
   LoadedSet missing = LoadJourneyPaths({dir.path() + "/nope.yaml"});
   ASSERT_EQ(missing.diagnostics.size(), 1u);
   EXPECT_THAT(missing.diagnostics[0].ToString(), HasSubstr("nope.yaml: no such file or directory"));
