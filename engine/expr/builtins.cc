@@ -98,7 +98,8 @@ bool Matches(const CallArgs& call, Value& out, std::string& error) {
   options.set_log_errors(false);
   const RE2 re(Arg(call, 1).string_value(), options);
   if (!re.ok()) {
-    error = "invalid regular expression '" + Arg(call, 1).string_value() + "': " + re.error();
+    error =
+        "invalid regular expression '" + Snippet(Arg(call, 1).string_value()) + "': " + re.error();
     return false;
   }
   out = Value::Bool(RE2::PartialMatch(Arg(call, 0).string_value(), re));
@@ -211,7 +212,7 @@ bool ToInt(const CallArgs& call, Value& out, std::string& error) {
       int64_t i = 0;
       const auto r = std::from_chars(s.data(), s.data() + s.size(), i);
       if (r.ec != std::errc() || r.ptr != s.data() + s.size()) {
-        error = "int(): '" + s + "' is not an integer";
+        error = "int(): '" + Snippet(s) + "' is not an integer";
         return false;
       }
       out = Value::Int(i);
@@ -252,7 +253,7 @@ bool ToUint(const CallArgs& call, Value& out, std::string& error) {
       uint64_t u = 0;
       const auto r = std::from_chars(s.data(), s.data() + s.size(), u);
       if (r.ec != std::errc() || r.ptr != s.data() + s.size()) {
-        error = "uint(): '" + s + "' is not an unsigned integer";
+        error = "uint(): '" + Snippet(s) + "' is not an unsigned integer";
         return false;
       }
       out = Value::Uint(u);
@@ -282,7 +283,7 @@ bool ToDouble(const CallArgs& call, Value& out, std::string& error) {
       const auto r = std::from_chars(s.data(), s.data() + s.size(), d);
       if ((r.ec != std::errc() && r.ec != std::errc::result_out_of_range) || s.empty() ||
           r.ptr != s.data() + s.size()) {
-        error = "double(): '" + v.string_value() + "' is not a number";
+        error = "double(): '" + Snippet(v.string_value()) + "' is not a number";
         return false;
       }
       out = Value::Double(d);
@@ -342,7 +343,7 @@ bool ToBool(const CallArgs& call, Value& out, std::string& error) {
   } else if (s == "false" || s == "False" || s == "FALSE" || s == "f" || s == "0") {
     out = Value::Bool(false);
   } else {
-    error = "bool(): '" + s + "' is not true or false";
+    error = "bool(): '" + Snippet(s) + "' is not true or false";
     return false;
   }
   return true;
@@ -380,7 +381,7 @@ bool ToTimestamp(const CallArgs& call, Value& out, std::string& error) {
       int32_t nanos = 0;
       std::string why;
       if (!ParseRfc3339(v.string_value(), seconds, nanos, why)) {
-        error = "timestamp('" + v.string_value() + "'): " + why;
+        error = "timestamp('" + Snippet(v.string_value()) + "'): " + why;
         return false;
       }
       out = Value::TimestampNanos(seconds, nanos);
@@ -407,11 +408,11 @@ bool ToDuration(const CallArgs& call, Value& out, std::string& error) {
       Int128 nanos = 0;
       std::string why;
       if (!ParseDurationText(v.string_value(), nanos, why)) {
-        error = "duration('" + v.string_value() + "'): " + why;
+        error = "duration('" + Snippet(v.string_value()) + "'): " + why;
         return false;
       }
       if (!DurationFromNanos(nanos, out)) {
-        error = "duration('" + v.string_value() + "'): out of range (about +-292 years)";
+        error = "duration('" + Snippet(v.string_value()) + "'): out of range (about +-292 years)";
         return false;
       }
       return true;

@@ -136,7 +136,8 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 // "; did you mean 'name'?" for the closest candidate, or "".
 std::string Suggest(std::string_view name, const std::vector<std::string_view>& candidates) {
   if (name.size() > 64) return "";
-  const size_t limit = name.size() <= 3 ? 1 : name.size() <= 7 ? 2 : 3;
+  if (name.size() < 2) return "";
+  const size_t limit = name.size() == 2 ? 1 : name.size() <= 7 ? 2 : 3;
   size_t best = limit + 1;
   std::string_view choice;
   for (std::string_view c : candidates) {
@@ -336,8 +337,9 @@ class Compiler {
     if (errors_.size() < kMaxErrors) errors_.emplace_back(offset, std::move(message));
   }
 
+  // The source text of `ast`, for messages.
   std::string Text(const Ast& ast) const {
-    return std::string(source_.substr(ast.begin, ast.end - ast.begin));
+    return Snippet(source_.substr(ast.begin, ast.end - ast.begin), true);
   }
 
   TypeRef Own(Type t) {
@@ -379,9 +381,14 @@ class Compiler {
     for (const int32_t arg : n.args) {
       if (!is_const(arg)) return index;
     }
+    // Folding is bounded by the size of the source, not by the user's step
+    // limit (which applies per evaluation).
     NoActivation none;
+    const int64_t max_steps = impl_.limits.max_steps;
+    impl_.limits.max_steps = std::max<int64_t>(max_steps, 1'000'000);
     EvalState state(impl_, none, nullptr, nullptr, nullptr);
     Ref r = state.Eval(index);
+    impl_.limits.max_steps = max_steps;
     if (r.is_error()) {
       if (errors_are_fatal) Error(state.error_offset(), state.error());
       return index;
@@ -627,8 +634,8 @@ class Compiler {
         options.set_log_errors(false);
         auto re = std::make_shared<const RE2>(pattern->string_value(), options);
         if (!re->ok()) {
-          Error(ast.kids[1]->offset,
-                "invalid regular expression '" + pattern->string_value() + "': " + re->error());
+          Error(ast.kids[1]->offset, "invalid regular expression '" +
+                                         Snippet(pattern->string_value()) + "': " + re->error());
         } else {
           n.regex = std::move(re);
         }
@@ -840,7 +847,7 @@ class Compiler {
         if (candidates.empty()) {
           std::string message =
               "'" + op + "' cannot be applied to " + TypeText(*lt) + " and " + TypeText(*rt);
-          if (IsNumeric(l) && IsNumeric(r)) message += " (convert one side, e.g. double(x))";
+          if (IsNumeric(l) && IsNumeric(r)) message += kConvertHint;
           Error(ast.offset, message);
           type = DynType();
           break;

@@ -241,7 +241,7 @@ bool Arithmetic(Op op, const Value& a, const Value& b, Value& out, std::string& 
   }
   error = "'" + std::string(OpText(op)) + "' cannot be applied to " + std::string(ShortKind(ka)) +
           " and " + std::string(ShortKind(kb));
-  if (IsNumber(ka) && IsNumber(kb)) error += " (convert one side, e.g. double(x))";
+  if (IsNumber(ka) && IsNumber(kb)) error += kConvertHint;
   return false;
 }
 

@@ -169,6 +169,10 @@ struct Declarations {
   int SlotOf(std::string_view name) const;
 };
 
+// Exceeding max_source_bytes or max_depth is a compile error, max_steps an
+// evaluation error. max_depth is capped at 1000 (recursion in the compiler
+// and evaluator is bounded by it); `a || b || c ...` chains are balanced, so
+// they count log2(n) levels.
 struct Limits {
   int max_depth = 64;              // nesting of the parse tree
   int64_t max_steps = 10000;       // evaluation steps (nodes visited, list items iterated)

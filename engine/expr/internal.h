@@ -84,6 +84,10 @@ std::string FormatDouble(double d);
 std::string FormatDoubleShort(double d);
 // A string in CEL/JSON double quotes with escapes.
 std::string QuoteString(std::string_view s);
+// Text quoted inside an error message: on one line (control characters
+// escaped, or whitespace runs collapsed to a space when `collapse_space`, for
+// source text) and at most about 60 bytes.
+std::string Snippet(std::string_view text, bool collapse_space = false);
 std::string Base64(std::string_view bytes);
 
 }  // namespace cairn::expr::internal

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <deque>
 #include <limits>
 
 #include "expr/internal.h"
@@ -114,26 +115,24 @@ class Lexer {
  public:
   explicit Lexer(std::string_view src) : src_(src) {}
 
-  bool Run(std::vector<Token>& out, ParseError& error) {
-    while (true) {
-      SkipSpaceAndComments();
-      Token t;
-      t.begin = static_cast<int32_t>(pos_);
-      if (pos_ >= src_.size()) {
-        t.kind = Tok::kEnd;
-        t.end = t.begin;
-        out.push_back(std::move(t));
-        return true;
-      }
-      const Tok prev = out.empty() ? Tok::kEnd : out.back().kind;
-      if (!Next(t, prev)) {
-        error.offset = error_offset_;
-        error.message = std::move(error_);
-        return false;
-      }
-      t.end = static_cast<int32_t>(pos_);
-      out.push_back(std::move(t));
+  // The next token (kEnd at the end). False with `error` set when the text
+  // is not a token.
+  bool Next(Token& t, ParseError& error) {
+    SkipSpaceAndComments();
+    t.begin = static_cast<int32_t>(pos_);
+    if (pos_ >= src_.size()) {
+      t.kind = Tok::kEnd;
+      t.end = t.begin;
+      return true;
     }
+    if (!Lex(t, prev_)) {
+      error.offset = error_offset_;
+      error.message = std::move(error_);
+      return false;
+    }
+    t.end = static_cast<int32_t>(pos_);
+    prev_ = t.kind;
+    return true;
   }
 
  private:
@@ -160,7 +159,7 @@ class Lexer {
     }
   }
 
-  bool Next(Token& t, Tok prev) {
+  bool Lex(Token& t, Tok prev) {
     const char c = src_[pos_];
     // String and bytes literals, with optional r/b prefixes.
     if (IsIdentStart(c)) {
@@ -501,7 +500,7 @@ class Lexer {
           }
           return Emit(at, v, out, bytes);
         }
-        return Fail(at, std::string("unknown escape \\") + c);
+        return Fail(at, "unknown escape \\" + Snippet(std::string_view(&c, 1)));
     }
   }
 
@@ -519,30 +518,45 @@ class Lexer {
 
   std::string_view src_;
   size_t pos_ = 0;
+  Tok prev_ = Tok::kEnd;
   int32_t error_offset_ = 0;
   std::string error_;
 };
 
 class Parser {
  public:
-  Parser(std::string_view src, std::vector<Token> tokens, int max_depth, ParseError& error)
-      : src_(src), tokens_(std::move(tokens)), max_depth_(max_depth), error_(error) {}
+  Parser(std::string_view src, int max_depth, ParseError& error)
+      : src_(src), lexer_(src), max_depth_(max_depth), error_(error) {}
 
   std::unique_ptr<Ast> ParseAll() {
     auto e = ParseExpr();
-    if (!e) return nullptr;
+    if (!e || failed_) return nullptr;
     if (Cur().kind != Tok::kEnd) return Fail(Cur().begin, "unexpected " + Describe(Cur()));
-    return e;
+    return failed_ ? nullptr : std::move(e);
   }
 
  private:
   using Node = std::unique_ptr<Ast>;
 
-  const Token& Cur() const { return tokens_[pos_]; }
-  const Token& Ahead(size_t n) const { return tokens_[std::min(pos_ + n, tokens_.size() - 1)]; }
+  // Tokens are lexed on demand, so input that fails early (too deep) is not
+  // lexed to its end. A deque keeps references to earlier tokens valid.
+  const Token& Cur() {
+    while (tokens_.size() <= pos_) {
+      Token t;
+      ParseError lex_error;
+      if (!lexer_.Next(t, lex_error)) {
+        Fail(lex_error.offset, std::move(lex_error.message));
+        t = Token();
+        t.kind = Tok::kEnd;
+        t.begin = t.end = lex_error.offset;
+      }
+      tokens_.push_back(std::move(t));
+    }
+    return tokens_[pos_];
+  }
   const Token& Take() {
-    const Token& t = tokens_[pos_];
-    if (pos_ + 1 < tokens_.size()) ++pos_;
+    const Token& t = Cur();
+    if (t.kind != Tok::kEnd) ++pos_;
     last_end_ = t.end;
     return t;
   }
@@ -563,7 +577,7 @@ class Parser {
 
   std::string Describe(const Token& t) const {
     if (t.kind == Tok::kEnd) return "end of expression";
-    return "'" + std::string(src_.substr(t.begin, t.end - t.begin)) + "'";
+    return "'" + Snippet(src_.substr(t.begin, t.end - t.begin), true) + "'";
   }
 
   bool Expect(Tok k, std::string_view what) {
@@ -942,7 +956,8 @@ class Parser {
   }
 
   std::string_view src_;
-  std::vector<Token> tokens_;
+  Lexer lexer_;
+  std::deque<Token> tokens_;
   size_t pos_ = 0;
   int32_t last_end_ = 0;
   int max_depth_;
@@ -959,10 +974,7 @@ std::unique_ptr<Ast> Parse(std::string_view source, int max_depth, ParseError& e
     error.message = "the expression is not valid UTF-8 text";
     return nullptr;
   }
-  std::vector<Token> tokens;
-  Lexer lexer(source);
-  if (!lexer.Run(tokens, error)) return nullptr;
-  Parser parser(source, std::move(tokens), max_depth, error);
+  Parser parser(source, max_depth, error);
   return parser.ParseAll();
 }
 

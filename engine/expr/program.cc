@@ -1,27 +1,34 @@
 // expr::Program: evaluation entry points over the compiled form.
-#include <array>
+#include <memory>
 
 #include "expr/program_impl.h"
 
 namespace cairn::expr {
 namespace {
 
-// Per-Eval scratch: on the stack when small, else on the heap.
+// Per-Eval scratch of `n` value-initialised T: on the stack when n <= N.
 template <typename T, size_t N>
 class Scratch {
  public:
-  explicit Scratch(size_t n) {
+  explicit Scratch(size_t n) : n_(n) {
     if (n > N) {
       heap_ = std::make_unique<T[]>(n);
       data_ = heap_.get();
     } else {
-      data_ = inline_.data();
+      data_ = reinterpret_cast<T*>(storage_);
+      std::uninitialized_value_construct_n(data_, n);
     }
   }
+  ~Scratch() {
+    if (heap_ == nullptr) std::destroy_n(data_, n_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
   T* data() { return data_; }
 
  private:
-  std::array<T, N> inline_{};
+  alignas(T) unsigned char storage_[N * sizeof(T)];
+  size_t n_;
   std::unique_ptr<T[]> heap_;
   T* data_ = nullptr;
 };
@@ -57,10 +64,8 @@ Result<bool> Program::EvalBool(const Activation& activation) const {
   Result<Value> v = Eval(activation);
   if (!v.ok()) return v.status();
   if (v->kind() != Kind::kBool) {
-    std::string shown = v->DebugString();
-    if (shown.size() > 60) shown = shown.substr(0, 57) + "...";
-    return InvalidArgument(impl_->Where(0) + ": the condition gave " + shown +
-                           ", not true or false");
+    return InvalidArgument(impl_->Where(0) + ": the condition gave " +
+                           internal::Snippet(v->DebugString()) + ", not true or false");
   }
   return v->bool_value();
 }

@@ -195,6 +195,11 @@ class EvalState {
   std::string error_;
 };
 
+// Added to "'+' cannot be applied to int and double": CEL never converts
+// numbers implicitly in arithmetic.
+inline constexpr std::string_view kConvertHint =
+    " (numbers of different types: convert one side with int(), uint() or double())";
+
 // Arithmetic on two values (+ - * / %); false with `error` when it fails.
 bool Arithmetic(Op op, const Value& a, const Value& b, Value& out, std::string& error);
 // Unary minus.

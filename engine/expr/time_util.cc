@@ -174,7 +174,7 @@ bool ParseDurationText(std::string_view s, Int128& nanos, std::string& error) {
   Int128 total = 0;
   while (!s.empty()) {
     if (!(IsDigit(s[0]) || s[0] == '.')) {
-      error = "expected a number in '" + std::string(original) + "'";
+      error = "expected a number in '" + Snippet(original) + "'";
       return false;
     }
     Int128 whole = 0;
@@ -202,7 +202,7 @@ bool ParseDurationText(std::string_view s, Int128& nanos, std::string& error) {
       }
     }
     if (!digits) {
-      error = "expected digits in '" + std::string(original) + "'";
+      error = "expected digits in '" + Snippet(original) + "'";
       return false;
     }
     size_t n = 0;
@@ -225,10 +225,10 @@ bool ParseDurationText(std::string_view s, Int128& nanos, std::string& error) {
     } else if (unit == "d") {
       unit_nanos = 86400 * kNanosPerSecond;
     } else if (unit.empty()) {
-      error = "missing unit in '" + std::string(original) + "' (use d, h, m, s, ms, us or ns)";
+      error = "missing unit in '" + Snippet(original) + "' (use d, h, m, s, ms, us or ns)";
       return false;
     } else {
-      error = "unknown unit '" + std::string(unit) + "' in '" + std::string(original) +
+      error = "unknown unit '" + Snippet(unit) + "' in '" + Snippet(original) +
               "' (use d, h, m, s, ms, us or ns)";
       return false;
     }
@@ -293,7 +293,7 @@ bool ParseZone(std::string_view text, Zone& zone, std::string& error) {
     int h = 0, m = 0;
     if (!Digits(s, pos, 2, h) || !Expect(s, pos, ':') || !Digits(s, pos, 2, m) || pos != s.size() ||
         h > 23 || m > 59) {
-      error = "bad time zone offset '" + std::string(text) + "' (use like '+02:00')";
+      error = "bad time zone offset '" + Snippet(text) + "' (use like '+02:00')";
       return false;
     }
     zone.tz = nullptr;
@@ -305,7 +305,7 @@ bool ParseZone(std::string_view text, Zone& zone, std::string& error) {
     zone.offset_seconds = 0;
     return zone.tz != nullptr;
   } catch (const std::exception&) {
-    error = "unknown time zone '" + std::string(text) + "' (use an IANA name like 'Europe/Berlin')";
+    error = "unknown time zone '" + Snippet(text) + "' (use an IANA name like 'Europe/Berlin')";
     return false;
   }
 }
@@ -409,11 +409,11 @@ Result<int64_t> ParseDurationMs(std::string_view text) {
   internal::Int128 nanos = 0;
   std::string error;
   if (!internal::ParseDurationText(text, nanos, error)) {
-    return InvalidArgument("invalid duration '" + std::string(text) + "': " + error);
+    return InvalidArgument("invalid duration '" + internal::Snippet(text) + "': " + error);
   }
   const internal::Int128 ms = nanos / 1'000'000;
   if (ms < std::numeric_limits<int64_t>::min() || ms > std::numeric_limits<int64_t>::max()) {
-    return InvalidArgument("duration '" + std::string(text) + "' is out of range");
+    return InvalidArgument("duration '" + internal::Snippet(text) + "' is out of range");
   }
   return static_cast<int64_t>(ms);
 }

@@ -528,6 +528,39 @@ std::string QuoteString(std::string_view s) {
   return out;
 }
 
+std::string Snippet(std::string_view text, bool collapse_space) {
+  constexpr size_t kMax = 60;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  bool in_space = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (out.size() >= kMax && (c & 0xc0) != 0x80) {
+      out += "...";
+      break;
+    }
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    if (collapse_space && space) {
+      if (!in_space) out += ' ';
+      in_space = true;
+      continue;
+    }
+    in_space = false;
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::string Base64(std::string_view bytes) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
