@@ -24,6 +24,16 @@ for p in "${PACKAGES[@]}"; do
   [[ $status == "install ok installed" ]] || missing+=("$p")
 done
 
+# Node.js + npm for the browser/schema tests (npm registry, lockfiles). A
+# machine may already have them from elsewhere (e.g. NodeSource's nodejs,
+# which bundles npm); only a machine without them gets Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  for p in nodejs npm; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [[ $status == "install ok installed" ]] || missing+=("$p")
+  done
+fi
+
 if ((${#missing[@]} == 0)); then
   exit 0
 fi

@@ -297,12 +297,21 @@ int DemoCommand(const DemoOptions& d) {
     return true;
   });
 
-  const uint64_t expected_events = summary.records - summary.malformed - summary.retries;
+  // Events the journeys emitted come back through cairn.events too.
+  uint64_t emitted = 0;
+  for (const auto& [k, v] : e->journey_counts()) {
+    if (k.ends_with("/emit")) emitted += v;
+  }
+  const uint64_t expected_events = summary.records - summary.malformed - summary.retries + emitted;
   const bool ok = m.events == expected_events && m.duplicates == summary.retries &&
                   m.dead_letters == summary.malformed;
   fmt::print("\n== What happened ==\n");
   fmt::print("  published      {:>10} messages ({} malformed, {} producer retries)\n",
              Thousands(summary.records), summary.malformed, summary.retries);
+  if (emitted > 0) {
+    fmt::print("  emitted        {:>10} events by journeys (emit steps), ingested like any other\n",
+               Thousands(emitted));
+  }
   fmt::print(
       "  ingested       {:>10} events into {} customer profiles (signed-up shoppers and "
       "anonymous visitors; identity merge comes later)\n",

@@ -90,6 +90,11 @@ Status Engine::Run(const std::atomic<bool>& stop) {
       // Idle: let the last write land so its offsets are published, and
       // delete the outbox rows the broker has acknowledged meanwhile.
       if (Status s = FinishWrite(); !s.ok()) fatal_ = s;
+      // Event time: with nothing left to read, every partition has reached
+      // the stream's watermark, so their timers may fire up to it.
+      if (options_.event_time_clock) {
+        for (auto& [part, ps] : partitions_) ps.clock = std::max(ps.clock, event_clock_);
+      }
       if (fatal_.ok() && outbox_->Acked()) {
         if (Status s = SubmitWrite(); !s.ok()) fatal_ = s;
       }
@@ -195,26 +200,25 @@ void Engine::LoadCustomers() {
   }
 }
 
-TimestampMs Engine::Now() const {
-  return options_.event_time_clock ? event_clock_ : clock_->NowMs();
+TimestampMs Engine::Now(const PartitionState& ps) const {
+  return options_.event_time_clock ? ps.clock : clock_->NowMs();
 }
 
 void Engine::CollectDueTimers() {
   fired_count_ = 0;
   if (!fatal_.ok()) return;
-  if (cut_clock_ > 0) {
-    // The last batch was cut for a timer: let every timer land first.
-    event_clock_ = std::max(event_clock_, cut_clock_);
-    cut_clock_ = 0;
+  if (blocked_) {
+    // Events were held back behind timers: let every timer land first.
+    blocked_ = false;
     if (Status s = FinishWrite(); !s.ok()) {
       fatal_ = s;
       return;
     }
   }
-  const TimestampMs now = Now();
   size_t budget = options_.max_timers_per_batch;
   for (auto& [partition, ps] : partitions_) {
     if (budget == 0) break;
+    const TimestampMs now = Now(ps);
     auto next = timers_.NextDue(partition);
     if (!next || *next > now) continue;
     due_scratch_.clear();
@@ -298,6 +302,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   entry.state.set_next_history_seq(seq + 1);
   if (catalog != nullptr) {
     event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
+    ps.clock = std::max(ps.clock, p.event.timestamp_ms);
     effects_entry_ = &entry;
     flow::Context ctx{entry.partition,
                       options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs(), this};
@@ -371,22 +376,32 @@ void Engine::ProcessBatch() {
   const double timer_ms = MsSince(stage);
   stage = std::chrono::steady_clock::now();
   counts_ = {};
-  size_t done = 0;
-  for (; done < pending_count_ && fatal_.ok(); ++done) {
-    Pending& p = pending_[done];
-    if (options_.event_time_clock && p.parsed && (done > 0 || fired_count_ > 0)) {
+  size_t held = 0;  // messages held back, moved to the front in order
+  for (size_t i = 0; i < pending_count_ && fatal_.ok(); ++i) {
+    Pending& p = pending_[i];
+    PartitionState& ps = partitions_[p.msg->partition];
+    if (options_.event_time_clock && !ps.blocked && p.parsed) {
       const auto next = timers_.NextDue(p.msg->partition);
       if (next && *next <= p.event.timestamp_ms) {
-        cut_clock_ = p.event.timestamp_ms;
-        break;
+        ps.blocked = true;  // this and the partition's later messages wait
+        ps.clock = std::max(ps.clock, p.event.timestamp_ms - 1);
+        blocked_ = true;
       }
     }
-    PartitionState& ps = partitions_[p.msg->partition];
+    if (ps.blocked) {
+      if (held != i) std::swap(pending_[held], pending_[i]);
+      pending_[held].entry = nullptr;
+      ++held;
+      continue;
+    }
     if (p.parsed) ApplyEvent(p, ps);
     NoteGap(p.msg->partition, p.msg->offset, ps);
     ps.checkpoint.set_next_offset(p.msg->offset + 1);
     ps.dirty = true;
+    p.msg.reset();
   }
+  for (auto& [part, ps] : partitions_) ps.blocked = false;
+  const size_t done = pending_count_ - held;
 
   const double apply_ms = MsSince(stage);
 
@@ -397,11 +412,7 @@ void Engine::ProcessBatch() {
     if (!s.ok()) fatal_ = s;
   }
   const double write_ms = MsSince(stage);
-  for (size_t i = 0; i < done; ++i) pending_[i].msg.reset();
-  // Carry what the cut left to the next batch, in order.
-  for (size_t i = done; i < pending_count_; ++i) std::swap(pending_[i - done], pending_[i]);
-  pending_count_ -= done;
-  for (size_t i = 0; i < pending_count_; ++i) pending_[i].entry = nullptr;
+  pending_count_ = held;  // carried to the next batch, in order
   const size_t messages = done;
   const size_t fired = fired_count_;
   fired_count_ = 0;

@@ -117,6 +117,10 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   struct PartitionState {
     v1::PartitionCheckpoint checkpoint;
     bool dirty = false;
+    // Event-time clock of the partition: its latest event time, or the time
+    // of the event held back until the timers due before it have fired.
+    TimestampMs clock = 0;
+    bool blocked = false;  // in the batch in hand
   };
   double poll_ms_ = 0;  // ingest thread only; published with the metrics
   struct Pending {      // one consumed message, or one due timer, of the batch in hand
@@ -140,7 +144,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   void PollBatch();
   // Appends due timers of the owned partitions to fired_ (bounded).
   void CollectDueTimers();
-  TimestampMs Now() const;
+  TimestampMs Now(const PartitionState& ps) const;
   // flow::Effects: the runtime's effects go into the batch in hand.
   void AddTimer(const timer::Timer& timer) override;
   void Publish(v1::OutboxRecord record) override;
@@ -174,8 +178,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   std::vector<Pending> fired_;  // due timers of the batch in hand (before its messages)
   size_t fired_count_ = 0;
   std::vector<timer::Timer> due_scratch_;
-  TimestampMs event_clock_ = 0;
-  TimestampMs cut_clock_ = 0;  // the batch was cut at an event this late (event-time clock)  // event_time_clock: highest event time seen
+  TimestampMs event_clock_ = 0;  // event-time clock: the highest event time seen
+  bool blocked_ = false;         // the last batch held events back behind due timers
   state::CustomerCache::Entry* effects_entry_ = nullptr;  // whose walk is running
   uint64_t timers_fired_ = 0;
   std::string old_traits_;
