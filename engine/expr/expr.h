@@ -47,8 +47,8 @@ enum class Kind : uint8_t {
   kDuration,   // nanosecond precision
   kType,       // the value of type(x)
 };
-std::string_view KindName(
-    Kind kind);  // CEL's names: "int", "string", "google.protobuf.Timestamp" ...
+// CEL's names: "int", "string", "google.protobuf.Timestamp", "null_type" ...
+std::string_view KindName(Kind kind);
 
 class Value;
 using ValueList = std::vector<Value>;
