@@ -1,0 +1,98 @@
+// The example journeys (journeys/*.yaml) on their event files
+// (journeys/examples/*.events.jsonl): `cairn simulate` must print exactly the
+// reviewed actions in <journey>.expected.jsonl (journeys/README.md describes
+// them customer by customer). Regenerate with
+// journeys/examples/update-expected.sh after an intended change.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+std::string Run(const std::string& command, int* status) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  *status = pclose(p);
+  return out;
+}
+
+std::string Read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(ExamplesTest, EveryExampleProducesItsReviewedActions) {
+  const fs::path root = CAIRN_SOURCE_DIR;
+  const fs::path examples = root / "journeys" / "examples";
+  int checked = 0;
+  for (const auto& entry : fs::directory_iterator(examples)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.ends_with(".events.jsonl")) continue;
+    const fs::path expected =
+        examples / (name.substr(0, name.size() - std::string(".events.jsonl").size()) +
+                    ".expected.jsonl");
+    ASSERT_TRUE(fs::exists(expected)) << expected << " is missing";
+    int status = -1;
+    const std::string out = Run(std::string(CAIRN_BINARY) + " simulate --journeys " +
+                                    (root / "journeys").string() + " --events " +
+                                    entry.path().string() + " 2>&1",
+                                &status);
+    ASSERT_EQ(status, 0) << out;
+    const auto got = Lines(out);
+    const auto want = Lines(Read(expected));
+    for (size_t i = 0; i < std::max(got.size(), want.size()); ++i) {
+      ASSERT_EQ(i < got.size() ? got[i] : "<missing>", i < want.size() ? want[i] : "<extra>")
+          << name << " line " << i + 1;
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 5);
+}
+
+TEST(ExamplesTest, ValidateAcceptsTheExamplesAndRejectsABrokenCopy) {
+  const fs::path root = CAIRN_SOURCE_DIR;
+  int status = -1;
+  std::string out = Run(std::string(CAIRN_BINARY) + " validate " +
+                            (root / "journeys").string() + " 2>&1",
+                        &status);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("ok: 5 journeys"), std::string::npos) << out;
+
+  const fs::path dir = fs::temp_directory_path() / ("cairn-validate-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::string text = Read(root / "journeys" / "cart-abandonment.yaml");
+  text.replace(text.find("on_event: ordered"), std::string("on_event: ordered").size(),
+               "on_event: orderd");
+  std::ofstream(dir / "broken.yaml") << text;
+  out = Run(std::string(CAIRN_BINARY) + " validate " + (dir / "broken.yaml").string() + " 2>&1",
+            &status);
+  fs::remove_all(dir);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("broken.yaml:"), std::string::npos) << out;
+  EXPECT_NE(out.find("orderd"), std::string::npos) << out;
+}
+
+}  // namespace
