@@ -70,16 +70,16 @@ TimestampMs NextLocalTime(TimestampMs after, int minute_of_day, std::string_view
 }
 
 std::optional<TimestampMs> DateInstant(std::string_view value, int minute_of_day,
-                                       std::string_view tz) {
+                                       std::string_view tz, int64_t offset_ms) {
   // A full timestamp without a time of day to move it to is the instant.
   if (minute_of_day < 0 && value.size() > 10) {
-    if (auto ts = ParseTimestamp(value)) return ts;
+    if (auto ts = ParseTimestamp(value)) return *ts + offset_ms;
   }
   auto ymd = LeadingDate(value);
   if (!ymd) return std::nullopt;
   const auto* zone = Zone(tz);
   const int minute = minute_of_day < 0 ? 9 * 60 : minute_of_day;
-  return ToSys(zone, date::local_days{*ymd} + std::chrono::minutes(minute));
+  return ToSys(zone, date::local_days{*ymd} + std::chrono::minutes(minute) + Ms(offset_ms));
 }
 
 std::optional<TimestampMs> NextAnniversary(std::string_view value, int minute_of_day,
@@ -95,7 +95,7 @@ std::optional<TimestampMs> NextAnniversary(std::string_view value, int minute_of
     date::year_month_day day{date::year{year}, ymd->month(), ymd->day()};
     if (!day.ok()) day = date::year_month_day{date::year{year}, ymd->month(), date::day{28}};
     const TimestampMs at =
-        ToSys(zone, date::local_days{day} + std::chrono::minutes(minute)) + offset_ms;
+        ToSys(zone, date::local_days{day} + std::chrono::minutes(minute) + Ms(offset_ms));
     if (at >= not_before) return at;
   }
   return std::nullopt;

@@ -17,13 +17,16 @@ TimestampMs NextLocalTime(TimestampMs after, int minute_of_day, std::string_view
 
 // A date trait's value ("2026-12-31", or an RFC 3339 timestamp) as the
 // instant of `minute_of_day` local time on that date (for a bare date) or the
-// timestamp itself (minute_of_day < 0 and a full timestamp).
+// timestamp itself (minute_of_day < 0 and a full timestamp), moved by
+// `offset_ms`. The offset moves the local wall time ("-7d" at 09:00 is 09:00
+// local seven days earlier, also across a daylight-saving change); a full
+// timestamp moves by it as is.
 std::optional<TimestampMs> DateInstant(std::string_view value, int minute_of_day,
-                                       std::string_view tz);
+                                       std::string_view tz, int64_t offset_ms = 0);
 
 // The next yearly occurrence >= `not_before` of the month and day of `value`
-// at `minute_of_day` local time, then moved by `offset_ms`. 29 February falls
-// on 28 February in other years.
+// at `minute_of_day` local time, moved by `offset_ms` of local wall time.
+// 29 February falls on 28 February in other years.
 std::optional<TimestampMs> NextAnniversary(std::string_view value, int minute_of_day,
                                            int64_t offset_ms, std::string_view tz,
                                            TimestampMs not_before);

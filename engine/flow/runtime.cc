@@ -432,13 +432,13 @@ class Walk {
           TimestampMs due = ctx_.now + step.wait_ms;
           if (!step.until_trait.empty()) {
             const auto at = DateInstant(TraitString(scope_, step.until_trait), step.at_minute,
-                                        ZoneOf(scope_, j));
+                                        ZoneOf(scope_, j), step.until_offset_ms);
             if (!at) {
               Trace(&j, &inst, "skip",
                     fmt::format("trait {} is not a date; not waiting", step.until_trait), &step);
               break;
             }
-            due = *at + step.until_offset_ms;
+            due = *at;
           } else if (step.at_minute >= 0) {
             due = NextLocalTime(due, step.at_minute, ZoneOf(scope_, j));
           }
@@ -910,9 +910,7 @@ class Walk {
     if (j.trigger.yearly) {
       return NextAnniversary(value, j.trigger.at_minute, j.trigger.offset_ms, tz, ctx_.now);
     }
-    auto at = DateInstant(value, j.trigger.at_minute, tz);
-    if (!at) return std::nullopt;
-    return *at + j.trigger.offset_ms;
+    return DateInstant(value, j.trigger.at_minute, tz, j.trigger.offset_ms);
   }
 
   void ArmDate(const Journey& j, bool force) {

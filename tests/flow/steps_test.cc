@@ -205,6 +205,26 @@ TEST(WaitStep, UntilADateTraitWithOffset) {
                           "2026-03-09T08:00:00Z trial#1 done exit: trial_ending"));
 }
 
+TEST(WaitStep, UntilWithOffsetKeepsTheLocalTimeAcrossADstChange) {
+  Host h;
+  h.Install({R"(
+journey: trial-week
+version: 1
+timezone: Europe/Berlin
+when:
+  event: Trial Started
+steps:
+  - id: week_before_end
+    wait: { until: trial.ends, offset: -7d, at: "09:00" }
+)"});
+  // A week before 2 April (CEST), 09:00 local is 26 March 09:00 CET = 08:00Z.
+  h.Identify("u1", R"({"trial": {"ends": "2026-04-02"}})", T("2026-03-01T00:00:00Z"));
+  h.Track("u1", "Trial Started", T("2026-03-01T10:00:00Z"));
+  EXPECT_THAT(h.Lines("u1", "wait"),
+              ElementsAre("2026-03-01T10:00:00Z trial-week#1 week_before_end wait: until "
+                          "2026-03-26T08:00:00.000Z"));
+}
+
 TEST(WaitStep, UntilADateInThePastContinuesAtOnce) {
   Host h;
   h.Install({kUntilTrial});

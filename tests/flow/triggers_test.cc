@@ -215,7 +215,7 @@ TEST(DateTrigger, SevenDaysBeforeAt0900InTheCustomersZone) {
   EXPECT_EQ(h.trace()[0].customer(), "tokyo");
 }
 
-TEST(DateTrigger, DISABLED_OffsetInDaysKeepsTheLocalTimeAcrossADstChange) {
+TEST(DateTrigger, OffsetInDaysKeepsTheLocalTimeAcrossADstChange) {
   Host h;
   h.Install({kRenewal});
   // Berlin moves to CEST on 29 March 2026. Seven days before 2 April, at
@@ -226,6 +226,29 @@ TEST(DateTrigger, DISABLED_OffsetInDaysKeepsTheLocalTimeAcrossADstChange) {
   EXPECT_THAT(h.Lines("u1", "enter"),
               ElementsAre("2026-03-26T08:00:00Z renewal#1 - enter: Date Reached at "
                           "2026-03-26T08:00:00.000Z"));
+}
+
+TEST(DateTrigger, YearlyWithOffsetKeepsTheLocalTimeAcrossADstChange) {
+  Host h;
+  h.Install({R"(
+journey: anniversary-eve
+version: 1
+timezone: Europe/Berlin
+when:
+  date: member_since
+  yearly: true
+  offset: -2d
+  at: "10:00"
+entry:
+  reentry: always
+steps:
+  - id: done
+    exit: reminded
+)"});
+  // 10:00 two days before 30 March: 28 March, still CET (09:00Z); 30 March
+  // itself is CEST.
+  h.Identify("u1", R"({"member_since": "2019-03-30"})", T("2026-01-01T00:00:00Z"));
+  EXPECT_THAT(h.TimersOf("u1"), ElementsAre(T("2026-03-28T09:00:00Z")));
 }
 
 TEST(DateTrigger, ADateAlreadyPastArmsNothing) {
