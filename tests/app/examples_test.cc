@@ -26,7 +26,7 @@ std::vector<std::string> Lines(const std::string& text) {
   return out;
 }
 
-std::string Run(const std::string& command, int* status) {
+std::string RunCommand(const std::string& command, int* status) {
   std::string out;
   FILE* p = popen(command.c_str(), "r");
   if (p == nullptr) return out;
@@ -56,7 +56,7 @@ TEST(ExamplesTest, EveryExampleProducesItsReviewedActions) {
                     ".expected.jsonl");
     ASSERT_TRUE(fs::exists(expected)) << expected << " is missing";
     int status = -1;
-    const std::string out = Run(std::string(CAIRN_BINARY) + " simulate --journeys " +
+    const std::string out = RunCommand(std::string(CAIRN_BINARY) + " simulate --journeys " +
                                     (root / "journeys").string() + " --events " +
                                     entry.path().string() + " 2>&1",
                                 &status);
@@ -75,7 +75,7 @@ TEST(ExamplesTest, EveryExampleProducesItsReviewedActions) {
 TEST(ExamplesTest, ValidateAcceptsTheExamplesAndRejectsABrokenCopy) {
   const fs::path root = CAIRN_SOURCE_DIR;
   int status = -1;
-  std::string out = Run(std::string(CAIRN_BINARY) + " validate " +
+  std::string out = RunCommand(std::string(CAIRN_BINARY) + " validate " +
                             (root / "journeys").string() + " 2>&1",
                         &status);
   EXPECT_EQ(status, 0) << out;
@@ -87,7 +87,7 @@ TEST(ExamplesTest, ValidateAcceptsTheExamplesAndRejectsABrokenCopy) {
   text.replace(text.find("on_event: ordered"), std::string("on_event: ordered").size(),
                "on_event: orderd");
   std::ofstream(dir / "broken.yaml") << text;
-  out = Run(std::string(CAIRN_BINARY) + " validate " + (dir / "broken.yaml").string() + " 2>&1",
+  out = RunCommand(std::string(CAIRN_BINARY) + " validate " + (dir / "broken.yaml").string() + " 2>&1",
             &status);
   fs::remove_all(dir);
   EXPECT_NE(status, 0) << out;
