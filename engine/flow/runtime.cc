@@ -76,6 +76,20 @@ std::string TraitString(const EvalScope& scope, std::string_view path) {
   return {};
 }
 
+// Sets a trait by dotted path ("loyalty.tier"), creating the objects on the
+// way (a non-object in the way is replaced), so conditions read it back as
+// traits.loyalty.tier.
+void SetTraitPath(nlohmann::json& traits, std::string_view path, nlohmann::json value) {
+  nlohmann::json* at = &traits;
+  for (size_t dot = path.find('.'); dot != std::string_view::npos; dot = path.find('.')) {
+    nlohmann::json& child = (*at)[std::string(path.substr(0, dot))];
+    if (!child.is_object()) child = nlohmann::json::object();
+    at = &child;
+    path.remove_prefix(dot + 1);
+  }
+  (*at)[std::string(path)] = std::move(value);
+}
+
 const v1::EventStats* StatsOf(const v1::CustomerState& c, std::string_view name) {
   for (const auto& s : c.events()) {
     if (s.name() == name) return &s;
@@ -638,14 +652,14 @@ class Walk {
     std::vector<std::string> changed;
     for (const auto& u : step.set_traits) {
       if (!u.literal_json.empty()) {
-        traits[u.trait] = nlohmann::json::parse(u.literal_json, nullptr, false);
+        SetTraitPath(traits, u.trait, nlohmann::json::parse(u.literal_json, nullptr, false));
       } else {
         auto r = u.value.program.Eval(scope_);
         if (!r.ok()) {
           EvalError(j, &inst, "update", r.status().message());
           continue;
         }
-        traits[u.trait] = nlohmann::json::parse(r.value().ToJson(), nullptr, false);
+        SetTraitPath(traits, u.trait, nlohmann::json::parse(r.value().ToJson(), nullptr, false));
       }
       changed.push_back(u.trait);
     }

@@ -581,7 +581,7 @@ steps:
   EXPECT_THAT(h.customer("u1").labels(), ElementsAre("early", "vip", "marked"));
 }
 
-TEST(UpdateStep, DISABLED_DottedTraitPathSetsTheNestedTrait) {
+TEST(UpdateStep, DottedTraitPathSetsTheNestedTrait) {
   Host h;
   h.Install({R"(
 journey: nest
