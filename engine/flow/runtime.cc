@@ -556,6 +556,8 @@ class Walk {
 
   void Wait(const Journey& j, v1::JourneyInstance& inst, const Step& step, TimestampMs due,
             std::string reason) {
+    // A wait_for may outlast max_lifetime: the instance ends then, not later.
+    due = std::min(due, inst.expires_at_ms());
     inst.set_wait_due_ms(due);
     inst.set_wait_tag(AddTimer(due, v1::TimerPayload::STEP, j.name, inst.id()));
     Trace(&j, &inst, step.kind == StepKind::kWaitFor ? "wait_for" : "wait", std::move(reason),
@@ -748,6 +750,10 @@ class Walk {
       }
     }
     if (inst.done()) return;
+    if (ctx_.now >= inst.expires_at_ms()) {
+      Finish(j, inst, "max_lifetime reached");
+      return;
+    }
     for (const auto& x : j->exit_when) {
       if (x.event != e.name) continue;
       std::string error;
@@ -814,6 +820,10 @@ class Walk {
     }
     const Journey* j = Definition(*inst);
     if (j == nullptr) return;  // ended or migrated (and walked) by the version policy
+    if (ctx_.now >= inst->expires_at_ms()) {  // also when held by a pause
+      Finish(j, *inst, "max_lifetime reached");
+      return;
+    }
     scope_.SetInstance(inst);
     const Journey* current = catalog_->Current(j->name);
     const bool paused = current != nullptr ? current->paused : j->paused;

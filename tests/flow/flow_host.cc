@@ -60,7 +60,7 @@ void Host::Event(std::string_view segment_json, TimestampMs at) {
 }
 
 void Host::Event(cairn::Event e, TimestampMs at) {
-  if (at > now_) AdvanceTo(at - 1);
+  if (fire_before_events_ && at > now_) AdvanceTo(at - 1);
   now_ = std::max(now_, at);
   e.timestamp_ms = at;
   if (e.message_id.empty()) e.message_id = fmt::format("test-{}", ++made_up_ids_);

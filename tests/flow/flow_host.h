@@ -62,6 +62,9 @@ class Host final : public Effects {
   // Fires every timer due at or before `t` in due order, each at its own due
   // time; then the clock reads `t`.
   void AdvanceTo(TimestampMs t);
+  // false: Event() does not fire the timers due before the event first (an
+  // engine whose timer pass lags behind its events).
+  void set_fire_timers_before_events(bool fire) { fire_before_events_ = fire; }
 
   // ---- what happened
 
@@ -105,6 +108,7 @@ class Host final : public Effects {
   ingest::EventParser parser_;
   uint64_t generation_ = 0;
   uint64_t made_up_ids_ = 0;
+  bool fire_before_events_ = true;
   TimestampMs now_ = 0;
   std::map<std::string, v1::CustomerState> customers_;
   std::map<Key, timer::Timer> timers_;

@@ -142,7 +142,7 @@ steps:
     send: { channel: email, template: thanks }
 )";
 
-TEST(MaxLifetime, DISABLED_EndsAnInstanceInAWaitForAtItsLifetime) {
+TEST(MaxLifetime, EndsAnInstanceInAWaitForAtItsLifetime) {
   Host h;
   h.Install({kShortLived});
   const TimestampMs t = T("2026-03-01T10:00:00Z");
@@ -155,7 +155,7 @@ TEST(MaxLifetime, DISABLED_EndsAnInstanceInAWaitForAtItsLifetime) {
   EXPECT_THAT(h.outbox(), IsEmpty());
 }
 
-TEST(MaxLifetime, DISABLED_AnEventAfterTheLifetimeDoesNotMoveTheInstance) {
+TEST(MaxLifetime, AnEventAfterTheLifetimeDoesNotMoveTheInstance) {
   Host h;
   h.Install({kShortLived});
   const TimestampMs t = T("2026-03-01T10:00:00Z");
@@ -164,6 +164,47 @@ TEST(MaxLifetime, DISABLED_AnEventAfterTheLifetimeDoesNotMoveTheInstance) {
   EXPECT_THAT(h.Lines("u1", "arrived exit send"),
               ElementsAre("2026-03-04T10:00:00Z short-lived#1 listen exit: max_lifetime reached"));
   EXPECT_THAT(h.outbox(), IsEmpty());
+}
+
+TEST(MaxLifetime, AnEventPastTheLifetimeEndsTheInstanceBeforeItsTimerFired) {
+  Host h;
+  h.Install({kShortLived});
+  h.set_fire_timers_before_events(false);
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Go", t);
+  h.AdvanceTo(t + 2 * kDay);
+  h.Track("u1", "Clicked", t + 3 * kDay + kHour);
+  EXPECT_THAT(h.Lines("u1", "arrived exit send"),
+              ElementsAre("2026-03-04T11:00:00Z short-lived#1 listen exit: max_lifetime reached"));
+  EXPECT_THAT(h.outbox(), IsEmpty());
+}
+
+TEST(MaxLifetime, EndsAnInstanceHeldByAPause) {
+  const std::string running = R"(
+journey: held-long
+version: 1
+max_lifetime: 2d
+when:
+  event: Go
+steps:
+  - id: pause
+    wait: 1d
+  - id: done
+    exit: done
+)";
+  std::string paused = running;
+  paused.replace(paused.find("max_lifetime"), 0, "paused: true\n");
+  Host h;
+  h.Install({running});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Go", t);
+  h.Install({paused});
+  h.AdvanceTo(t + 5 * kDay);
+  EXPECT_THAT(h.Lines("u1", "hold exit"),
+              ElementsAre("2026-03-02T10:00:00Z held-long#1 pause hold: due while the journey "
+                          "is paused",
+                          "2026-03-03T10:00:00Z held-long#1 pause exit: max_lifetime reached"));
+  EXPECT_EQ(h.pending_timers(), 0u);
 }
 
 TEST(MaxLifetime, AWaitPastTheLifetimeEndsTheInstance) {
