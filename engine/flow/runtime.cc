@@ -771,7 +771,10 @@ class Walk {
       if (!error.empty()) EvalError(*j, &inst, "wait_for", error);
       return;
     }
-    if (j->paused) {
+    // Paused is the current version's switch, also for instances pinned to
+    // an older one (as for their timers).
+    const Journey* current = catalog_->Current(j->name);
+    if (current != nullptr ? current->paused : j->paused) {
       // Hold it: the instance moves on once the journey is resumed.
       inst.set_held_event_json(e.ToEntryJson());
       inst.set_held(true);
