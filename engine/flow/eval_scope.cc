@@ -77,8 +77,7 @@ Value CustomerValue(const v1::CustomerState& c) {
   m.emplace_back(Value::String("id"), Value::String(c.id()));
   m.emplace_back(Value::String("first_seen"), Value::TimestampFromMs(c.first_seen_ms()));
   m.emplace_back(Value::String("last_seen"), Value::TimestampFromMs(c.last_seen_ms()));
-  m.emplace_back(Value::String("events_total"),
-                 Value::Int(static_cast<int64_t>(c.events_total())));
+  m.emplace_back(Value::String("events_total"), Value::Int(static_cast<int64_t>(c.events_total())));
   m.emplace_back(Value::String("events"), Value::Map(std::move(events)));
   m.emplace_back(Value::String("labels"), Value::List(std::move(labels)));
   return Value::Map(std::move(m));
@@ -124,8 +123,13 @@ Value EvalScope::Resolve(int slot) const {
       v = event_ != nullptr ? EventValue(*event_) : Value::Null();
       break;
     case journey::kEntrySlot:
-      v = instance_ != nullptr ? EventValue(EventView::FromEntryJson(instance_->entry_json()))
-                               : Value::Null();
+      // Before entry (who.where) the event that would start the instance is
+      // the trigger's: the same as `event`.
+      if (instance_ != nullptr) {
+        v = EventValue(EventView::FromEntryJson(instance_->entry_json()));
+      } else {
+        v = event_ != nullptr ? EventValue(*event_) : Value::Null();
+      }
       break;
     case journey::kTraitsSlot:
       return Traits();

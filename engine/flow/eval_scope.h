@@ -42,6 +42,7 @@ class EvalScope final : public expr::Activation {
   void SetEvent(const EventView* event) {
     event_ = event;
     values_[journey::kEventSlot].reset();
+    if (instance_ == nullptr) values_[journey::kEntrySlot].reset();  // entry is the event then
   }
   void SetInstance(const v1::JourneyInstance* instance) {
     instance_ = instance;

@@ -96,6 +96,33 @@ TEST(Reentry, MaxConcurrentTwo) {
                           "2026-03-03T11:00:00Z slow#2 mail send"));
 }
 
+// docs/journeys.md: in who.where, `event` is the trigger's event and `entry`
+// "the same".
+TEST(Audience, SeesTheTriggersEventAsEventAndEntry) {
+  Host h;
+  h.Install({R"(
+journey: pro-only
+version: 1
+when:
+  event: Checkout Started
+who:
+  where: event.properties.plan == 'pro' && entry.properties.plan == 'pro'
+entry:
+  reentry: always
+steps:
+  - id: done
+    exit: done
+)"});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Checkout Started", t, R"({"plan": "free"})");
+  h.Track("u1", "Checkout Started", t + kMinute, R"({"plan": "pro"})");
+  EXPECT_THAT(h.Lines("u1", "skip enter error"),
+              ElementsAre("2026-03-01T10:00:00Z pro-only - skip: not in the audience: "
+                          "event.properties.plan == 'pro' && entry.properties.plan == 'pro'",
+                          "2026-03-01T10:01:00Z pro-only#1 - enter: Checkout Started at "
+                          "2026-03-01T10:01:00.000Z"));
+}
+
 constexpr const char* kCartExit = R"(
 journey: cart-exit
 version: 1
