@@ -37,8 +37,8 @@ std::shared_ptr<const Catalog> Catalog::Build(std::vector<journey::Journey> curr
       case journey::TriggerKind::kEvent:
         c->by_event_[t.event].push_back(j);
         break;
-      case journey::TriggerKind::kTraitChanged:
-        c->by_trait_[t.trait].push_back(j);
+      case journey::TriggerKind::kTraitChanged:  // by the top-level trait an identify sets
+        c->by_trait_[t.trait.substr(0, t.trait.find('.'))].push_back(j);
         break;
       case journey::TriggerKind::kAbsence:
         c->absence_by_event_[t.event].push_back(j);

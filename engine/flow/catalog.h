@@ -41,7 +41,9 @@ class Catalog {
 
   // Candidates, by trigger kind. Empty list when none.
   const JourneyList& ByEvent(std::string_view event_name) const;     // kEvent triggers
-  const JourneyList& ByTrait(std::string_view trait) const;          // kTraitChanged
+  // kTraitChanged on this top-level trait or a path below it ("loyalty" for
+  // "loyalty.tier").
+  const JourneyList& ByTrait(std::string_view trait) const;
   const JourneyList& AbsenceOf(std::string_view event_name) const;   // kAbsence on this event
   const JourneyList& DateOn(std::string_view trait) const;           // kDate on this trait
   const JourneyList& absence_journeys() const { return absence_; }

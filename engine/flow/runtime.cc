@@ -90,6 +90,20 @@ void SetTraitPath(nlohmann::json& traits, std::string_view path, nlohmann::json 
   (*at)[std::string(path)] = std::move(value);
 }
 
+// The value at a dotted path of a JSON object; null when absent.
+nlohmann::json JsonAt(const nlohmann::json& object, std::string_view path) {
+  const nlohmann::json* at = &object;
+  for (;;) {
+    const size_t dot = path.find('.');
+    if (!at->is_object()) return nullptr;
+    auto it = at->find(std::string(path.substr(0, dot)));
+    if (it == at->end()) return nullptr;
+    if (dot == std::string_view::npos) return *it;
+    at = &*it;
+    path.remove_prefix(dot + 1);
+  }
+}
+
 const v1::EventStats* StatsOf(const v1::CustomerState& c, std::string_view name) {
   for (const auto& s : c.events()) {
     if (s.name() == name) return &s;
@@ -986,14 +1000,14 @@ class Walk {
                                             nullptr, false);
     if (!old_traits.is_object()) old_traits = nlohmann::json::object();
     for (const auto& [key, value] : incoming.items()) {
-      const auto& journeys = catalog_->ByTrait(key);
-      if (journeys.empty()) continue;
-      const auto old_it = old_traits.find(key);
-      const nlohmann::json old_value = old_it == old_traits.end() ? nlohmann::json() : *old_it;
-      if (old_value == value) continue;
-      scope_.SetChange(key, expr::Value::FromJson(old_value.dump()),
-                       expr::Value::FromJson(value.dump()));
-      for (const Journey* j : journeys) {
+      // Journeys watching this trait or a path below it ("loyalty.tier").
+      for (const Journey* j : catalog_->ByTrait(key)) {
+        const std::string& trait = j->trigger.trait;
+        const nlohmann::json old_value = JsonAt(old_traits, trait);
+        const nlohmann::json new_value = JsonAt(incoming, trait);
+        if (old_value == new_value) continue;
+        scope_.SetChange(trait, expr::Value::FromJson(old_value.dump()),
+                         expr::Value::FromJson(new_value.dump()));
         scope_.SetInstance(nullptr);
         std::string error;
         if (!scope_.Test(j->trigger.where, &error)) {
@@ -1003,7 +1017,7 @@ class Walk {
         EventView v = EventView::Of(e);
         v.name = "Trait Changed";
         v.properties_json =
-            nlohmann::json{{"trait", key}, {"old", old_value}, {"new", value}}.dump();
+            nlohmann::json{{"trait", trait}, {"old", old_value}, {"new", new_value}}.dump();
         TryEnter(*j, v);
       }
     }

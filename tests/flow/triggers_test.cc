@@ -92,6 +92,30 @@ steps:
                           "2026-03-01T08:00:00Z got-a-plan#1 done exit: first_plan"));
 }
 
+TEST(TraitChangedTrigger, ADottedTraitPathWatchesTheNestedValue) {
+  Host h;
+  h.Install({R"(
+journey: tier-up
+version: 1
+when:
+  trait_changed: loyalty.tier
+  where: change.trait == 'loyalty.tier' && change.old == 'silver' && change.new == 'gold'
+entry:
+  reentry: always
+steps:
+  - id: done
+    exit: done
+)"});
+  h.Identify("u1", R"({"loyalty": {"tier": "silver", "points": 10}})", T("2026-03-01T08:00:00Z"));
+  h.Identify("u1", R"({"loyalty": {"tier": "gold", "points": 20}})", T("2026-03-01T09:00:00Z"));
+  // Points move, the tier does not: no change of loyalty.tier.
+  h.Identify("u1", R"({"loyalty": {"tier": "gold", "points": 30}})", T("2026-03-01T10:00:00Z"));
+  EXPECT_THAT(h.Lines("u1"),
+              ElementsAre("2026-03-01T09:00:00Z tier-up#1 - enter: Trait Changed at "
+                          "2026-03-01T09:00:00.000Z",
+                          "2026-03-01T09:00:00Z tier-up#1 done exit: done"));
+}
+
 // ---- absence
 
 constexpr const char* kWinback = R"(
