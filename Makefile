@@ -29,6 +29,7 @@ test: build
 bench: build
 	$(BUILD)/tests/bench/cairn_bench_ingest
 	$(BUILD)/tests/bench/cairn_bench_timers
+	$(BUILD)/tests/bench/cairn_bench_triggers
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
