@@ -915,9 +915,17 @@ class Walk {
     return s != nullptr && s->count() > 0 ? s->last_at_ms() : c_.first_seen_ms();
   }
 
+  // An absence trigger's ArmedTrigger is either armed (a timer's tag) or, once
+  // it fired, a marker with tag 0 and the due it fired for: the silence is
+  // over for it, and only a later occurrence of the event (a later due)
+  // arms it again, not a reload or another event.
   void ArmAbsence(const Journey& j) {
-    if (FindArmed(j.name) != nullptr) return;  // fires early, then re-arms itself
-    Arm(j, AbsenceSince(j) + j.trigger.for_ms, v1::TimerPayload::ABSENCE);
+    const TimestampMs due = AbsenceSince(j) + j.trigger.for_ms;
+    if (const v1::ArmedTrigger* a = FindArmed(j.name)) {
+      if (a->tag() != 0) return;       // armed: fires early, then re-arms itself
+      if (due <= a->due_ms()) return;  // this silence already fired
+    }
+    Arm(j, due, v1::TimerPayload::ABSENCE);
   }
 
   void AbsenceTimer(const std::string& journey, uint64_t tag) {
@@ -932,7 +940,8 @@ class Walk {
       Arm(*j, due, v1::TimerPayload::ABSENCE);
       return;
     }
-    Disarm(journey);  // re-armed by the next occurrence of the event
+    a->set_tag(0);  // fired for this silence; the next occurrence of the event re-arms
+    a->set_due_ms(due);
     EventView v;
     v.name = "Absence Detected";
     v.timestamp_ms = ctx_.now;

@@ -162,6 +162,27 @@ TEST(AbsenceTrigger, AnOrderInBetweenPushesIt) {
   EXPECT_THAT(h.TimersOf("u1"), IsEmpty());
 }
 
+TEST(AbsenceTrigger, FiresOncePerSilenceAlsoAcrossAReload) {
+  Host h;
+  h.Install({kWinback});
+  const TimestampMs order = T("2026-01-01T00:00:00Z");
+  h.Track("u1", "Order Completed", order);
+  h.AdvanceTo(order + 100 * kDay);
+  // Any journey file changed: a new catalog generation. The silence that
+  // already fired must not fire again at the customer's next event.
+  h.Install({kWinback});
+  h.Track("u1", "Page Viewed", order + 120 * kDay);
+  h.AdvanceTo(order + 200 * kDay);
+  // The next order starts a new silence.
+  h.Track("u1", "Order Completed", order + 210 * kDay);
+  h.AdvanceTo(order + 400 * kDay);
+  EXPECT_THAT(h.Lines("u1", "enter"),
+              ElementsAre("2026-04-01T00:00:00Z winback#1 - enter: Absence Detected at "
+                          "2026-04-01T00:00:00.000Z",
+                          "2026-10-28T00:00:00Z winback#2 - enter: Absence Detected at "
+                          "2026-10-28T00:00:00.000Z"));
+}
+
 TEST(AbsenceTrigger, NeverOrderedCountsFromFirstSeenAndAudienceIsCheckedAtFireTime) {
   Host h;
   h.Install({kWinback});
