@@ -146,12 +146,14 @@ Status Simulator::Run() {
     CAIRN_RETURN_IF_ERROR(Process(q.event));
   }
   int64_t horizon = options_.horizon_ms;
-  if (horizon < 0) {
-    horizon = 0;
+  if (horizon < 0) {  // the longest absence window plus the longest max_lifetime
+    int64_t longest_for = 0, longest_life = 0;
     for (const auto& [name, j] : catalog_->current()) {
-      const int64_t life = j->max_lifetime_ms > 0 ? j->max_lifetime_ms : 365LL * 86400000;
-      horizon = std::max(horizon, j->trigger.for_ms + life);
+      longest_for = std::max(longest_for, j->trigger.for_ms);
+      longest_life = std::max(
+          longest_life, j->max_lifetime_ms > 0 ? j->max_lifetime_ms : int64_t{365} * 86400000);
     }
+    horizon = longest_for + longest_life;
   }
   return FireUntil(last + horizon);
 }

@@ -181,6 +181,53 @@ TEST_F(SimulatorTest, HorizonBoundsTheFastForward) {
   EXPECT_EQ(sim->counts().at("welcome").at("later").at("wait"), 1u);
 }
 
+// simulator.h and docs/journeys.md: the default horizon is the longest
+// absence window plus the longest max_lifetime, so a journey entered when an
+// absence fires still runs its course.
+TEST(SimulatorHorizon, LongestAbsencePlusLongestLifetime) {
+  cairn::testing::TempDir tmp;
+  std::vector<journey::Journey> journeys = {Load(R"(
+journey: lapse
+version: 1
+max_lifetime: 5d
+when:
+  absence: Page Viewed
+  for: 30d
+steps:
+  - id: tell
+    emit: { event: Lapsed }
+)"),
+                                            Load(R"(
+journey: long-wait
+version: 1
+when:
+  event: Lapsed
+steps:
+  - id: wait_long
+    wait: 360d
+  - id: done
+    exit: waited_long
+)")};
+  SimulatorOptions o;
+  o.data_dir = tmp.Sub("sim");
+  auto sim = Simulator::Create(Catalog::Build(std::move(journeys), {}, 1), o);
+  ASSERT_TRUE(sim.ok()) << sim.status().message();
+  std::vector<std::string> exits;
+  (*sim)->OnAction([&](const v1::TraceEntry& e) {
+    if (e.action() == "exit")
+      exits.push_back(Iso(e.at_ms()) + " " + e.journey() + ": " + e.reason());
+  });
+  ASSERT_TRUE((*sim)
+                  ->AddEvent(R"({"type":"track","userId":"u1","event":"Page Viewed",
+      "timestamp":"2026-01-01T00:00:00Z"})",
+                             "e:1")
+                  .ok());
+  ASSERT_TRUE((*sim)->Run().ok());
+  // Lapsed 30 days after the page view; 360 days later the wait is over.
+  EXPECT_THAT(exits, ElementsAre("2026-01-31T00:00:00Z lapse: completed",
+                                 "2027-01-26T00:00:00Z long-wait: waited_long"));
+}
+
 TEST_F(SimulatorTest, ProfilesComeFirstAndBadLinesAreNamed) {
   auto sim = Make();
   ASSERT_NE(sim, nullptr);
