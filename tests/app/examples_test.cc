@@ -95,4 +95,33 @@ TEST(ExamplesTest, ValidateAcceptsTheExamplesAndRejectsABrokenCopy) {
   EXPECT_NE(out.find("orderd"), std::string::npos) << out;
 }
 
+TEST(ExamplesTest, DiffComparesTwoVersionsOnTheSameEvents) {
+  const fs::path root = CAIRN_SOURCE_DIR;
+  const fs::path dir = fs::temp_directory_path() / ("cairn-diff-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  for (const auto& e : fs::directory_iterator(root / "journeys")) {
+    if (e.path().extension() == ".yaml") fs::copy_file(e.path(), dir / e.path().filename());
+  }
+  // Version 2 of the welcome series sends its tips at 11:00 instead of 10:00.
+  std::string text = Read(root / "journeys" / "welcome-series.yaml");
+  text.replace(text.find("version: 1"), 10, "version: 2");
+  text.replace(text.find("{ for: 2d, at: \"10:00\" }"), 24, "{ for: 2d, at: \"11:00\" }");
+  std::ofstream(dir / "welcome-series.yaml", std::ios::trunc) << text;
+  int status = -1;
+  const std::string out =
+      RunCommand(std::string(CAIRN_BINARY) + " simulate --journeys " +
+                     (root / "journeys").string() + " --diff " + dir.string() + " --events " +
+                     (root / "journeys" / "examples" / "welcome-series.events.jsonl").string() +
+                     " 2>&1",
+                 &status);
+  fs::remove_all(dir);
+  ASSERT_EQ(status, 0) << out;
+  const auto lines = Lines(out);
+  ASSERT_FALSE(lines.empty());
+  // The last line sums up; each line before it is one customer whose actions differ.
+  EXPECT_NE(lines.back().find("\"customers_different\":5"), std::string::npos) << out;
+  EXPECT_NE(out.find("user-anna"), std::string::npos) << out;
+  EXPECT_EQ(out.find("user-emma"), std::string::npos) << out;  // never entered: no difference
+}
+
 }  // namespace
