@@ -583,6 +583,9 @@ class Walk {
     if (step.lookback_ms <= 0) return std::nullopt;
     // Newest first: the most recent qualifying event wins.
     for (int i = c_.lookback_size() - 1; i >= 0; --i) {
+      // The event in hand started or moved this instance: it did not arrive
+      // before the step it opened.
+      if (i == current_lookback_) continue;
       const auto& r = c_.lookback(i);
       if (r.name() != step.awaited.event || r.timestamp_ms() < ctx_.now - step.lookback_ms ||
           r.timestamp_ms() > ctx_.now) {
@@ -818,6 +821,7 @@ class Walk {
     r->set_name(e.name);
     r->set_timestamp_ms(e.timestamp_ms);
     r->set_properties_json(e.properties_json);
+    current_lookback_ = lb->size() - 1;
   }
 
   // ---- timers
@@ -1049,6 +1053,7 @@ class Walk {
   std::shared_ptr<const Catalog> catalog_;
   EvalScope scope_;
   const EventView* current_event_ = nullptr;
+  int current_lookback_ = -1;  // the current event's record in c_.lookback(), if kept
 };
 
 Runtime::Runtime(RuntimeOptions options) : options_(std::move(options)) {}

@@ -183,6 +183,57 @@ TEST(ExitWhen, EndsAnInstanceInAWaitFor) {
                           "2026-03-02T11:00:00Z cart-exit#1 look exit: exit_when: Unsubscribed"));
 }
 
+TEST(ExitWhen, IsCheckedBeforeAWaitForSeesTheSameEvent) {
+  Host h;
+  h.Install({R"(
+journey: both
+version: 1
+when:
+  event: Go
+exit_when:
+  - event: Order Completed
+steps:
+  - id: listen
+    wait_for:
+      event: Order Completed
+      timeout: 1d
+      on_event: thanks
+  - id: thanks
+    exit: thanked
+)"});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Go", t);
+  h.Track("u1", "Order Completed", t + kHour);
+  EXPECT_THAT(h.Lines("u1", "arrived exit"),
+              ElementsAre("2026-03-01T11:00:00Z both#1 listen exit: exit_when: Order Completed"));
+}
+
+TEST(Consent, AnOptOutIsHonouredFromTheMomentItArrives) {
+  Host h;
+  h.Install({R"(
+journey: drip
+version: 1
+when:
+  event: Go
+who:
+  consent: { email: implied }
+steps:
+  - id: first
+    send: { channel: email, template: first }
+  - id: pause
+    wait: 1d
+  - id: second
+    send: { channel: email, template: second }
+)"});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Go", t);
+  h.Identify("u1", R"({"consent": {"email": false}})", t + kHour);
+  h.AdvanceTo(t + 2 * kDay);
+  EXPECT_THAT(h.Lines("u1", "send skip"),
+              ElementsAre("2026-03-01T10:00:00Z drip#1 first send",
+                          "2026-03-02T10:00:00Z drip#1 second skip: opted out of email"));
+}
+
 constexpr const char* kGoal = R"(
 journey: goal-check
 version: 1

@@ -367,6 +367,39 @@ TEST(WaitForStep, LookBackBoundaryIsInclusive) {
   EXPECT_THAT(h.Lines("past", "exit"), IsEmpty());
 }
 
+// The trigger's own event is not "an event that arrived before the step
+// opened": a wait_for on the same event name must not take the event that
+// started the instance.
+TEST(WaitForStep, LookBackDoesNotTakeTheEntryEventItself) {
+  Host h;
+  h.Install({R"(
+journey: second-item
+version: 1
+when:
+  event: Product Added
+entry:
+  reentry: always
+steps:
+  - id: another
+    wait_for:
+      event: Product Added
+      where: event.properties.cart_id == entry.properties.cart_id
+      timeout: 1h
+      lookback: 5m
+      on_event: more
+      on_timeout: single
+  - id: single
+    exit: single_item
+  - id: more
+    exit: more_items
+)"});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Product Added", t, R"({"cart_id": "c1", "sku": "a"})");
+  h.AdvanceTo(t + 2 * kHour);
+  EXPECT_THAT(h.Lines("u1", "arrived exit"),
+              ElementsAre("2026-03-01T11:00:00Z second-item#1 single exit: single_item"));
+}
+
 // ---- branch
 
 constexpr const char* kTiers = R"(
