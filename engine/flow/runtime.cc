@@ -259,11 +259,17 @@ class Walk {
       }
     }
     for (const Journey* j : catalog_->absence_journeys()) {
-      if (FindArmed(j->name) == nullptr) ArmAbsence(*j);
+      const v1::ArmedTrigger* a = FindArmed(j->name);
+      const TimestampMs due = AbsenceSince(*j) + j->trigger.for_ms;
+      if (a == nullptr) {
+        ArmAbsence(*j);
+      } else if (a->tag() != 0 && a->due_ms() > std::max(due, ctx_.now + 1)) {
+        Arm(*j, due, v1::TimerPayload::ABSENCE);  // the reload shortened `for`
+      }
     }
-    for (const Journey* j : catalog_->date_journeys()) {
-      if (FindArmed(j->name) == nullptr) ArmDate(*j, false);
-    }
+    // A reload may have moved the date (offset, at): ArmDate re-arms when the
+    // due differs from the armed one.
+    for (const Journey* j : catalog_->date_journeys()) ArmDate(*j, false);
   }
 
   // The definition an instance runs on, applying the current version's

@@ -110,10 +110,9 @@ steps:
   h.Identify("u1", R"({"loyalty": {"tier": "gold", "points": 20}})", T("2026-03-01T09:00:00Z"));
   // Points move, the tier does not: no change of loyalty.tier.
   h.Identify("u1", R"({"loyalty": {"tier": "gold", "points": 30}})", T("2026-03-01T10:00:00Z"));
-  EXPECT_THAT(h.Lines("u1"),
-              ElementsAre("2026-03-01T09:00:00Z tier-up#1 - enter: Trait Changed at "
-                          "2026-03-01T09:00:00.000Z",
-                          "2026-03-01T09:00:00Z tier-up#1 done exit: done"));
+  EXPECT_THAT(h.Lines("u1"), ElementsAre("2026-03-01T09:00:00Z tier-up#1 - enter: Trait Changed at "
+                                         "2026-03-01T09:00:00.000Z",
+                                         "2026-03-01T09:00:00Z tier-up#1 done exit: done"));
 }
 
 // ---- absence
@@ -181,6 +180,21 @@ TEST(AbsenceTrigger, FiresOncePerSilenceAlsoAcrossAReload) {
                           "2026-04-01T00:00:00.000Z",
                           "2026-10-28T00:00:00Z winback#2 - enter: Absence Detected at "
                           "2026-10-28T00:00:00.000Z"));
+}
+
+TEST(AbsenceTrigger, AReloadThatShortensTheWindowMovesTheTimerAtTheNextTouch) {
+  Host h;
+  h.Install({kWinback});
+  const TimestampMs order = T("2026-01-01T00:00:00Z");
+  h.Track("u1", "Order Completed", order);
+  std::string shorter = kWinback;
+  shorter.replace(shorter.find("for: 90d"), 8, "for: 60d");
+  h.Install({shorter});
+  h.Track("u1", "Page Viewed", order + 10 * kDay);
+  h.AdvanceTo(order + 200 * kDay);
+  EXPECT_THAT(h.Lines("u1", "enter"),
+              ElementsAre("2026-03-02T00:00:00Z winback#1 - enter: Absence Detected at "
+                          "2026-03-02T00:00:00.000Z"));
 }
 
 TEST(AbsenceTrigger, NeverOrderedCountsFromFirstSeenAndAudienceIsCheckedAtFireTime) {
@@ -294,6 +308,20 @@ steps:
   // itself is CEST.
   h.Identify("u1", R"({"member_since": "2019-03-30"})", T("2026-01-01T00:00:00Z"));
   EXPECT_THAT(h.TimersOf("u1"), ElementsAre(T("2026-03-28T09:00:00Z")));
+}
+
+TEST(DateTrigger, AReloadThatMovesTheOffsetReArmsAtTheNextTouch) {
+  Host h;
+  h.Install({kRenewal});
+  h.Identify("u1", R"({"subscription_end": "2026-06-30"})", T("2026-01-01T00:00:00Z"));
+  std::string two_weeks = kRenewal;
+  two_weeks.replace(two_weeks.find("offset: -7d"), 11, "offset: -14d");
+  h.Install({two_weeks});
+  h.Track("u1", "Page Viewed", T("2026-02-01T00:00:00Z"));
+  h.AdvanceTo(T("2026-12-31T00:00:00Z"));
+  EXPECT_THAT(h.Lines("u1", "enter"),
+              ElementsAre("2026-06-16T07:00:00Z renewal#1 - enter: Date Reached at "
+                          "2026-06-16T07:00:00.000Z"));
 }
 
 TEST(DateTrigger, ADateAlreadyPastArmsNothing) {
