@@ -278,7 +278,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   auto& entry = *p.entry;
   const bool is_new = entry.state.events_total() == 0;
   const uint64_t seq = entry.state.next_history_seq();
-  const auto catalog = runtime_.catalog();
+  const flow::Catalog* catalog = batch_catalog_.get();
   const bool trait_triggers = catalog != nullptr && catalog->has_trait_triggers() &&
                               p.event.type == EventType::kIdentify;
   if (trait_triggers) old_traits_ = entry.state.traits_json();
@@ -361,6 +361,9 @@ void Engine::ProcessBatch() {
   }
 
   const double parse_ms = MsSince(start);
+
+  // The journeys for this batch (a reload swaps them between batches).
+  batch_catalog_ = runtime_.catalog();
 
   // 2. Read the customers the cache lacks.
   auto stage = std::chrono::steady_clock::now();

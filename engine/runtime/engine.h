@@ -183,6 +183,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   state::CustomerCache::Entry* effects_entry_ = nullptr;  // whose walk is running
   uint64_t timers_fired_ = 0;
   std::string old_traits_;
+  std::shared_ptr<const flow::Catalog> batch_catalog_;  // the journeys of the batch in hand
   std::map<std::string, uint64_t> counts_in_hand_;  // journey counts of the batch in hand
   std::map<std::string, uint64_t> journey_counts_;  // guarded by metrics_mu_  // scratch: traits before an identify
 
