@@ -195,6 +195,9 @@ class Walk {
     if (j != nullptr) {
       e.set_journey(j->name);
       e.set_version(j->version);
+    } else if (inst != nullptr) {  // its journey is no longer loaded
+      e.set_journey(inst->journey());
+      e.set_version(inst->version());
     }
     if (inst != nullptr) {
       e.set_instance(inst->id());

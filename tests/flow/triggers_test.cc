@@ -37,6 +37,9 @@ TEST(EventTrigger, EntersOnlyWhenWhereHolds) {
                           "2026-03-02T10:02:00Z big-order#1 thanks send",
                           "2026-03-02T10:02:00Z big-order#1 thanks exit: completed"));
   ASSERT_EQ(h.Tasks("u1").size(), 1u);
+  // Trace lines are numbered per customer, from 0.
+  for (size_t i = 0; i < h.trace().size(); ++i) EXPECT_EQ(h.trace()[i].seq(), i);
+  EXPECT_EQ(h.customer("u1").next_trace_seq(), 3u);
 }
 
 constexpr const char* kPlanUpgrade = R"(

@@ -202,6 +202,40 @@ TEST(Versions, RemovedJourneyTakesNoEntriesButInFlightFinish) {
   EXPECT_THAT(h.Lines("newcomer"), IsEmpty());
 }
 
+TEST(Versions, RemovedWithoutItsVersionEndsInFlightInstancesNamingTheJourney) {
+  Host h;
+  h.Install({Onboard(1, "pin")});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("u1", "Signed Up", t);
+  h.Install(std::vector<journey::Journey>{});
+  h.AdvanceTo(t + 10 * kDay);
+  EXPECT_THAT(h.Lines("u1", "exit"),
+              ElementsAre("2026-03-03T10:00:00Z onboard#1 pause exit: journey no longer loaded"));
+  EXPECT_EQ(h.trace().back().version(), 1u);
+}
+
+TEST(Versions, AnEditWithoutAVersionBumpFindsTheStepByIdOrEndsTheInstance) {
+  Host h;
+  h.Install({Onboard(1, "pin")});
+  const TimestampMs t = T("2026-03-01T10:00:00Z");
+  h.Track("kept", "Signed Up", t);
+  h.Track("gone", "Signed Up", t + kHour);
+  // Same version, a step added in front: `pause` moved from index 1 to 2.
+  std::string moved = Onboard(1, "pin");
+  moved.replace(moved.find("  - id: hello"), 0,
+                "  - id: intro\n    send: { channel: email, template: intro }\n");
+  h.Install({moved});
+  h.AdvanceTo(t + 2 * kDay);
+  // Renamed: `pause` no longer exists.
+  h.Install({Onboard(1, "pin", "rest")});
+  h.AdvanceTo(t + 10 * kDay);
+  EXPECT_THAT(Sent(h, "kept"),
+              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v1 v1 @2026-03-03T10:00"));
+  EXPECT_THAT(h.Lines("gone", "exit"),
+              ElementsAre("2026-03-03T11:00:00Z onboard#1 pause exit: step 'pause' no longer "
+                          "exists"));
+}
+
 // ---- determinism
 
 // A day in the life of three customers across a hot reload.
