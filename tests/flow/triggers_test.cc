@@ -42,6 +42,28 @@ TEST(EventTrigger, EntersOnlyWhenWhereHolds) {
   EXPECT_EQ(h.customer("u1").next_trace_seq(), 3u);
 }
 
+TEST(EventTrigger, AnyEventTypeByItsName) {
+  Host h;
+  h.Install({R"(
+journey: pricing-visit
+version: 1
+when:
+  event: Page Viewed
+  where: event.type == 'page' && event.properties.path == '/pricing'
+steps:
+  - id: done
+    exit: seen_pricing
+)"});
+  cairn::Event e;
+  e.type = EventType::kPage;
+  e.user_id = "u1";
+  e.name = "Page Viewed";
+  e.properties_json = R"({"path": "/pricing"})";
+  h.Event(e, T("2026-03-02T10:00:00Z"));
+  EXPECT_THAT(h.Lines("u1", "exit"),
+              ElementsAre("2026-03-02T10:00:00Z pricing-visit#1 done exit: seen_pricing"));
+}
+
 constexpr const char* kPlanUpgrade = R"(
 journey: plan-upgrade
 version: 1
