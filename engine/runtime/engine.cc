@@ -113,7 +113,9 @@ Status Engine::Run(const std::atomic<bool>& stop) {
 void Engine::PollBatch() {
   if (pending_count_ >= options_.max_batch || !fatal_.ok()) return;
   polled_.clear();
-  consumer_->PollBatch(options_.poll_timeout_ms, options_.max_batch - pending_count_, polled_);
+  // Messages carried over (held behind timers) are work in hand: don't wait.
+  consumer_->PollBatch(pending_count_ > 0 ? 0 : options_.poll_timeout_ms,
+                       options_.max_batch - pending_count_, polled_);
   for (auto& msg : polled_) {
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
