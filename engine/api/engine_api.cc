@@ -103,6 +103,7 @@ std::string CustomerJourneysJson(const v1::CustomerState& state,
   }
   json armed = json::array();
   for (const auto& a : state.armed()) {
+    if (a.tag() == 0) continue;  // fired; waits for the event to occur again
     armed.push_back({{"journey", a.journey()}, {"due", FormatTimestamp(a.due_ms())}});
   }
   json lines = json::array();

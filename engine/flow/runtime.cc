@@ -314,10 +314,32 @@ class Walk {
         inst.set_version(current->version);
         inst.set_step(to);
         inst.set_step_id(current->steps[static_cast<size_t>(to)].id);
+        const Step& landed = current->steps[static_cast<size_t>(to)];
+        const TimestampMs due = inst.wait_due_ms();
+        const bool waits = landed.kind == StepKind::kWait || landed.kind == StepKind::kWaitFor;
         Trace(current, &inst, "migrate",
-              fmt::format("from version {} step '{}' to version {} step '{}'", from, from_step,
-                          current->version, current->steps[static_cast<size_t>(to)].id));
-        // The mapped step starts now.
+              fmt::format("from version {} step '{}' to version {} step '{}'{}", from, from_step,
+                          current->version, landed.id,
+                          waits && due > 0
+                              ? fmt::format(", keeping its due moment {}", FormatTimestamp(due))
+                              : std::string()));
+        if (waits && due > 0) {
+          // A waiting customer keeps the moment it was waiting for: the
+          // migration happens at their next touch, which must not move it.
+          if (due > ctx_.now) {
+            inst.set_wait_tag(AddTimer(due, v1::TimerPayload::STEP, current->name, inst.id()));
+            return nullptr;
+          }
+          inst.set_wait_due_ms(0);
+          inst.set_wait_tag(0);
+          const bool wait_for = landed.kind == StepKind::kWaitFor;
+          Trace(current, &inst, wait_for ? "timeout" : "waited",
+                "its moment came before the migration", &landed);
+          inst.set_step(wait_for ? landed.on_timeout : landed.next);
+          OpenStep(*current, inst);
+          return nullptr;
+        }
+        // Any other step starts now.
         inst.set_wait_due_ms(0);
         inst.set_wait_tag(0);
         OpenStep(*current, inst);

@@ -83,10 +83,10 @@ TEST(Versions, PinWithoutTheOldVersionEndsTheInstance) {
   EXPECT_THAT(Sent(h, "u1"), ElementsAre("hello-v1 v1 @2026-03-01T10:00"));
 }
 
-// docs/journeys.md: with migrate "the step they land on starts afresh (a wait
-// starts over)". Instances move at their next touch: their own timer, or any
-// event of the customer.
-TEST(Versions, MigrateByStepMapStartsTheMappedStepAfreshAtTheNextTouch) {
+// docs/journeys.md: with migrate, instances move at their next touch (their
+// own timer, or any event of the customer); a waiting customer keeps the
+// moment it was waiting for, so the touch never moves it.
+TEST(Versions, MigrateByStepMapKeepsTheDueMomentOfAWait) {
   Host h;
   h.Install({Onboard(1, "pin")});
   const TimestampMs t = T("2026-03-01T10:00:00Z");
@@ -98,13 +98,13 @@ TEST(Versions, MigrateByStepMapStartsTheMappedStepAfreshAtTheNextTouch) {
               ElementsAre("2026-03-01T10:00:00Z onboard#1 pause wait: until "
                           "2026-03-03T10:00:00.000Z",
                           "2026-03-03T10:00:00Z onboard#1 settle migrate: from version 1 step "
-                          "'pause' to version 2 step 'settle'",
-                          "2026-03-03T10:00:00Z onboard#1 settle wait: until "
-                          "2026-03-05T10:00:00.000Z",
-                          "2026-03-05T10:00:00Z onboard#1 settle waited",
-                          "2026-03-05T10:00:00Z onboard#1 tips exit: completed"));
+                          "'pause' to version 2 step 'settle', keeping its due moment "
+                          "2026-03-03T10:00:00.000Z",
+                          "2026-03-03T10:00:00Z onboard#1 settle waited: its moment came before "
+                          "the migration",
+                          "2026-03-03T10:00:00Z onboard#1 tips exit: completed"));
   EXPECT_THAT(Sent(h, "u1"),
-              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v2 v2 @2026-03-05T10:00"));
+              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v2 v2 @2026-03-03T10:00"));
 }
 
 TEST(Versions, MigrateOnAnEventOfTheCustomer) {
@@ -118,9 +118,10 @@ TEST(Versions, MigrateOnAnEventOfTheCustomer) {
   h.AdvanceTo(t + 10 * kDay);
   EXPECT_THAT(h.Lines("u1", "migrate"),
               ElementsAre("2026-03-02T10:00:00Z onboard#1 settle migrate: from version 1 step "
-                          "'pause' to version 2 step 'settle'"));
+                          "'pause' to version 2 step 'settle', keeping its due moment "
+                          "2026-03-03T10:00:00.000Z"));
   EXPECT_THAT(Sent(h, "u1"),
-              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v2 v2 @2026-03-04T10:00"));
+              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v2 v2 @2026-03-03T10:00"));
   EXPECT_EQ(h.runtime().counters().stale_timers.load(), 1u);  // v1's timer
 }
 
@@ -134,9 +135,10 @@ TEST(Versions, MigrateKeepsTheSameStepIdWithoutAMapEntry) {
   h.AdvanceTo(t + 10 * kDay);
   EXPECT_THAT(h.Lines("u1", "migrate"),
               ElementsAre("2026-03-01T11:00:00Z onboard#1 pause migrate: from version 1 step "
-                          "'pause' to version 2 step 'pause'"));
+                          "'pause' to version 2 step 'pause', keeping its due moment "
+                          "2026-03-03T10:00:00.000Z"));
   EXPECT_THAT(Sent(h, "u1"),
-              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v2 v2 @2026-03-03T11:00"));
+              ElementsAre("hello-v1 v1 @2026-03-01T10:00", "tips-v2 v2 @2026-03-03T10:00"));
 }
 
 TEST(Versions, MigrateIntoAStepOfAnotherKindStartsItThen) {
