@@ -122,9 +122,12 @@ std::string CustomerJourneysJson(const v1::CustomerState& state,
   }
   json labels = json::array();
   for (const auto& l : state.labels()) labels.push_back(l);
-  json out = {{"id", state.id()},       {"instances", std::move(instances)},
-              {"entries", std::move(entries)}, {"armed_triggers", std::move(armed)},
-              {"labels", std::move(labels)},   {"trace", std::move(lines)}};
+  json out = {{"id", state.id()},
+              {"instances", std::move(instances)},
+              {"entries", std::move(entries)},
+              {"armed_triggers", std::move(armed)},
+              {"labels", std::move(labels)},
+              {"trace", std::move(lines)}};
   return out.dump();
 }
 
@@ -162,25 +165,26 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
          }
          return HttpResponse::Json(200, CustomerJson(found->first, found->second, *history));
        }});
-  routes.push_back(
-      {"GET", {"v1", "customers", "*", "journeys"}, [ctx](const HttpRequest& req) {
-         const std::string& id = req.segments[2];
-         const std::string text = req.Query("trace", "100");
-         size_t limit = 0;
-         const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
-         if (ec != std::errc() || end != text.data() + text.size() || limit > 1000) {
-           return HttpResponse::Error(400, "bad_parameter",
-                                      "trace must be a whole number from 0 to 1000");
-         }
-         auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-         if (!found) {
-           return HttpResponse::Error(404, "customer_not_found",
-                                      "no customer with id '" + id + "'");
-         }
-         auto trace = ctx.store->Trace(found->first, id, limit);
-         if (!trace.ok()) return HttpResponse::Error(500, "storage", trace.status().message());
-         return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
-       }});
+  routes.push_back({"GET", {"v1", "customers", "*", "journeys"}, [ctx](const HttpRequest& req) {
+                      const std::string& id = req.segments[2];
+                      const std::string text = req.Query("trace", "100");
+                      size_t limit = 0;
+                      const auto [end, ec] =
+                          std::from_chars(text.data(), text.data() + text.size(), limit);
+                      if (ec != std::errc() || end != text.data() + text.size() || limit > 1000) {
+                        return HttpResponse::Error(400, "bad_parameter",
+                                                   "trace must be a whole number from 0 to 1000");
+                      }
+                      auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
+                      if (!found) {
+                        return HttpResponse::Error(404, "customer_not_found",
+                                                   "no customer with id '" + id + "'");
+                      }
+                      auto trace = ctx.store->Trace(found->first, id, limit);
+                      if (!trace.ok())
+                        return HttpResponse::Error(500, "storage", trace.status().message());
+                      return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
+                    }});
   routes.push_back({"GET", {"v1", "journeys"}, [ctx](const HttpRequest&) {
                       json list = json::array();
                       auto catalog = ctx.catalog ? ctx.catalog() : nullptr;

@@ -22,8 +22,8 @@ namespace cairn::api {
 struct EngineApiContext {
   state::StateStore* store = nullptr;  // must outlive the server
   std::string events_topic = "cairn.events";
-  std::function<bool()> ready;                      // partitions assigned?
-  std::function<runtime::EngineMetrics()> metrics;  // live counters
+  std::function<bool()> ready;                                    // partitions assigned?
+  std::function<runtime::EngineMetrics()> metrics;                // live counters
   std::function<std::shared_ptr<const flow::Catalog>()> catalog;  // journeys; may be unset
 };
 

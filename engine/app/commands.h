@@ -26,7 +26,7 @@ struct DemoOptions {
   int days = 180;
   uint64_t seed = 42;
   std::string http = "127.0.0.1:0";
-  bool serve = false;  // keep the engine and HTTP API up until a signal
+  bool serve = false;                 // keep the engine and HTTP API up until a signal
   std::string journeys = "journeys";  // the example journeys, run on event time
 };
 // `cairn demo`: embedded broker + engine + the sample stream, then a report.

@@ -146,17 +146,18 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                     .On("history_max_properties",
                         Into(e.state.history_max_properties, "state.history_max_properties"));
               }))
-      .On("journeys",
-          sub("journeys",
-              [&](Section& s) {
-                s.On("dir", Into(c.journeys_dir, "journeys.dir"))
-                    .On("reload_ms", Into(c.journeys_reload_ms, "journeys.reload_ms"))
-                    .On("clock_event_time", Into(e.event_time_clock, "journeys.clock_event_time"))
-                    .On("trace_limit", Into(e.trace_limit, "journeys.trace_limit"))
-                    .On("tasks_protobuf", Into(e.journeys.tasks_protobuf, "journeys.tasks_protobuf"))
-                    .On("max_timers_per_batch",
-                        Into(e.max_timers_per_batch, "journeys.max_timers_per_batch"));
-              }))
+      .On("journeys", sub("journeys",
+                          [&](Section& s) {
+                            s.On("dir", Into(c.journeys_dir, "journeys.dir"))
+                                .On("reload_ms", Into(c.journeys_reload_ms, "journeys.reload_ms"))
+                                .On("clock_event_time",
+                                    Into(e.event_time_clock, "journeys.clock_event_time"))
+                                .On("trace_limit", Into(e.trace_limit, "journeys.trace_limit"))
+                                .On("tasks_protobuf",
+                                    Into(e.journeys.tasks_protobuf, "journeys.tasks_protobuf"))
+                                .On("max_timers_per_batch",
+                                    Into(e.max_timers_per_batch, "journeys.max_timers_per_batch"));
+                          }))
       .On("log_level", Into(c.log_level, "log_level"));
   return root_section.Apply();
 }

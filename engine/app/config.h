@@ -18,8 +18,9 @@ struct Config {
   int embedded_partitions = 16;
   std::string http = "127.0.0.1:8080";
   std::string log_level = "info";
-  std::string journeys_dir;        // journeys.dir: the journey files; empty = no journeys
-  int journeys_reload_ms = 2000;   // journeys.reload_ms: how often the directory is re-read (0 = never)
+  std::string journeys_dir;  // journeys.dir: the journey files; empty = no journeys
+  int journeys_reload_ms =
+      2000;  // journeys.reload_ms: how often the directory is re-read (0 = never)
 };
 
 // Reads `path` over `config` (keys absent from the file keep their value).

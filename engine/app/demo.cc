@@ -7,9 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -139,7 +139,8 @@ bool ReportJourneys(runtime::Engine& e, const runtime::EngineOptions& options,
         line += fmt::format("{}{} {}", line.empty() ? "" : ", ", Thousands(n), action);
       }
       auto t = on_topic[journey].find(step);
-      if (t != on_topic[journey].end()) line += fmt::format(" ({} on {})", t->second, options.topics.tasks);
+      if (t != on_topic[journey].end())
+        line += fmt::format(" ({} on {})", t->second, options.topics.tasks);
       fmt::print("    {:<24} {}\n", step, line);
     }
   }

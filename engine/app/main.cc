@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
   simulate->add_option("--journeys", sim.journeys, "Journey directory")->required();
   simulate->add_option("--events", sim.events, "Events, one Segment JSON per line")->required();
   simulate->add_option("--profiles", sim.profiles, "Profiles {userId, traits}, one per line");
-  simulate->add_option("--diff", sim.diff, "Another journey directory to compare on the same events");
+  simulate->add_option("--diff", sim.diff,
+                       "Another journey directory to compare on the same events");
   simulate->add_option("--horizon", sim.horizon,
                        "How long to run timers after the last event (e.g. 30d; default: "
                        "the longest absence window plus the longest max_lifetime)");

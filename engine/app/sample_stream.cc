@@ -16,8 +16,8 @@ using nlohmann::json;
 
 constexpr std::array kCities = {"Shanghai", "Beijing", "Shenzhen", "Hangzhou", "Chengdu",
                                 "Berlin",   "Lyon",    "Austin",   "Osaka",    "Porto"};
-constexpr std::array kZones = {"Asia/Shanghai", "Asia/Shanghai", "Asia/Shanghai",   "Asia/Shanghai",
-                               "Asia/Shanghai", "Europe/Berlin", "Europe/Paris",    "America/Chicago",
+constexpr std::array kZones = {"Asia/Shanghai", "Asia/Shanghai", "Asia/Shanghai", "Asia/Shanghai",
+                               "Asia/Shanghai", "Europe/Berlin", "Europe/Paris",  "America/Chicago",
                                "Asia/Tokyo",    "Europe/Lisbon"};
 constexpr std::array kFirstNames = {"Li",    "Wei", "Mei",  "Anna",  "Lukas", "Sofia",
                                     "Kenji", "Ana", "Noah", "Chloe", "Ravi",  "Yuki"};
@@ -78,7 +78,8 @@ class Generator {
     if (member) {
       // Joined the loyalty programme some time in the previous years.
       traits["member_since"] =
-          FormatTimestamp(t - static_cast<TimestampMs>((30 + Pick(1000)) * 86400000LL)).substr(0, 10);
+          FormatTimestamp(t - static_cast<TimestampMs>((30 + Pick(1000)) * 86400000LL))
+              .substr(0, 10);
       if (vip || activity < 0.15) traits["rfm_segment"] = "prime";
     }
     Emit(user, t,
@@ -89,8 +90,7 @@ class Generator {
                          : activity < 0.6 ? 6 + Pick(12)
                                           : 1 + Pick(4);
     // Some stop early: their last order is months before the stream ends.
-    const TimestampMs stop_at =
-        o_.start_ms + (U() < 0.4 ? span * 2 / 5 : span);
+    const TimestampMs stop_at = o_.start_ms + (U() < 0.4 ? span * 2 / 5 : span);
     int coupon = 0;
     TimestampMs last_order = 0;
     for (int s = 0; s < sessions && t < stop_at; ++s) {

@@ -20,8 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Run {
-  std::vector<std::string> lines;                                // JSON actions
-  std::map<std::string, std::vector<std::string>> per_customer;  // customer -> "journey step action"
+  std::vector<std::string> lines;  // JSON actions
+  std::map<std::string, std::vector<std::string>>
+      per_customer;  // customer -> "journey step action"
   flow::StepCounts counts;
   uint64_t events = 0, timers = 0;
 };
@@ -41,7 +42,8 @@ std::string ActionJson(const v1::TraceEntry& e) {
   return j.dump();
 }
 
-Status ReadLines(const std::string& path, const std::function<Status(std::string_view, const std::string&)>& fn) {
+Status ReadLines(const std::string& path,
+                 const std::function<Status(std::string_view, const std::string&)>& fn) {
   std::ifstream in(path);
   if (!in) return NotFound(path + ": cannot open");
   std::string line;
@@ -58,12 +60,12 @@ Result<Run> Simulate(const std::string& dir, const SimulateOptions& o, int64_t h
                      std::ostream& err) {
   auto set = journey::LoadJourneyDir(dir);
   for (const auto& d : set.diagnostics) err << d.ToString() << "\n";
-  if (!set.diagnostics.empty()) return InvalidArgument(fmt::format("{}: journeys have problems", dir));
+  if (!set.diagnostics.empty())
+    return InvalidArgument(fmt::format("{}: journeys have problems", dir));
   if (set.journeys.empty()) return InvalidArgument(fmt::format("{}: no journeys", dir));
   auto catalog = flow::Catalog::Build(std::move(set.journeys), {}, 1);
   std::random_device rd;
-  const fs::path scratch =
-      fs::temp_directory_path() / fmt::format("cairn-simulate-{:x}", rd());
+  const fs::path scratch = fs::temp_directory_path() / fmt::format("cairn-simulate-{:x}", rd());
   flow::SimulatorOptions so;
   so.data_dir = scratch.string();
   so.horizon_ms = horizon;
@@ -82,9 +84,8 @@ Result<Run> Simulate(const std::string& dir, const SimulateOptions& o, int64_t h
     });
   }
   if (s.ok()) {
-    s = ReadLines(o.events, [&](std::string_view l, const std::string& w) {
-      return (*sim)->AddEvent(l, w);
-    });
+    s = ReadLines(o.events,
+                  [&](std::string_view l, const std::string& w) { return (*sim)->AddEvent(l, w); });
   }
   if (s.ok()) s = (*sim)->Run();
   run.counts = (*sim)->counts();
@@ -165,12 +166,17 @@ int SimulateCommand(const SimulateOptions& o, std::ostream& out, std::ostream& e
     nlohmann::ordered_json d;
     d["customer"] = c;
     d["first_difference"] = k;
-    d["a"] = std::vector<std::string>(va.begin() + static_cast<long>(std::min(k, va.size())), va.end());
-    d["b"] = std::vector<std::string>(vb.begin() + static_cast<long>(std::min(k, vb.size())), vb.end());
+    d["a"] =
+        std::vector<std::string>(va.begin() + static_cast<long>(std::min(k, va.size())), va.end());
+    d["b"] =
+        std::vector<std::string>(vb.begin() + static_cast<long>(std::min(k, vb.size())), vb.end());
     out << d.dump() << "\n";
   }
-  out << nlohmann::ordered_json{{"diff", {{"customers_same", same}, {"customers_different", differ},
-                                          {"a", Summary(*a)}, {"b", Summary(*b)}}}}
+  out << nlohmann::ordered_json{{"diff",
+                                 {{"customers_same", same},
+                                  {"customers_different", differ},
+                                  {"a", Summary(*a)},
+                                  {"b", Summary(*b)}}}}
              .dump()
       << "\n";
   return 0;

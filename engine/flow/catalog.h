@@ -40,12 +40,12 @@ class Catalog {
   const journey::Journey* Version(std::string_view name, uint32_t version) const;
 
   // Candidates, by trigger kind. Empty list when none.
-  const JourneyList& ByEvent(std::string_view event_name) const;     // kEvent triggers
+  const JourneyList& ByEvent(std::string_view event_name) const;  // kEvent triggers
   // kTraitChanged on this top-level trait or a path below it ("loyalty" for
   // "loyalty.tier").
   const JourneyList& ByTrait(std::string_view trait) const;
-  const JourneyList& AbsenceOf(std::string_view event_name) const;   // kAbsence on this event
-  const JourneyList& DateOn(std::string_view trait) const;           // kDate on this trait
+  const JourneyList& AbsenceOf(std::string_view event_name) const;  // kAbsence on this event
+  const JourneyList& DateOn(std::string_view trait) const;          // kDate on this trait
   const JourneyList& absence_journeys() const { return absence_; }
   const JourneyList& date_journeys() const { return date_; }
   // Event names some wait_for step looks back for, with the longest look-back.

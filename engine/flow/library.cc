@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -29,7 +28,8 @@ std::vector<std::string> JourneyFiles(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const auto ext = e.path().extension().string();
-    if ((ext == ".yaml" || ext == ".yml") && e.is_regular_file(ec)) out.push_back(e.path().string());
+    if ((ext == ".yaml" || ext == ".yml") && e.is_regular_file(ec))
+      out.push_back(e.path().string());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -61,7 +61,9 @@ void Library::Persist(const journey::Journey& j) {
   rocksdb::WriteOptions wo;
   wo.sync = true;  // before any customer can enter this version
   auto s = store_->db()->Put(wo, store_->meta_cf(), VersionKey(j.name, j.version), j.source);
-  if (!s.ok()) spdlog::error("journey {} v{}: could not store its source: {}", j.name, j.version, s.ToString());
+  if (!s.ok())
+    spdlog::error("journey {} v{}: could not store its source: {}", j.name, j.version,
+                  s.ToString());
 }
 
 std::vector<journey::Journey> Library::StoredVersions(
@@ -74,15 +76,16 @@ std::vector<journey::Journey> Library::StoredVersions(
        it->Next()) {
     const std::string key = it->key().ToString();
     if (key.size() < kVersionPrefix.size() + 5) continue;
-    const std::string name = key.substr(kVersionPrefix.size(), key.size() - kVersionPrefix.size() - 5);
+    const std::string name =
+        key.substr(kVersionPrefix.size(), key.size() - kVersionPrefix.size() - 5);
     auto cur = current.find(name);
     uint32_t version = 0;
     for (size_t i = key.size() - 4; i < key.size(); ++i) {
       version = (version << 8) | static_cast<unsigned char>(key[i]);
     }
     if (cur != current.end() && cur->second == version) continue;
-    auto r = journey::LoadJourney(it->value().ToString(),
-                                  fmt::format("<stored {} v{}>", name, version));
+    auto r =
+        journey::LoadJourney(it->value().ToString(), fmt::format("<stored {} v{}>", name, version));
     if (r.journey) out.push_back(std::move(*r.journey));
   }
   return out;
@@ -117,8 +120,9 @@ Library::Outcome Library::Reload() {
     bool clash = false;
     for (const auto& [other, j] : good_) {
       if (other != file && j.name == r.journey->name) {
-        out.refused.push_back({file, r.journey->trigger.pos,
-                               fmt::format("journey '{}' is already defined in {}", j.name, other)});
+        out.refused.push_back(
+            {file, r.journey->trigger.pos,
+             fmt::format("journey '{}' is already defined in {}", j.name, other)});
         spdlog::error("journey refused: {}", out.refused.back().ToString());
         clash = true;
       }
@@ -161,7 +165,8 @@ Library::Outcome Library::Reload() {
 void Library::Watch(int interval_ms, OnChange on_change) {
   watcher_ = std::thread([this, interval_ms, on_change = std::move(on_change)] {
     std::unique_lock lock(stop_mu_);
-    while (!stop_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stop_; })) {
+    while (
+        !stop_cv_.wait_for(lock, std::chrono::milliseconds(interval_ms), [&] { return stop_; })) {
       lock.unlock();
       Outcome o = Reload();
       if (o.catalog) {

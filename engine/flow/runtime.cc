@@ -44,7 +44,8 @@ std::string FormatDuration(int64_t ms) {
   if (ms % 1000 != 0 || ms == 0) return fmt::format("{}s", static_cast<double>(ms) / 1000.0);
   std::string out;
   int64_t s = ms / 1000;
-  for (auto [unit, name] : {std::pair<int64_t, const char*>{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}}) {
+  for (auto [unit, name] :
+       {std::pair<int64_t, const char*>{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}}) {
     if (s >= unit) {
       out += fmt::format("{}{}", s / unit, name);
       s %= unit;
@@ -292,8 +293,9 @@ class Walk {
         Finish(current, inst, fmt::format("version {} is no longer available", inst.version()));
         return nullptr;
       case journey::VersionPolicy::kExit:
-        Finish(current, inst, fmt::format("version {} replaced by {} (on_new_version: exit)",
-                                          inst.version(), current->version));
+        Finish(current, inst,
+               fmt::format("version {} replaced by {} (on_new_version: exit)", inst.version(),
+                           current->version));
         return nullptr;
       case journey::VersionPolicy::kMigrate: {
         auto it = current->migrate.find(inst.step_id());
@@ -461,7 +463,8 @@ class Walk {
     if (j.goal) inst->set_goal_deadline_ms(ctx_.now + j.goal->within_ms);
     inst->set_step(j.steps.empty() ? journey::kNoStep : 0);
     rt_.counters_.entered++;
-    Trace(&j, inst, "enter", fmt::format("{} at {}", trigger.name, FormatTimestamp(trigger.timestamp_ms)));
+    Trace(&j, inst, "enter",
+          fmt::format("{} at {}", trigger.name, FormatTimestamp(trigger.timestamp_ms)));
     OpenStep(j, *inst);
   }
 
@@ -506,7 +509,8 @@ class Walk {
             break;
           }
           if (due > inst.expires_at_ms()) {
-            Finish(&j, inst, fmt::format("wait until {} is past max_lifetime", FormatTimestamp(due)));
+            Finish(&j, inst,
+                   fmt::format("wait until {} is past max_lifetime", FormatTimestamp(due)));
             return;
           }
           Wait(j, inst, step, due, fmt::format("until {}", FormatTimestamp(due)));
@@ -540,9 +544,10 @@ class Walk {
             }
             if (!error.empty()) EvalError(j, &inst, "branch", error);
           }
-          Trace(&j, &inst, "branch",
-                fmt::format("{} -> {}", reason, next == journey::kNoStep ? "exit" : j.steps[next].id),
-                &step);
+          Trace(
+              &j, &inst, "branch",
+              fmt::format("{} -> {}", reason, next == journey::kNoStep ? "exit" : j.steps[next].id),
+              &step);
           break;
         }
         case StepKind::kSplit: {
@@ -560,8 +565,8 @@ class Walk {
           inst.set_arm(arm->name);
           if (arm->holdout) {
             Trace(&j, &inst, "holdout",
-                  fmt::format("arm {} ({}%): sends nothing, conversions still measured",
-                              arm->name, arm->weight),
+                  fmt::format("arm {} ({}%): sends nothing, conversions still measured", arm->name,
+                              arm->weight),
                   &step);
             Finish(&j, inst, "holdout");
             return;
@@ -585,8 +590,7 @@ class Walk {
             Trace(&j, &inst, "goto",
                   fmt::format("to {} ({} of {})", j.steps[next].id, taken, step.max_loops), &step);
           } else {
-            Trace(&j, &inst, "goto", fmt::format("loop limit reached ({})", step.max_loops),
-                  &step);
+            Trace(&j, &inst, "goto", fmt::format("loop limit reached ({})", step.max_loops), &step);
           }
           break;
         }
@@ -735,8 +739,8 @@ class Walk {
   void Emit(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
     // A deterministic messageId: a re-published copy is dropped by the
     // customer's dedup window when it comes back.
-    const std::string id = Runtime::TaskId(j.name, j.version, c_.id(), inst.id(),
-                                           step.id + "#emit", inst.iteration());
+    const std::string id =
+        Runtime::TaskId(j.name, j.version, c_.id(), inst.id(), step.id + "#emit", inst.iteration());
     nlohmann::json e;
     e["type"] = "track";
     e["userId"] = c_.id();
@@ -897,9 +901,10 @@ class Walk {
       inst->set_step(step.on_event);
     } else if (ctx_.now < inst->wait_due_ms()) {
       // Resumed before the wait was over: wait the rest.
-      inst->set_wait_tag(AddTimer(inst->wait_due_ms(), v1::TimerPayload::STEP, j->name, inst->id()));
-      Trace(j, inst, "resume", fmt::format("journey resumed; waiting until {}",
-                                           FormatTimestamp(inst->wait_due_ms())));
+      inst->set_wait_tag(
+          AddTimer(inst->wait_due_ms(), v1::TimerPayload::STEP, j->name, inst->id()));
+      Trace(j, inst, "resume",
+            fmt::format("journey resumed; waiting until {}", FormatTimestamp(inst->wait_due_ms())));
       return;
     } else if (step.kind == StepKind::kWaitFor) {
       Trace(j, inst, "timeout",
@@ -1040,8 +1045,8 @@ class Walk {
   void TraitChanges(const cairn::Event& e, const std::string& old_traits_json) {
     auto incoming = nlohmann::json::parse(e.traits_json, nullptr, false);
     if (!incoming.is_object()) return;
-    auto old_traits = nlohmann::json::parse(old_traits_json.empty() ? "{}" : old_traits_json,
-                                            nullptr, false);
+    auto old_traits =
+        nlohmann::json::parse(old_traits_json.empty() ? "{}" : old_traits_json, nullptr, false);
     if (!old_traits.is_object()) old_traits = nlohmann::json::object();
     for (const auto& [key, value] : incoming.items()) {
       // Journeys watching this trait or a path below it ("loyalty.tier").

@@ -32,11 +32,12 @@ namespace cairn::flow {
 struct RuntimeOptions {
   std::string tasks_topic = "cairn.tasks";
   std::string events_topic = "cairn.events";
-  bool tasks_protobuf = false;     // cairn.v1.Task bytes instead of JSON
+  bool tasks_protobuf = false;      // cairn.v1.Task bytes instead of JSON
   int64_t hold_recheck_ms = 60000;  // paused journeys: look at held customers this often
-  size_t max_steps_per_walk = 256;  // guards against a runaway walk (validated journeys stay far below)
-  size_t lookback_keep = 32;        // recent events kept per customer for wait_for look-back
-  uint32_t max_instances = 64;      // per customer, all journeys
+  size_t max_steps_per_walk =
+      256;                      // guards against a runaway walk (validated journeys stay far below)
+  size_t lookback_keep = 32;    // recent events kept per customer for wait_for look-back
+  uint32_t max_instances = 64;  // per customer, all journeys
 };
 
 // What the runtime asks of its host.
@@ -57,8 +58,8 @@ struct Context {
 };
 
 struct RuntimeCounters {
-  std::atomic<uint64_t> entered{0}, sends{0}, exits{0}, timers_fired{0}, stale_timers{0},
-      goals{0}, eval_errors{0};
+  std::atomic<uint64_t> entered{0}, sends{0}, exits{0}, timers_fired{0}, stale_timers{0}, goals{0},
+      eval_errors{0};
 };
 
 class Runtime {

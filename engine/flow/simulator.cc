@@ -34,8 +34,8 @@ Status Simulator::AddEvent(std::string_view json, const std::string& where) {
   raw.payload = json;
   Queued q;
   if (auto err = parser_.Parse(raw, q.event)) {
-    return InvalidArgument(fmt::format("{}: {}: {}", where,
-                                       ingest::DeadLetterReasonName(err->reason), err->detail));
+    return InvalidArgument(
+        fmt::format("{}: {}: {}", where, ingest::DeadLetterReasonName(err->reason), err->detail));
   }
   q.order = order_++;
   queue_.push_back(std::move(q));

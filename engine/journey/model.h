@@ -52,9 +52,9 @@ enum class TriggerKind : uint8_t {
 struct Trigger {
   TriggerKind kind = TriggerKind::kEvent;
   Pos pos;
-  std::string event;  // kEvent: the event; kAbsence: the event that is absent
-  Condition where;    // kEvent, kTraitChanged: on the event / new value
-  std::string trait;  // kTraitChanged, kDate: the trait's name (dotted path allowed)
+  std::string event;      // kEvent: the event; kAbsence: the event that is absent
+  Condition where;        // kEvent, kTraitChanged: on the event / new value
+  std::string trait;      // kTraitChanged, kDate: the trait's name (dotted path allowed)
   int64_t for_ms = 0;     // kAbsence
   int64_t offset_ms = 0;  // kDate: negative = before the date
   int at_minute = -1;     // kDate: local time of day in minutes (-1 = 09:00 default at load)
@@ -178,7 +178,7 @@ struct Step {
 };
 
 struct Journey {
-  std::string file;  // path as given to the loader
+  std::string file;    // path as given to the loader
   std::string source;  // the file's text; stored per version so pinned instances survive restarts
   // metadata
   std::string name;
@@ -186,15 +186,15 @@ struct Journey {
   std::string description;
   std::string owner;
   int priority = 0;
-  std::string timezone = "UTC";   // for customers without a `timezone` trait
-  bool paused = false;            // hold everyone where they are; no new entries
-  int64_t max_lifetime_ms = 0;    // an instance exits after this; 0 = 365 days
+  std::string timezone = "UTC";  // for customers without a `timezone` trait
+  bool paused = false;           // hold everyone where they are; no new entries
+  int64_t max_lifetime_ms = 0;   // an instance exits after this; 0 = 365 days
   VersionPolicy on_new_version = VersionPolicy::kPin;
   std::map<std::string, std::string> migrate;  // kMigrate: old step id -> new step id
 
-  Trigger trigger;                                // When
-  Condition audience;                             // Who
-  std::map<std::string, ConsentMode> consent;     // channel -> rule; every send's channel needs one
+  Trigger trigger;                             // When
+  Condition audience;                          // Who
+  std::map<std::string, ConsentMode> consent;  // channel -> rule; every send's channel needs one
   EntryRules entry;
   std::vector<EventMatch> exit_when;
   std::optional<Goal> goal;

@@ -16,7 +16,14 @@
 
 namespace cairn::journey {
 
-enum Slot : int { kEventSlot = 0, kEntrySlot, kTraitsSlot, kCustomerSlot, kInstanceSlot, kChangeSlot };
+enum Slot : int {
+  kEventSlot = 0,
+  kEntrySlot,
+  kTraitsSlot,
+  kCustomerSlot,
+  kInstanceSlot,
+  kChangeSlot
+};
 
 const expr::Declarations& JourneyDeclarations();
 

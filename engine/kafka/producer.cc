@@ -54,8 +54,7 @@ void Producer::DeliveryCallback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* ms
 }
 
 Status Producer::Produce(std::string_view topic, std::string_view key, std::string_view value,
-                         const Headers& headers, int32_t partition, int block_ms,
-                         uint64_t token) {
+                         const Headers& headers, int32_t partition, int block_ms, uint64_t token) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(block_ms);
   std::string topic_str(topic);
   for (;;) {
@@ -70,13 +69,13 @@ Status Producer::Produce(std::string_view topic, std::string_view key, std::stri
     // librdkafka's varargs API; its macros use C casts.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wold-style-cast"
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk_.get(), RD_KAFKA_V_TOPIC(topic_str.c_str()),
-        RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
-        RD_KAFKA_V_KEY(key.data(), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(token)), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(rk_.get(), RD_KAFKA_V_TOPIC(topic_str.c_str()),
+                          RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA : partition),
+                          RD_KAFKA_V_KEY(key.data(), key.size()),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs),
+                          RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(token)), RD_KAFKA_V_END);
 #pragma GCC diagnostic pop
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_poll(rk_.get(), 0);

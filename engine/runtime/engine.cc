@@ -281,8 +281,8 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   const bool is_new = entry.state.events_total() == 0;
   const uint64_t seq = entry.state.next_history_seq();
   const flow::Catalog* catalog = batch_catalog_.get();
-  const bool trait_triggers = catalog != nullptr && catalog->has_trait_triggers() &&
-                              p.event.type == EventType::kIdentify;
+  const bool trait_triggers =
+      catalog != nullptr && catalog->has_trait_triggers() && p.event.type == EventType::kIdentify;
   if (trait_triggers) old_traits_ = entry.state.traits_json();
   if (state::Apply(options_.state, p.event, entry.state, &history_scratch_) ==
       state::ApplyResult::kDuplicate) {

@@ -58,7 +58,7 @@ struct EngineOptions {
   state::StateOptions state;
   kafka::KafkaProperties consumer_properties;  // extra librdkafka settings
   kafka::KafkaProperties producer_properties;
-  flow::RuntimeOptions journeys;  // tasks/events topics are taken from `topics`
+  flow::RuntimeOptions journeys;        // tasks/events topics are taken from `topics`
   size_t max_timers_per_batch = 20000;  // due timers fired per loop iteration at most
   // The engine clock. false: the wall clock (production). true: event time,
   // the highest event timestamp seen so far (replays and the demo, where
@@ -122,8 +122,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
     TimestampMs clock = 0;
     bool blocked = false;  // in the batch in hand
   };
-  double poll_ms_ = 0;  // ingest thread only; published with the metrics
-  struct Pending {      // one consumed message, or one due timer, of the batch in hand
+  double poll_ms_ = 0;         // ingest thread only; published with the metrics
+  struct Pending {             // one consumed message, or one due timer, of the batch in hand
     kafka::MessageHandle msg;  // null for a timer
     Event event;
     bool parsed = false;
@@ -184,8 +184,9 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   uint64_t timers_fired_ = 0;
   std::string old_traits_;
   std::shared_ptr<const flow::Catalog> batch_catalog_;  // the journeys of the batch in hand
-  std::map<std::string, uint64_t> counts_in_hand_;  // journey counts of the batch in hand
-  std::map<std::string, uint64_t> journey_counts_;  // guarded by metrics_mu_  // scratch: traits before an identify
+  std::map<std::string, uint64_t> counts_in_hand_;      // journey counts of the batch in hand
+  std::map<std::string, uint64_t>
+      journey_counts_;  // guarded by metrics_mu_  // scratch: traits before an identify
 
   std::vector<kafka::MessageHandle> polled_;  // scratch of PollBatch
   // Scratch of LoadCustomers, kept to reuse their memory.

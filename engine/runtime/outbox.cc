@@ -1,8 +1,7 @@
 #include "runtime/outbox.h"
 
-#include <spdlog/spdlog.h>
-
 #include <rocksdb/db.h>
+#include <spdlog/spdlog.h>
 
 namespace cairn::runtime {
 namespace {
@@ -157,9 +156,10 @@ Status Outbox::Recover(int32_t partition) {
   if (first) ps.deleted_upto = 0;
   ps.produced_upto = std::max(ps.produced_upto, ps.next_seq);
   if (count > 0) {
-    spdlog::warn("outbox: partition {}: producing {} record(s) again that a previous run had not "
-                 "seen acknowledged (consumers drop duplicates by id)",
-                 partition, count);
+    spdlog::warn(
+        "outbox: partition {}: producing {} record(s) again that a previous run had not "
+        "seen acknowledged (consumers drop duplicates by id)",
+        partition, count);
   }
   return Status::Ok();
 }

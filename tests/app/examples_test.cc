@@ -4,7 +4,6 @@
 // them customer by customer). Regenerate with
 // journeys/examples/update-expected.sh after an intended change.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,14 +51,14 @@ TEST(ExamplesTest, EveryExampleProducesItsReviewedActions) {
     const std::string name = entry.path().filename().string();
     if (!name.ends_with(".events.jsonl")) continue;
     const fs::path expected =
-        examples / (name.substr(0, name.size() - std::string(".events.jsonl").size()) +
-                    ".expected.jsonl");
+        examples /
+        (name.substr(0, name.size() - std::string(".events.jsonl").size()) + ".expected.jsonl");
     ASSERT_TRUE(fs::exists(expected)) << expected << " is missing";
     int status = -1;
     const std::string out = RunCommand(std::string(CAIRN_BINARY) + " simulate --journeys " +
-                                    (root / "journeys").string() + " --events " +
-                                    entry.path().string() + " 2>&1",
-                                &status);
+                                           (root / "journeys").string() + " --events " +
+                                           entry.path().string() + " 2>&1",
+                                       &status);
     ASSERT_EQ(status, 0) << out;
     const auto got = Lines(out);
     const auto want = Lines(Read(expected));
@@ -75,9 +74,8 @@ TEST(ExamplesTest, EveryExampleProducesItsReviewedActions) {
 TEST(ExamplesTest, ValidateAcceptsTheExamplesAndRejectsABrokenCopy) {
   const fs::path root = CAIRN_SOURCE_DIR;
   int status = -1;
-  std::string out = RunCommand(std::string(CAIRN_BINARY) + " validate " +
-                            (root / "journeys").string() + " 2>&1",
-                        &status);
+  std::string out = RunCommand(
+      std::string(CAIRN_BINARY) + " validate " + (root / "journeys").string() + " 2>&1", &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("ok: 5 journeys"), std::string::npos) << out;
 
@@ -87,8 +85,8 @@ TEST(ExamplesTest, ValidateAcceptsTheExamplesAndRejectsABrokenCopy) {
   text.replace(text.find("on_event: ordered"), std::string("on_event: ordered").size(),
                "on_event: orderd");
   std::ofstream(dir / "broken.yaml") << text;
-  out = RunCommand(std::string(CAIRN_BINARY) + " validate " + (dir / "broken.yaml").string() + " 2>&1",
-            &status);
+  out = RunCommand(
+      std::string(CAIRN_BINARY) + " validate " + (dir / "broken.yaml").string() + " 2>&1", &status);
   fs::remove_all(dir);
   EXPECT_NE(status, 0) << out;
   EXPECT_NE(out.find("broken.yaml:"), std::string::npos) << out;
@@ -108,12 +106,11 @@ TEST(ExamplesTest, DiffComparesTwoVersionsOnTheSameEvents) {
   text.replace(text.find("{ for: 2d, at: \"10:00\" }"), 24, "{ for: 2d, at: \"11:00\" }");
   std::ofstream(dir / "welcome-series.yaml", std::ios::trunc) << text;
   int status = -1;
-  const std::string out =
-      RunCommand(std::string(CAIRN_BINARY) + " simulate --journeys " +
-                     (root / "journeys").string() + " --diff " + dir.string() + " --events " +
-                     (root / "journeys" / "examples" / "welcome-series.events.jsonl").string() +
-                     " 2>&1",
-                 &status);
+  const std::string out = RunCommand(
+      std::string(CAIRN_BINARY) + " simulate --journeys " + (root / "journeys").string() +
+          " --diff " + dir.string() + " --events " +
+          (root / "journeys" / "examples" / "welcome-series.events.jsonl").string() + " 2>&1",
+      &status);
   fs::remove_all(dir);
   ASSERT_EQ(status, 0) << out;
   const auto lines = Lines(out);

@@ -48,8 +48,9 @@ class JourneysIntegrationTest : public ::testing::Test {
   void SetUp() override {
     options_.topics = {"jt.events", "jt.events.dlq", "jt.tasks"};
     auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0", kPartitions, {options_.topics.events, options_.topics.dlq,
-                                      options_.topics.tasks}});
+        {"127.0.0.1:0",
+         kPartitions,
+         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
     ASSERT_TRUE(broker.ok()) << broker.status().ToString();
     broker_ = std::move(broker).value();
     options_.brokers = broker_->address();
@@ -117,12 +118,12 @@ class JourneysIntegrationTest : public ::testing::Test {
     while (!pred() && std::chrono::steady_clock::now() < deadline) {
       auto msg = tasks_->Poll(100);
       if (!msg || msg->err) continue;
-      auto j = nlohmann::json::parse(static_cast<const char*>(msg->payload),
-                                     static_cast<const char*>(msg->payload) + msg->len, nullptr,
-                                     false);
+      auto j =
+          nlohmann::json::parse(static_cast<const char*>(msg->payload),
+                                static_cast<const char*>(msg->payload) + msg->len, nullptr, false);
       if (!j.is_object()) continue;
-      seen_[j["customer_id"].get<std::string>()].push_back(
-          j["template"].get<std::string>() + "@v" + std::to_string(j["version"].get<int>()));
+      seen_[j["customer_id"].get<std::string>()].push_back(j["template"].get<std::string>() + "@v" +
+                                                           std::to_string(j["version"].get<int>()));
       ids_.insert(j["task_id"].get<std::string>());
     }
     return pred();
