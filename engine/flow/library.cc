@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "cairn/big_endian.h"
+
 namespace cairn::flow {
 namespace {
 
@@ -19,7 +21,7 @@ std::string VersionKey(const std::string& name, uint32_t version) {
   std::string k(kVersionPrefix);
   k += name;
   k.push_back('/');
-  for (int s = 24; s >= 0; s -= 8) k.push_back(static_cast<char>(version >> s));
+  PutU32BE(k, version);
   return k;
 }
 
@@ -79,10 +81,7 @@ std::vector<journey::Journey> Library::StoredVersions(
     const std::string name =
         key.substr(kVersionPrefix.size(), key.size() - kVersionPrefix.size() - 5);
     auto cur = current.find(name);
-    uint32_t version = 0;
-    for (size_t i = key.size() - 4; i < key.size(); ++i) {
-      version = (version << 8) | static_cast<unsigned char>(key[i]);
-    }
+    const uint32_t version = GetU32BE(key.data() + key.size() - 4);
     if (cur != current.end() && cur->second == version) continue;
     auto r =
         journey::LoadJourney(it->value().ToString(), fmt::format("<stored {} v{}>", name, version));

@@ -3,28 +3,18 @@
 #include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 
+#include "cairn/big_endian.h"
+
 namespace cairn::runtime {
 namespace {
 
 constexpr int kPartitionShift = 48;
 constexpr uint64_t kSeqMask = (uint64_t{1} << kPartitionShift) - 1;
 
-void PutU32(std::string& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
-}
-void PutU64(std::string& out, uint64_t v) {
-  for (int s = 56; s >= 0; s -= 8) out.push_back(static_cast<char>(v >> s));
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 std::string Key(int32_t partition, uint64_t seq) {
   std::string k;
-  PutU32(k, static_cast<uint32_t>(partition));
-  PutU64(k, seq);
+  PutU32BE(k, static_cast<uint32_t>(partition));
+  PutU64BE(k, seq);
   return k;
 }
 
@@ -138,7 +128,7 @@ Status Outbox::Recover(int32_t partition) {
   bool first = true;
   for (it->Seek(lo); it->Valid(); it->Next()) {
     if (it->key().size() != 12) continue;
-    const uint64_t seq = GetU64(it->key().data() + 4);
+    const uint64_t seq = GetU64BE(it->key().data() + 4);
     if (first) {
       ps.deleted_upto = seq;  // nothing below is left
       first = false;

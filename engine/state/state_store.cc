@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cairn/big_endian.h"
+
 namespace cairn::state {
 namespace {
 
@@ -16,27 +18,11 @@ constexpr const char* kTimersCf = "timers";
 constexpr const char* kOutboxCf = "outbox";
 constexpr const char* kTraceCf = "trace";
 
-void PutU32(std::string& out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  out.append(b, 4);
-}
-
-void PutU64(std::string& out, uint64_t v) {
-  PutU32(out, static_cast<uint32_t>(v >> 32));
-  PutU32(out, static_cast<uint32_t>(v));
-}
-
-uint32_t GetU32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | u[3];
-}
-
 std::string CheckpointKey(std::string_view topic, int32_t partition) {
   std::string k = "cp/";
   k.append(topic);
   k.push_back('/');
-  PutU32(k, static_cast<uint32_t>(partition));
+  PutU32BE(k, static_cast<uint32_t>(partition));
   return k;
 }
 
@@ -74,8 +60,8 @@ std::string StateStore::CustomerKey(int32_t partition, std::string_view id) {
 void StateStore::CustomerKeyInto(std::string& out, int32_t partition, std::string_view id) {
   out.clear();
   out.reserve(8 + id.size());
-  PutU32(out, static_cast<uint32_t>(partition));
-  PutU32(out, static_cast<uint32_t>(id.size()));
+  PutU32BE(out, static_cast<uint32_t>(partition));
+  PutU32BE(out, static_cast<uint32_t>(id.size()));
   out.append(id);
 }
 
@@ -128,7 +114,7 @@ void StateStore::Batch::PutRing(rocksdb::ColumnFamilyHandle* cf, int32_t partiti
                                 std::string_view id, uint64_t seq, uint32_t ring,
                                 const google::protobuf::MessageLite& entry) {
   std::string key = CustomerKey(partition, id);
-  PutU64(key, ring == 0 ? seq : seq % ring);
+  PutU64BE(key, ring == 0 ? seq : seq % ring);
   scratch_.clear();
   entry.SerializeToString(&scratch_);
   (void)batch_.Put(cf, key, scratch_);
@@ -236,7 +222,7 @@ Status StateStore::ScanCustomers(const std::function<bool(int32_t, const v1::Cus
     if (!state.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
       return DataLoss("customer record does not parse");
     }
-    if (!fn(static_cast<int32_t>(GetU32(it->key().data())), state)) break;
+    if (!fn(static_cast<int32_t>(GetU32BE(it->key().data())), state)) break;
   }
   return FromRocks(it->status(), "scan customers");
 }
@@ -262,7 +248,7 @@ std::vector<std::pair<int32_t, v1::PartitionCheckpoint>> StateStore::Checkpoints
     if (it->key().size() != prefix.size() + 4) continue;
     v1::PartitionCheckpoint cp;
     if (!cp.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) continue;
-    out.emplace_back(static_cast<int32_t>(GetU32(it->key().data() + prefix.size())), cp);
+    out.emplace_back(static_cast<int32_t>(GetU32BE(it->key().data() + prefix.size())), cp);
   }
   return out;
 }

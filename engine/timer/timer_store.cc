@@ -6,35 +6,19 @@
 #include <limits>
 #include <memory>
 
+#include "cairn/big_endian.h"
+
 namespace cairn::timer {
 namespace {
 
 constexpr size_t kFixedKeyBytes = 4 + 8 + 4 + 8;  // partition, due, id length, tag
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
 
-void PutU32(std::string& out, uint32_t v) {
-  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                     static_cast<char>(v >> 8), static_cast<char>(v)};
-  out.append(b, 4);
-}
-
-void PutU64(std::string& out, uint64_t v) {
-  PutU32(out, static_cast<uint32_t>(v >> 32));
-  PutU32(out, static_cast<uint32_t>(v));
-}
-
-uint32_t GetU32(const char* p) {
-  const auto* u = reinterpret_cast<const unsigned char*>(p);
-  return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | u[3];
-}
-
-uint64_t GetU64(const char* p) { return (uint64_t{GetU32(p)} << 32) | GetU32(p + 4); }
-
 uint64_t EncodeDue(TimestampMs due) { return static_cast<uint64_t>(due) ^ kSignBit; }
 TimestampMs DecodeDue(uint64_t v) { return static_cast<TimestampMs>(v ^ kSignBit); }
 
 // The due of a key known to be well formed (one this object encoded or decoded).
-TimestampMs KeyDue(const std::string& key) { return DecodeDue(GetU64(key.data() + 4)); }
+TimestampMs KeyDue(const std::string& key) { return DecodeDue(GetU64BE(key.data() + 4)); }
 
 // First key after every timer key of `partition`; nullopt for partition
 // 0xFFFFFFFF (no 4-byte successor): callers also check the prefix.
@@ -42,7 +26,7 @@ std::optional<std::string> PartitionEnd(int32_t partition) {
   const auto p = static_cast<uint32_t>(partition);
   if (p == std::numeric_limits<uint32_t>::max()) return std::nullopt;
   std::string out;
-  PutU32(out, p + 1);
+  PutU32BE(out, p + 1);
   return out;
 }
 
@@ -50,7 +34,7 @@ std::optional<std::string> PartitionEnd(int32_t partition) {
 std::optional<std::string> DueEnd(int32_t partition, TimestampMs now) {
   if (now == std::numeric_limits<TimestampMs>::max()) return PartitionEnd(partition);
   std::string out = TimerPartitionPrefix(partition);
-  PutU64(out, EncodeDue(now + 1));
+  PutU64BE(out, EncodeDue(now + 1));
   return out;
 }
 
@@ -74,7 +58,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
 
 std::string TimerPartitionPrefix(int32_t partition) {
   std::string out;
-  PutU32(out, static_cast<uint32_t>(partition));
+  PutU32BE(out, static_cast<uint32_t>(partition));
   return out;
 }
 
@@ -82,11 +66,11 @@ void EncodeTimerKeyInto(std::string& out, int32_t partition, TimestampMs due_ms,
                         std::string_view customer_id, uint64_t tag) {
   out.clear();
   out.reserve(kFixedKeyBytes + customer_id.size());
-  PutU32(out, static_cast<uint32_t>(partition));
-  PutU64(out, EncodeDue(due_ms));
-  PutU32(out, static_cast<uint32_t>(customer_id.size()));
+  PutU32BE(out, static_cast<uint32_t>(partition));
+  PutU64BE(out, EncodeDue(due_ms));
+  PutU32BE(out, static_cast<uint32_t>(customer_id.size()));
   out.append(customer_id);
-  PutU64(out, tag);
+  PutU64BE(out, tag);
 }
 
 std::string EncodeTimerKey(const Timer& timer) {
@@ -99,15 +83,15 @@ Status DecodeTimerKey(std::string_view key, Timer& out) {
   if (key.size() < kFixedKeyBytes) {
     return InvalidArgument("timer key too short (" + std::to_string(key.size()) + " bytes)");
   }
-  const uint32_t id_len = GetU32(key.data() + 12);
+  const uint32_t id_len = GetU32BE(key.data() + 12);
   if (id_len != key.size() - kFixedKeyBytes) {
     return InvalidArgument("timer key: customer id length " + std::to_string(id_len) +
                            " does not match key size " + std::to_string(key.size()));
   }
-  out.partition = static_cast<int32_t>(GetU32(key.data()));
-  out.due_ms = DecodeDue(GetU64(key.data() + 4));
+  out.partition = static_cast<int32_t>(GetU32BE(key.data()));
+  out.due_ms = DecodeDue(GetU64BE(key.data() + 4));
   out.customer_id.assign(key.data() + 16, id_len);
-  out.tag = GetU64(key.data() + 16 + id_len);
+  out.tag = GetU64BE(key.data() + 16 + id_len);
   return Status::Ok();
 }
 
