@@ -65,15 +65,15 @@ void CheckGraph(const Journey& j, const std::vector<StepGraphRefs>& refs, const 
 
   // Reachability from the first step.
   std::vector<bool> seen(n, false);
-  std::vector<int> todo{0};
+  std::vector<int> worklist{0};
   seen[0] = true;
-  while (!todo.empty()) {
-    const int at = todo.back();
-    todo.pop_back();
+  while (!worklist.empty()) {
+    const int at = worklist.back();
+    worklist.pop_back();
     for (const Edge& e : edges[static_cast<size_t>(at)]) {
       if (e.to >= 0 && static_cast<size_t>(e.to) < n && !seen[static_cast<size_t>(e.to)]) {
         seen[static_cast<size_t>(e.to)] = true;
-        todo.push_back(e.to);
+        worklist.push_back(e.to);
       }
     }
   }
