@@ -264,7 +264,7 @@ bool ToUint(const CallArgs& call, Value& out, std::string& error) {
   }
 }
 
-bool CastToDouble(const CallArgs& call, Value& out, std::string& error) {
+bool DoubleConversion(const CallArgs& call, Value& out, std::string& error) {
   const Value& v = Arg(call, 0);
   switch (v.kind()) {
     case Kind::kDouble:
@@ -567,7 +567,7 @@ std::vector<Builtin> MakeBuiltins() {
                true,
                {one(B::kInt, B::kDouble), one(B::kUint, B::kDouble), one(B::kDouble, B::kDouble),
                 one(B::kString, B::kDouble)},
-               &CastToDouble});
+               &DoubleConversion});
   b.push_back({"string",
                true,
                false,
