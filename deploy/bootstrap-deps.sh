@@ -14,6 +14,7 @@ PACKAGES=(
   protobuf-compiler libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev libhowardhinnant-date-dev
+  libcurl4-openssl-dev libnghttp2-dev libssl-dev libkainjow-mustache-dev
   kcat tzdata curl clang-format
 )
 
