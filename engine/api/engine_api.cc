@@ -131,6 +131,60 @@ std::string CustomerJourneysJson(const v1::CustomerState& state,
   return out.dump();
 }
 
+namespace {
+
+json DispatchJson(const dispatch::DispatchMetrics& m) {
+  json lanes = json::array();
+  for (const auto& l : m.lanes) {
+    lanes.push_back({{"connector", l.connector},
+                     {"type", l.type},
+                     {"queued", l.queued},
+                     {"in_flight", l.in_flight},
+                     {"oldest_queued_ms", l.oldest_queued_ms},
+                     {"attempts", l.attempts},
+                     {"sent", l.sent},
+                     {"failed", l.failed},
+                     {"bounced", l.bounced},
+                     {"suppressed", l.suppressed},
+                     {"unknown", l.unknown},
+                     {"retries", l.retries},
+                     {"p99_send_ms", l.p99_send_ms}});
+  }
+  return {{"lanes", lanes},
+          {"spilled_partitions", m.spilled_partitions},
+          {"ledger_writes", m.recorded},
+          {"skipped_ended", m.skipped_ended},
+          {"outcomes_published", m.outcomes_published},
+          {"outcomes_unacked", m.outcomes_unacked}};
+}
+
+json LedgerJson(const v1::LedgerEntry& e) {
+  static constexpr const char* kStates[] = {"queued",  "sent",       "failed",
+                                            "bounced", "suppressed", "unknown"};
+  json attempts = json::array();
+  for (const auto& a : e.attempts()) {
+    json j = {{"at", FormatTimestamp(a.at_ms())},
+              {"connector", a.connector()},
+              {"result", a.result()},
+              {"code", a.code()},
+              {"duration_ms", a.duration_ms()}};
+    if (!a.provider_id().empty()) j["provider_id"] = a.provider_id();
+    if (!a.detail().empty()) j["detail"] = a.detail();
+    attempts.push_back(std::move(j));
+  }
+  const int state = static_cast<int>(e.state());
+  json out = {{"task_id", e.task_id()}, {"customer_id", e.customer_id()},
+              {"journey", e.journey()}, {"step", e.step()},
+              {"channel", e.channel()}, {"state", state >= 0 && state < 6 ? kStates[state] : "?"},
+              {"attempts", attempts},   {"updated_at", FormatTimestamp(e.updated_ms())}};
+  if (!e.reason().empty()) out["reason"] = e.reason();
+  if (!e.provider_id().empty()) out["provider_id"] = e.provider_id();
+  if (e.next_attempt_ms() > 0) out["next_attempt_at"] = FormatTimestamp(e.next_attempt_ms());
+  return out;
+}
+
+}  // namespace
+
 std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   std::vector<Route> routes;
   routes.push_back({"GET", {"healthz"}, [](const HttpRequest&) {
@@ -235,7 +289,19 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                           {"p99_batch_ms", m.p99_batch_ms},
                                           {"assigned_partitions", m.assigned_partitions}};
                       }
+                      if (ctx.dispatch) out["dispatch"] = DispatchJson(ctx.dispatch());
                       return HttpResponse::Json(200, out.dump());
+                    }});
+  routes.push_back({"GET", {"v1", "tasks", "*"}, [ctx](const HttpRequest& req) {
+                      if (!ctx.ledger) {
+                        return HttpResponse::Error(404, "not_found", "nothing is dispatched here");
+                      }
+                      auto e = ctx.ledger(req.segments[2]);
+                      if (!e) {
+                        return HttpResponse::Error(404, "not_found",
+                                                   "no delivery attempt recorded for this task");
+                      }
+                      return HttpResponse::Json(200, LedgerJson(*e).dump());
                     }});
   return routes;
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "api/http_server.h"
+#include "dispatch/dispatcher.h"
 #include "flow/catalog.h"
 #include "runtime/engine.h"
 #include "state/state_store.h"
@@ -25,6 +26,9 @@ struct EngineApiContext {
   std::function<bool()> ready;                                    // partitions assigned?
   std::function<runtime::EngineMetrics()> metrics;                // live counters
   std::function<std::shared_ptr<const flow::Catalog>()> catalog;  // journeys; may be unset
+  // Delivery (unset when nothing is dispatched): lane counters and the ledger.
+  std::function<dispatch::DispatchMetrics()> dispatch;
+  std::function<std::optional<v1::LedgerEntry>(const std::string& task_id)> ledger;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

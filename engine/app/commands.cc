@@ -9,6 +9,8 @@
 
 #include "api/engine_api.h"
 #include "api/http_server.h"
+#include "api/tracking_routes.h"
+#include "app/delivery.h"
 #include "app/sample_stream.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
@@ -70,7 +72,17 @@ int RunCommand(const Config& config) {
     spdlog::error("{}", store.status().ToString());
     return 1;
   }
-  auto engine = runtime::Engine::Create(options, store->get(), &SystemClock::Instance());
+  // Delivery: a connector whose config is wrong stops the start here.
+  auto delivery = BuildDelivery(config, options.brokers, config.http, store->get(),
+                                &SystemClock::Instance());
+  if (!delivery.ok()) {
+    spdlog::error("{}", delivery.status().ToString());
+    return 1;
+  }
+  Delivery& d = delivery.value();
+  dispatch::Dispatcher* dispatcher = d.dispatcher.get();
+  auto engine =
+      runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
     spdlog::error("{}", engine.status().ToString());
     return 1;
@@ -87,15 +99,36 @@ int RunCommand(const Config& config) {
     }
     e->journeys().SetCatalog(loaded.catalog);
     if (config.journeys_reload_ms > 0) {
-      library->Watch(config.journeys_reload_ms, [e](std::shared_ptr<const flow::Catalog> c) {
-        e->journeys().SetCatalog(std::move(c));
-      });
+      const std::string templates_dir = d.templates_dir;
+      library->Watch(config.journeys_reload_ms,
+                     [e, dispatcher, templates_dir](std::shared_ptr<const flow::Catalog> c) {
+                       e->journeys().SetCatalog(std::move(c));
+                       if (dispatcher == nullptr || templates_dir.empty()) return;
+                       // Templates follow the journeys; a broken one keeps the old set.
+                       auto t = dispatch::TemplateSet::LoadDir(templates_dir);
+                       if (t.ok()) {
+                         dispatcher->SetTemplates(std::move(t).value());
+                       } else {
+                         spdlog::error("templates not reloaded: {}", t.status().ToString());
+                       }
+                     });
     }
   }
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
-  auto http = api::HttpServer::Start(config.http, api::EngineRoutes(ctx));
+  if (dispatcher != nullptr) {
+    ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
+    ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
+  }
+  auto routes = api::EngineRoutes(ctx);
+  if (d.tracker) {
+    auto tracking = api::TrackingRoutes(
+        d.tracker.get(), d.sink.get(), &SystemClock::Instance(),
+        std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
+    routes.insert(routes.end(), tracking.begin(), tracking.end());
+  }
+  auto http = api::HttpServer::Start(config.http, std::move(routes));
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());
     return 1;
@@ -106,6 +139,10 @@ int RunCommand(const Config& config) {
   library.reset();
   http->reset();
   engine->reset();
+  if (dispatcher != nullptr) {
+    dispatcher->Stop();
+    if (s.ok()) s = dispatcher->health();
+  }
   if (!s.ok()) {
     spdlog::error("cairn stopped: {}", s.ToString());
     return 1;

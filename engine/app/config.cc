@@ -158,6 +158,44 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                                 .On("max_timers_per_batch",
                                     Into(e.max_timers_per_batch, "journeys.max_timers_per_batch"));
                           }))
+      .On("channels",
+          [&](const YAML::Node& n, const std::string& where) -> Status {
+            if (!n.IsMap()) return InvalidArgument(where + ": 'channels' must be a mapping");
+            for (const auto& kv : n) {
+              if (!kv.second.IsScalar()) {
+                return InvalidArgument(Where(name, kv.second.Mark()) + ": channels." +
+                                       kv.first.as<std::string>() +
+                                       " must name a connector instance");
+              }
+              c.channels[kv.first.as<std::string>()] = kv.second.Scalar();
+            }
+            return Status::Ok();
+          })
+      .On("connectors",
+          [&](const YAML::Node& n, const std::string& where) -> Status {
+            if (!n.IsMap()) return InvalidArgument(where + ": 'connectors' must be a mapping");
+            c.connectors.clear();
+            for (const auto& kv : n) {
+              const auto key = kv.first.as<std::string>();
+              if (!kv.second.IsMap()) {
+                return InvalidArgument(Where(name, kv.second.Mark()) + ": connectors." + key +
+                                       " must be a mapping");
+              }
+              c.connectors.emplace_back(key, std::make_shared<dispatch::YamlConfigFields>(
+                                                 name, kv.second, "connectors." + key));
+            }
+            return Status::Ok();
+          })
+      .On("dispatch", sub("dispatch",
+                          [&](Section& s) {
+                            s.On("templates_dir", Into(c.templates_dir, "dispatch.templates_dir"))
+                                .On("sync_ledger", Into(c.dispatch_sync, "dispatch.sync_ledger"));
+                          }))
+      .On("tracking", sub("tracking",
+                          [&](Section& s) {
+                            s.On("base_url", Into(c.tracking_base_url, "tracking.base_url"))
+                                .On("key_file", Into(c.tracking_key_file, "tracking.key_file"));
+                          }))
       .On("log_level", Into(c.log_level, "log_level"));
   return root_section.Apply();
 }

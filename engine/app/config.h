@@ -3,9 +3,14 @@
 // wrong type is an error naming file:line:col.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cairn/status.h"
+#include "dispatch/config_fields.h"
 #include "runtime/engine.h"
 #include "state/state_store.h"
 
@@ -21,6 +26,15 @@ struct Config {
   std::string journeys_dir;  // journeys.dir: the journey files; empty = no journeys
   int journeys_reload_ms =
       2000;  // journeys.reload_ms: how often the directory is re-read (0 = never)
+
+  // Delivery (docs/connectors.md). channels: channel -> connector instance;
+  // connectors: each instance's section, validated by its factory at start.
+  std::map<std::string, std::string> channels;
+  std::vector<std::pair<std::string, std::shared_ptr<dispatch::YamlConfigFields>>> connectors;
+  std::string templates_dir;  // dispatch.templates_dir; "" = <journeys.dir>/templates
+  bool dispatch_sync = true;  // dispatch.sync_ledger: fsync every ledger write
+  std::string tracking_base_url;  // tracking.base_url; "" = http://<http.listen>
+  std::string tracking_key_file;  // tracking.key_file: the link-signing secret
 };
 
 // Reads `path` over `config` (keys absent from the file keep their value).

@@ -12,6 +12,27 @@
 
 namespace cairn::flow {
 
+std::string TaskJson(const v1::Task& t) {
+  nlohmann::json j;
+  j["task_id"] = t.task_id();
+  j["customer_id"] = t.customer_id();
+  j["journey"] = t.journey();
+  j["version"] = t.version();
+  j["instance"] = t.instance();
+  j["step"] = t.step();
+  j["iteration"] = t.iteration();
+  j["channel"] = t.channel();
+  j["template"] = t.template_();
+  j["params"] = nlohmann::json::parse(t.params_json(), nullptr, false);
+  j["created_at"] = FormatTimestamp(t.created_at_ms());
+  j["entry_event"] = nlohmann::json::parse(t.entry_event_json(), nullptr, false);
+  if (!t.arm().empty()) j["arm"] = t.arm();
+  j["priority"] = t.priority();
+  if (!t.consent().empty()) j["consent"] = t.consent();
+  return j.dump();
+}
+
+
 using journey::Journey;
 using journey::Step;
 using journey::StepKind;
@@ -663,6 +684,10 @@ class Walk {
     task.set_entry_event_json(inst.entry_json());
     task.set_arm(inst.arm());
     task.set_priority(j.priority);
+    if (auto c = j.consent.find(step.channel); c != j.consent.end()) {
+      task.set_consent(c->second == journey::ConsentMode::kExplicit ? "explicit" : "implied");
+    }
+    ctx_.effects->Dispatch(task);
     v1::OutboxRecord rec;
     rec.set_topic(rt_.options_.tasks_topic);
     rec.set_key(c_.id());
@@ -679,24 +704,6 @@ class Walk {
     Trace(&j, &inst, "send", "", &step, id);
   }
 
-  static std::string TaskJson(const v1::Task& t) {
-    nlohmann::json j;
-    j["task_id"] = t.task_id();
-    j["customer_id"] = t.customer_id();
-    j["journey"] = t.journey();
-    j["version"] = t.version();
-    j["instance"] = t.instance();
-    j["step"] = t.step();
-    j["iteration"] = t.iteration();
-    j["channel"] = t.channel();
-    j["template"] = t.template_();
-    j["params"] = nlohmann::json::parse(t.params_json(), nullptr, false);
-    j["created_at"] = FormatTimestamp(t.created_at_ms());
-    j["entry_event"] = nlohmann::json::parse(t.entry_event_json(), nullptr, false);
-    if (!t.arm().empty()) j["arm"] = t.arm();
-    j["priority"] = t.priority();
-    return j.dump();
-  }
 
   void Update(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
     nlohmann::json traits = c_.traits_json().empty()

@@ -47,6 +47,9 @@ class Effects {
   virtual void AddTimer(const timer::Timer& timer) = 0;
   // A message for the broker, published once the batch is durable.
   virtual void Publish(v1::OutboxRecord record) = 0;
+  // A send task (also published to the tasks topic): queued for the
+  // channel connectors when the engine dispatches itself. Default: nothing.
+  virtual void Dispatch(const v1::Task& /*task*/) {}
   // One decision-trace line (seq already assigned from the customer record).
   virtual void Record(const v1::TraceEntry& entry) = 0;
 };
@@ -61,6 +64,9 @@ struct RuntimeCounters {
   std::atomic<uint64_t> entered{0}, sends{0}, exits{0}, timers_fired{0}, stale_timers{0}, goals{0},
       eval_errors{0};
 };
+
+// The task as JSON (the default form on the tasks topic; the webhook body).
+std::string TaskJson(const v1::Task& task);
 
 class Runtime {
  public:

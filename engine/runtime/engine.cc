@@ -60,12 +60,14 @@ Engine::Engine(const EngineOptions& options, state::StateStore* store, const Clo
 Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
-                                               state::StateStore* store, const Clock* clock) {
+                                               state::StateStore* store, const Clock* clock,
+                                               dispatch::Dispatcher* dispatcher) {
   std::unique_ptr<Engine> engine(new Engine(options, store, clock));
+  engine->dispatcher_ = dispatcher;
   auto producer = kafka::Producer::Create({options.brokers, options.producer_properties});
   if (!producer.ok()) return producer.status().WithContext("dead-letter producer");
   engine->producer_ = std::move(producer).value();
-  auto outbox = Outbox::Create(store, {options.brokers, options.producer_properties, {}});
+  auto outbox = outbox::Outbox::Create(store, {options.brokers, options.producer_properties, {}});
   if (!outbox.ok()) return outbox.status();
   engine->outbox_ = std::move(outbox).value();
   kafka::ConsumerOptions copts;
@@ -266,6 +268,12 @@ void Engine::AddTimer(const timer::Timer& timer) { timers_.Add(*building_, timer
 
 void Engine::Publish(v1::OutboxRecord record) {
   outbox_->Stage(*building_, effects_entry_->partition, record);
+}
+
+void Engine::Dispatch(const v1::Task& task) {
+  if (dispatcher_ != nullptr && dispatcher_->Handles(task)) {
+    dispatcher_->Stage(*building_, effects_entry_->partition, task);
+  }
 }
 
 void Engine::Record(const v1::TraceEntry& entry) {
@@ -476,6 +484,7 @@ Status Engine::SubmitWrite() {
     ps.dirty = false;
   }
   outbox_->Seal();
+  if (dispatcher_ != nullptr) dispatcher_->Seal();
   std::swap(building_, writing_);
   writer_.Submit(writing_);
   return Status::Ok();
@@ -486,6 +495,15 @@ Status Engine::FinishWrite() {
   CAIRN_RETURN_IF_ERROR(writer_.Wait());
   // The outbox records of that write are durable: hand them to the broker.
   CAIRN_RETURN_IF_ERROR(outbox_->Publish());
+  // Its send tasks go to the dispatcher once the WAL is synced: a message
+  // must never go out for a decision a power loss could undo.
+  if (dispatcher_ != nullptr && dispatcher_->HasSealed()) {
+    if (!store_->sync_writes()) {
+      auto s = store_->db()->FlushWAL(/*sync=*/true);
+      if (!s.ok()) return Unavailable("WAL sync before dispatch: " + s.ToString());
+    }
+    dispatcher_->Submit();
+  }
   {
     std::lock_guard lock(metrics_mu_);
     for (const auto& tp : writing_offsets_) committed_[tp.partition] = tp.offset;
@@ -513,6 +531,9 @@ void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
     }
     partitions_[tp.partition] = std::move(ps);
     if (Status s = outbox_->Recover(tp.partition); !s.ok() && fatal_.ok()) fatal_ = s;
+    if (dispatcher_ != nullptr) {
+      if (Status s = dispatcher_->Assign(tp.partition); !s.ok() && fatal_.ok()) fatal_ = s;
+    }
     std::lock_guard lock(metrics_mu_);
     if (tp.offset >= 0) committed_[tp.partition] = tp.offset;
   }
@@ -527,6 +548,7 @@ void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
     partitions_.erase(tp.partition);
     timers_.Forget(tp.partition);
     outbox_->Forget(tp.partition);
+    if (dispatcher_ != nullptr) dispatcher_->Revoke(tp.partition);
   }
   // Messages a cut carried over belong to the new owner if their partition went.
   size_t kept = 0;

@@ -27,12 +27,13 @@
 #include "cairn/clock.h"
 #include "cairn/event.h"
 #include "cairn/status.h"
+#include "dispatch/dispatcher.h"
 #include "flow/runtime.h"
 #include "ingest/event_parser.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
+#include "outbox/outbox.h"
 #include "runtime/batch_writer.h"
-#include "runtime/outbox.h"
 #include "state/customer_cache.h"
 #include "state/customer_state.h"
 #include "state/state_store.h"
@@ -91,8 +92,11 @@ struct EngineMetrics {
 class Engine final : private kafka::RebalanceListener, private flow::Effects {
  public:
   // `store` and `clock` must outlive the Engine.
+  // `dispatcher` (optional; outlives the Engine): send tasks of the channels
+  // it serves are queued for it in the decision's write.
   static Result<std::unique_ptr<Engine>> Create(const EngineOptions& options,
-                                                state::StateStore* store, const Clock* clock);
+                                                state::StateStore* store, const Clock* clock,
+                                                dispatch::Dispatcher* dispatcher = nullptr);
   ~Engine() override;
 
   // The ingest loop. Returns OK after `stop` was set and the batch in hand
@@ -148,6 +152,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   // flow::Effects: the runtime's effects go into the batch in hand.
   void AddTimer(const timer::Timer& timer) override;
   void Publish(v1::OutboxRecord record) override;
+  void Dispatch(const v1::Task& task) override;
   void Record(const v1::TraceEntry& entry) override;
   // Processes pending_ and writes it. Sets fatal_ on failure.
   void ProcessBatch();
@@ -174,7 +179,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   std::unique_ptr<kafka::Producer> producer_;  // dead letters
   flow::Runtime runtime_;
   timer::TimerStore timers_;
-  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<outbox::Outbox> outbox_;
+  dispatch::Dispatcher* dispatcher_ = nullptr;
   std::vector<Pending> fired_;  // due timers of the batch in hand (before its messages)
   size_t fired_count_ = 0;
   std::vector<timer::Timer> due_scratch_;

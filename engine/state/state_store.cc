@@ -17,6 +17,7 @@ constexpr const char* kHistoryCf = "history";
 constexpr const char* kTimersCf = "timers";
 constexpr const char* kOutboxCf = "outbox";
 constexpr const char* kTraceCf = "trace";
+constexpr const char* kDispatchCf = "dispatch";
 
 std::string CheckpointKey(std::string_view topic, int32_t partition) {
   std::string k = "cp/";
@@ -84,6 +85,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
       {kTimersCf, TableOptions(cache, options.write_buffer_bytes, false)},
       {kOutboxCf, TableOptions(cache, 8 << 20, false)},
       {kTraceCf, TableOptions(cache, 16 << 20, false)},
+      {kDispatchCf, TableOptions(cache, 8 << 20, false)},
   };
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &store->handles_, &raw);
@@ -95,6 +97,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
   store->timers_ = store->handles_[3];
   store->outbox_ = store->handles_[4];
   store->trace_ = store->handles_[5];
+  store->dispatch_ = store->handles_[6];
   return store;
 }
 

@@ -7,7 +7,9 @@
 //              overwrites the oldest and history needs no deletes
 //   trace      <partition><id len><id><slot u64 BE> -> v1::TraceEntry, a ring like history
 //   timers     owned by engine/timer (timer_store.h): due timers in time order
-//   outbox     owned by engine/flow: tasks and emitted events awaiting the broker's ack
+//   outbox     owned by engine/runtime: tasks and emitted events awaiting the broker's ack
+//   dispatch   owned by engine/dispatch: the send queue, the delivery ledger and
+//              outcome events awaiting the broker's ack
 //   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
 //              "jv/" <journey> "/" <version u32 BE>             -> journey YAML source
 // Every change of one poll batch, with the checkpoints of the partitions it
@@ -104,9 +106,11 @@ class StateStore {
   Status ScanCustomers(const std::function<bool(int32_t, const v1::CustomerState&)>& fn);
 
   rocksdb::DB* db() const { return db_.get(); }
+  bool sync_writes() const { return options_.sync_writes; }
   rocksdb::ColumnFamilyHandle* timers_cf() const { return timers_; }
   rocksdb::ColumnFamilyHandle* outbox_cf() const { return outbox_; }
   rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_; }
+  rocksdb::ColumnFamilyHandle* dispatch_cf() const { return dispatch_; }
 
   static std::string CustomerKey(int32_t partition, std::string_view id);
   // The same, into `out` (replacing its content; reuses its capacity).
@@ -126,6 +130,7 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* timers_ = nullptr;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* trace_ = nullptr;
+  rocksdb::ColumnFamilyHandle* dispatch_ = nullptr;
 };
 
 }  // namespace cairn::state

@@ -1,18 +1,18 @@
-#include "runtime/outbox.h"
+#include "outbox/outbox.h"
 
 #include <rocksdb/db.h>
 #include <spdlog/spdlog.h>
 
 #include "cairn/big_endian.h"
 
-namespace cairn::runtime {
+namespace cairn::outbox {
 namespace {
 
 constexpr int kPartitionShift = 48;
 constexpr uint64_t kSeqMask = (uint64_t{1} << kPartitionShift) - 1;
 
-std::string Key(int32_t partition, uint64_t seq) {
-  std::string k;
+std::string Key(const std::string& prefix, int32_t partition, uint64_t seq) {
+  std::string k = prefix;
   PutU32BE(k, static_cast<uint32_t>(partition));
   PutU64BE(k, seq);
   return k;
@@ -25,8 +25,12 @@ uint64_t Token(int32_t partition, uint64_t seq) {
 }  // namespace
 
 Result<std::unique_ptr<Outbox>> Outbox::Create(state::StateStore* store,
-                                               const kafka::ProducerOptions& options) {
+                                               const kafka::ProducerOptions& options,
+                                               rocksdb::ColumnFamilyHandle* cf,
+                                               std::string prefix) {
   std::unique_ptr<Outbox> box(new Outbox(store));
+  box->cf_ = cf != nullptr ? cf : store->outbox_cf();
+  box->prefix_ = std::move(prefix);
   kafka::ProducerOptions opts = options;
   Outbox* raw = box.get();
   opts.on_delivery = [raw](uint64_t token, bool ok) {
@@ -45,7 +49,7 @@ void Outbox::Stage(state::StateStore::Batch& batch, int32_t partition,
                    const v1::OutboxRecord& record) {
   auto& ps = Part(partition);
   const uint64_t seq = ps.next_seq++;
-  (void)batch.raw().Put(store_->outbox_cf(), Key(partition, seq), record.SerializeAsString());
+  (void)batch.raw().Put(cf_, Key(prefix_, partition, seq), record.SerializeAsString());
   staged_.push_back({partition, seq, record});
 }
 
@@ -109,8 +113,8 @@ void Outbox::Collect(state::StateStore::Batch& batch) {
     // Every row below the lowest unacknowledged one is acknowledged.
     const uint64_t upto = ps.unacked.empty() ? ps.produced_upto : *ps.unacked.begin();
     if (upto <= ps.deleted_upto) continue;
-    (void)batch.raw().DeleteRange(store_->outbox_cf(), Key(partition, ps.deleted_upto),
-                                  Key(partition, upto));
+    (void)batch.raw().DeleteRange(cf_, Key(prefix_, partition, ps.deleted_upto),
+                                  Key(prefix_, partition, upto));
     ps.deleted_upto = upto;
   }
 }
@@ -118,17 +122,17 @@ void Outbox::Collect(state::StateStore::Batch& batch) {
 Status Outbox::Recover(int32_t partition) {
   auto& ps = Part(partition);
   ps = PartitionState();
-  const std::string lo = Key(partition, 0);
-  const std::string hi = Key(partition + 1, 0);
+  const std::string lo = Key(prefix_, partition, 0);
+  const std::string hi = Key(prefix_, partition + 1, 0);
   rocksdb::ReadOptions ro;
   rocksdb::Slice upper(hi);
   ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(store_->db()->NewIterator(ro, store_->outbox_cf()));
+  std::unique_ptr<rocksdb::Iterator> it(store_->db()->NewIterator(ro, cf_));
   uint64_t count = 0;
   bool first = true;
   for (it->Seek(lo); it->Valid(); it->Next()) {
-    if (it->key().size() != 12) continue;
-    const uint64_t seq = GetU64BE(it->key().data() + 4);
+    if (it->key().size() != prefix_.size() + 12) continue;
+    const uint64_t seq = GetU64BE(it->key().data() + prefix_.size() + 4);
     if (first) {
       ps.deleted_upto = seq;  // nothing below is left
       first = false;
@@ -170,4 +174,4 @@ uint64_t Outbox::pending() const {
   return n;
 }
 
-}  // namespace cairn::runtime
+}  // namespace cairn::outbox

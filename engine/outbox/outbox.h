@@ -16,8 +16,10 @@
 // task's task_id; an emitted event's messageId, which Cairn's own dedup
 // window drops).
 //
-// Key: outbox CF, <partition u32 BE><seq u64 BE> -> v1::OutboxRecord.
-// Threading: the engine thread only.
+// Key: outbox CF, <partition u32 BE><seq u64 BE> -> v1::OutboxRecord; or,
+// for another owner (the dispatcher's outcome events), <prefix><partition><seq>
+// in that owner's column family.
+// Threading: one thread (the owner's) only.
 #pragma once
 
 #include <cstdint>
@@ -33,14 +35,17 @@
 #include "kafka/producer.h"
 #include "state/state_store.h"
 
-namespace cairn::runtime {
+namespace cairn::outbox {
 
 class Outbox {
  public:
   // Creates its own idempotent producer (delivery reports tell which
   // records may be deleted).
+  // `cf`/`prefix`: where the rows live (default: the outbox CF, no prefix).
   static Result<std::unique_ptr<Outbox>> Create(state::StateStore* store,
-                                                const kafka::ProducerOptions& options);
+                                                const kafka::ProducerOptions& options,
+                                                rocksdb::ColumnFamilyHandle* cf = nullptr,
+                                                std::string prefix = {});
 
   void Stage(state::StateStore::Batch& batch, int32_t partition, const v1::OutboxRecord& record);
   void Seal();
@@ -78,6 +83,8 @@ class Outbox {
   PartitionState& Part(int32_t partition);
 
   state::StateStore* store_;
+  rocksdb::ColumnFamilyHandle* cf_ = nullptr;
+  std::string prefix_;
   std::unique_ptr<kafka::Producer> producer_;
   std::map<int32_t, PartitionState> parts_;
   std::vector<Row> staged_, sealed_;
@@ -88,4 +95,4 @@ class Outbox {
   std::string failure_;
 };
 
-}  // namespace cairn::runtime
+}  // namespace cairn::outbox
