@@ -21,7 +21,7 @@ build: deps configure
 
 SERVE ?=
 demo: build
-	$(BUILD)/engine/app/cairn demo --data-dir $(BUILD)/demo-data $(if $(SERVE),--serve --http 127.0.0.1:8080,)
+	$(BUILD)/engine/app/cairn demo --data-dir $(BUILD)/demo-data --smtp-sink .tools/postfix/usr/sbin/smtp-sink $(if $(SERVE),--serve --http 127.0.0.1:8080,)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j 2

@@ -73,8 +73,8 @@ int RunCommand(const Config& config) {
     return 1;
   }
   // Delivery: a connector whose config is wrong stops the start here.
-  auto delivery = BuildDelivery(config, options.brokers, config.http, store->get(),
-                                &SystemClock::Instance());
+  auto delivery =
+      BuildDelivery(config, options.brokers, config.http, store->get(), &SystemClock::Instance());
   if (!delivery.ok()) {
     spdlog::error("{}", delivery.status().ToString());
     return 1;

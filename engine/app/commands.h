@@ -28,6 +28,9 @@ struct DemoOptions {
   std::string http = "127.0.0.1:0";
   bool serve = false;                 // keep the engine and HTTP API up until a signal
   std::string journeys = "journeys";  // the example journeys, run on event time
+  // Delivery: postfix's smtp-sink for email (empty or missing: no email
+  // channel); SMS and push always go to an in-process provider sink.
+  std::string smtp_sink = ".tools/postfix/usr/sbin/smtp-sink";
 };
 // `cairn demo`: embedded broker + engine + the sample stream, then a report.
 int DemoCommand(const DemoOptions& options);

@@ -31,8 +31,8 @@ struct Config {
   // connectors: each instance's section, validated by its factory at start.
   std::map<std::string, std::string> channels;
   std::vector<std::pair<std::string, std::shared_ptr<dispatch::YamlConfigFields>>> connectors;
-  std::string templates_dir;  // dispatch.templates_dir; "" = <journeys.dir>/templates
-  bool dispatch_sync = true;  // dispatch.sync_ledger: fsync every ledger write
+  std::string templates_dir;      // dispatch.templates_dir; "" = <journeys.dir>/templates
+  bool dispatch_sync = true;      // dispatch.sync_ledger: fsync every ledger write
   std::string tracking_base_url;  // tracking.base_url; "" = http://<http.listen>
   std::string tracking_key_file;  // tracking.key_file: the link-signing secret
 };

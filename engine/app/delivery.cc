@@ -137,6 +137,7 @@ Result<Delivery> BuildDelivery(const Config& config, const std::string& brokers,
   opt.events_topic = config.engine.topics.events;
   opt.producer = {brokers, config.engine.producer_properties, {}};
   opt.sync = config.dispatch_sync;
+  opt.outcomes_at_decision_time = config.engine.event_time_clock;
   opt.tracker = d.tracker.get();
   opt.templates = d.templates;
   auto dispatcher = dispatch::Dispatcher::Create(std::move(opt), store, clock);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -15,7 +16,10 @@
 
 #include "api/engine_api.h"
 #include "api/http_server.h"
+#include "api/tracking_routes.h"
 #include "app/commands.h"
+#include "app/delivery.h"
+#include "app/demo_peers.h"
 #include "app/sample_stream.h"
 #include "cairn/time.h"
 #include "flow/library.h"
@@ -154,6 +158,41 @@ bool ReportJourneys(runtime::Engine& e, const runtime::EngineOptions& options,
   return ok;
 }
 
+// Per channel: what the dispatcher did and what the local peers received.
+bool ReportDelivery(const dispatch::DispatchMetrics& dm, const SmtpSinkProcess* smtp,
+                    const ProviderSink& providers, double seconds, const std::string& http) {
+  fmt::print("\n== Delivery (wall clock, through real protocols to local peers) ==\n");
+  fmt::print("  {:<8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>9} {:>10}\n", "channel", "sent",
+             "failed", "bounced", "no-send", "retries", "delivered", "peer got", "p99 send");
+  bool ok = true;
+  uint64_t sent = 0;
+  for (const auto& l : dm.lanes) {
+    const std::string channel = l.type == "smtp" ? "email" : l.type == "sms_http" ? "sms" : "push";
+    const uint64_t peer = l.type == "smtp"       ? (smtp ? smtp->Count() : 0)
+                          : l.type == "sms_http" ? providers.sms()
+                                                 : providers.push();
+    const std::string delivered =
+        l.type == "sms_http" ? fmt::format("{}", providers.callbacks_ok()) : "-";
+    fmt::print("  {:<8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>9} {:>8.1f}ms\n", channel, l.sent,
+               l.failed, l.bounced, l.suppressed, l.retries, delivered, peer, l.p99_send_ms);
+    ok = ok && peer == l.sent && l.failed == 0 && l.unknown == 0;
+    sent += l.sent;
+  }
+  fmt::print(
+      "  {} messages in {:.2f} s after the last event ({:.0f}/s); {} outcome events back on "
+      "cairn.events\n",
+      Thousands(sent), seconds, seconds > 0 ? static_cast<double>(sent) / seconds : 0.0,
+      Thousands(dm.outcomes_published + providers.callbacks_ok()));
+  fmt::print(
+      "  no-send = suppressed at send time (consent withdrawn, no address); every attempt:\n"
+      "  curl http://{}/v1/tasks/<task_id>\n",
+      http);
+  fmt::print("  check          {}\n",
+             ok ? "OK: every task ended, each peer got exactly what was sent"
+                : "FAILED: a peer's count differs from what was sent, or a send failed");
+  return ok;
+}
+
 }  // namespace
 
 int DemoCommand(const DemoOptions& d) {
@@ -180,7 +219,64 @@ int DemoCommand(const DemoOptions& d) {
     fmt::print(stderr, "demo: {}\n", store.status().ToString());
     return 1;
   }
-  auto engine = runtime::Engine::Create(options, store->get(), &SystemClock::Instance());
+  // Delivery to local peers: email to smtp-sink, SMS and push to a provider
+  // sink that reports SMS deliveries back like Twilio's status callbacks.
+  std::string http_listen = d.http;
+  if (http_listen.ends_with(":0")) {
+    http_listen = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  }
+  std::unique_ptr<SmtpSinkProcess> smtp;
+  if (!d.smtp_sink.empty()) {
+    auto s = SmtpSinkProcess::Start(d.smtp_sink, d.data_dir + "/smtp-sink");
+    if (s.ok()) {
+      smtp = std::move(s).value();
+    } else {
+      fmt::print(stderr, "demo: no email delivery: {}\n", s.status().ToString());
+    }
+  }
+  auto providers = ProviderSink::Start();
+  if (!providers.ok()) {
+    fmt::print(stderr, "demo: {}\n", providers.status().ToString());
+    return 1;
+  }
+  Config dc;
+  dc.engine = options;
+  dc.http = http_listen;
+  dc.journeys_dir = d.journeys;
+  dc.tracking_key_file = d.data_dir + "/tracking.key";
+  std::ofstream(dc.tracking_key_file) << "demo-tracking-key-" << d.seed << "-0123456789abcdef\n";
+  const std::string token_file = d.data_dir + "/provider.token";
+  std::ofstream(token_file) << "demo-token\n";
+  const std::string provider = "http://" + (*providers)->address();
+  std::vector<std::pair<std::string, std::string>> sections = {
+      {"texts", "type: sms_http\nbase_url: " + provider + "\naccount: ACdemo\ntoken_file: " +
+                    token_file + "\nfrom: \"+15550100000\"\nconcurrency: 4\n"},
+      {"push", "type: push_fcm\nbase_url: " + provider + "\nproject: demo\ntoken_file: " +
+                   token_file + "\nhttp2: off\nconcurrency: 4\n"}};
+  dc.channels = {{"sms", "texts"}, {"push", "push"}};
+  if (smtp) {
+    sections.push_back({"mail", "type: smtp\nurl: smtp://" + smtp->address() +
+                                    "\nfrom: \"Shop <news@shop.example>\"\ntls: none\n"
+                                    "concurrency: 4\n"});
+    dc.channels["email"] = "mail";
+  }
+  for (const auto& [name, text] : sections) {
+    auto f = dispatch::YamlConfigFields::FromText(text, "demo", "connectors." + name);
+    if (!f.ok()) {
+      fmt::print(stderr, "demo: {}\n", f.status().ToString());
+      return 1;
+    }
+    dc.connectors.emplace_back(name, std::move(f).value());
+  }
+  auto delivery =
+      BuildDelivery(dc, options.brokers, http_listen, store->get(), &SystemClock::Instance());
+  if (!delivery.ok()) {
+    fmt::print(stderr, "demo: {}\n", delivery.status().ToString());
+    return 1;
+  }
+  dispatch::Dispatcher* dispatcher = delivery->dispatcher.get();
+  auto engine =
+      runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
     fmt::print(stderr, "demo: {}\n", engine.status().ToString());
     return 1;
@@ -200,7 +296,13 @@ int DemoCommand(const DemoOptions& d) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
-  auto http = api::HttpServer::Start(d.http, api::EngineRoutes(ctx));
+  ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
+  ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
+  auto routes = api::EngineRoutes(ctx);
+  auto tracking = api::TrackingRoutes(delivery->tracker.get(), delivery->sink.get(),
+                                      &SystemClock::Instance(), {"texts"});
+  routes.insert(routes.end(), tracking.begin(), tracking.end());
+  auto http = api::HttpServer::Start(http_listen, std::move(routes));
   if (!http.ok()) {
     fmt::print(stderr, "demo: {}\n", http.status().ToString());
     return 1;
@@ -278,6 +380,31 @@ int DemoCommand(const DemoOptions& d) {
     if (m.tasks_published >= sends_decided() && m.outbox_unacked == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // Let the dispatcher deliver every task; the outcome events (Message Sent,
+  // and Message Delivered from the SMS status callbacks) come back through
+  // cairn.events and are ingested like any other event.
+  const auto delivery_start = std::chrono::steady_clock::now();
+  auto dm = dispatcher->metrics();
+  while (run_status.ok() && std::chrono::steady_clock::now() - start < kProcessDeadline) {
+    dm = dispatcher->metrics();
+    if (dm.ended >= dm.submitted && dm.outcomes_unacked == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double delivery_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - delivery_start).count();
+  (*providers)->Drain(20000);
+  uint64_t emitted_now = 0;
+  for (const auto& [k, v] : e->journey_counts()) {
+    if (k.ends_with("/emit")) emitted_now += v;
+  }
+  const uint64_t outcome_events = dm.outcomes_published + (*providers)->callbacks_ok();
+  const uint64_t want_events =
+      summary.records - summary.malformed - summary.retries + emitted_now + outcome_events;
+  while (run_status.ok() && std::chrono::steady_clock::now() - start < kProcessDeadline) {
+    m = e->metrics();
+    if (m.events >= want_events) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   auto dead = ReadDeadLetters(options.brokers, options.topics.dlq, m.dead_letters);
   // The best customer, from the state as stored.
   std::string top_id;
@@ -303,7 +430,8 @@ int DemoCommand(const DemoOptions& d) {
   for (const auto& [k, v] : e->journey_counts()) {
     if (k.ends_with("/emit")) emitted += v;
   }
-  const uint64_t expected_events = summary.records - summary.malformed - summary.retries + emitted;
+  const uint64_t expected_events =
+      summary.records - summary.malformed - summary.retries + emitted + outcome_events;
   const bool ok = m.events == expected_events && m.duplicates == summary.retries &&
                   m.dead_letters == summary.malformed;
   fmt::print("\n== What happened ==\n");
@@ -341,8 +469,10 @@ int DemoCommand(const DemoOptions& d) {
 
   bool journeys_ok = true;
   if (library) journeys_ok = ReportJourneys(*e, options, (*http)->address());
+  const bool delivery_ok =
+      ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, (*http)->address());
 
-  if (d.serve && ok && journeys_ok) {
+  if (d.serve && ok && journeys_ok && delivery_ok) {
     fmt::print("\nServing on http://{} until Ctrl-C.\n", (*http)->address());
     while (!StopFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -352,7 +482,8 @@ int DemoCommand(const DemoOptions& d) {
     fmt::print(stderr, "demo: engine: {}\n", run_status.ToString());
     return 1;
   }
-  return ok && journeys_ok ? 0 : 1;
+  dispatcher->Stop();
+  return ok && journeys_ok && delivery_ok ? 0 : 1;
 }
 
 }  // namespace cairn::app

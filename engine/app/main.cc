@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
   demo_cmd->add_flag("--serve", demo.serve, "Keep the engine up after the report");
   demo_cmd->add_option("--journeys", demo.journeys, "Journey directory (empty: none)")
       ->capture_default_str();
+  demo_cmd
+      ->add_option("--smtp-sink", demo.smtp_sink,
+                   "postfix smtp-sink binary for email delivery (empty: no email)")
+      ->capture_default_str();
 
   // cairn produce-sample
   std::string sample_brokers = "127.0.0.1:9092";

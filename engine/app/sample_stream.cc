@@ -75,6 +75,10 @@ class Generator {
                    {"age", 18 + Pick(50)},
                    {"plan", member ? "member" : "guest"},
                    {"consent", {{"email", U() < 0.93}, {"sms", U() < 0.4}, {"push", U() < 0.6}}}};
+    // Most give a mobile number; app users have a device token (push).
+    if (U() < 0.8) traits["phone"] = "+4915" + std::to_string(100000000 + Pick(899999999));
+    if (U() < 0.7)
+      traits["push_tokens"] = json::array({"fcm-" + user + "-" + std::to_string(Pick(1000))});
     if (member) {
       // Joined the loyalty programme some time in the previous years.
       traits["member_since"] =

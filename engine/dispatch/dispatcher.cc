@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "cairn/big_endian.h"
+#include "cairn/crash_point.h"
 #include "dispatch/outcome.h"
 #include "flow/runtime.h"
 #include "outbox/outbox.h"
@@ -124,6 +125,7 @@ struct Dispatcher::Impl {
   std::thread recorder;
   std::unique_ptr<outbox::Outbox> outcomes;  // recorder thread only (after Create)
   std::set<int32_t> outbox_parts;            // recorder thread only
+  std::atomic<uint64_t> submitted{0}, ended{0};
   std::atomic<uint64_t> recorded{0}, skipped_ended{0}, outcomes_published{0}, outcomes_unacked{0};
 
   Lane* LaneFor(const v1::Task& t) const {
@@ -288,6 +290,7 @@ void Dispatcher::Seal() {
 }
 
 void Dispatcher::Submit() {
+  impl_->submitted += sealed_.size();
   for (auto& s : sealed_) {
     Item item;
     item.partition = s.partition;
@@ -407,6 +410,8 @@ DispatchMetrics Dispatcher::metrics() const {
     std::lock_guard lock(impl_->track_mu);
     m.spilled_partitions = impl_->spill.size();
   }
+  m.submitted = impl_->submitted.load();
+  m.ended = impl_->ended.load();
   m.recorded = impl_->recorded.load();
   m.outcomes_published = impl_->outcomes_published.load();
   m.outcomes_unacked = impl_->outcomes_unacked.load();
@@ -514,7 +519,10 @@ void Dispatcher::Impl::End(Lane* lane, Item& item, v1::LedgerEntry& entry,
                    entry.channel()};
     std::string suffix(event);
     std::replace(suffix.begin(), suffix.end(), ' ', '_');
-    r.outcome_json = OutcomeEventJson(event, ref, props, entry.updated_ms(), suffix);
+    const TimestampMs at = opt.outcomes_at_decision_time && item.task.created_at_ms() > 0
+                               ? item.task.created_at_ms()
+                               : entry.updated_ms();
+    r.outcome_json = OutcomeEventJson(event, ref, props, at, suffix);
   }
   r.entry = std::move(entry);
   Post(std::move(r));
@@ -651,7 +659,10 @@ void Dispatcher::Impl::Process(Lane* lane, Connector& connector, Item& item) {
   }
 
   const auto start = std::chrono::steady_clock::now();
+  CrashPoint("dispatch.before_send");
   SendResult r = connector.Send(msg);
+  // The peer has it; the ledger does not know yet.
+  if (r.outcome == SendOutcome::kAccepted) CrashPoint("dispatch.after_accept");
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   lane->attempts++;
@@ -800,6 +811,7 @@ Status Dispatcher::Impl::WriteRecords(std::vector<Record>& recs) {
   wo.sync = opt.sync;
   auto s = store->db()->Write(wo, &batch.raw());
   if (!s.ok()) return Unavailable("dispatch ledger write: " + s.ToString());
+  CrashPoint("dispatch.after_ledger");
   recorded += recs.size();
   outcomes->Seal();
   CAIRN_RETURN_IF_ERROR(outcomes->Publish());
@@ -807,7 +819,7 @@ Status Dispatcher::Impl::WriteRecords(std::vector<Record>& recs) {
   outcomes_unacked = outcomes->pending();
   std::lock_guard lock(track_mu);
   for (const auto& r : recs) {
-    if (r.ended) tracked.erase(r.entry.task_id());
+    if (r.ended && tracked.erase(r.entry.task_id()) > 0) ended++;
   }
   return Status::Ok();
 }

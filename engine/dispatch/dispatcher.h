@@ -73,6 +73,10 @@ struct DispatcherOptions {
   kafka::ProducerOptions producer;   // for outcome events
   bool sync = true;                  // fsync every ledger write
   const Tracker* tracker = nullptr;  // null: no tracking links
+  // Outcome events carry the decision's time (the task's created_at) instead
+  // of the wall clock: for an engine on event time (replays, the demo), so
+  // the outcomes do not jump its clock to now.
+  bool outcomes_at_decision_time = false;
   std::shared_ptr<const TemplateSet> templates;
 };
 
@@ -88,6 +92,8 @@ struct LaneMetrics {
 
 struct DispatchMetrics {
   std::vector<LaneMetrics> lanes;
+  uint64_t submitted = 0;           // tasks handed over by the engine since start
+  uint64_t ended = 0;               // tasks that reached an end (any state but QUEUED)
   uint64_t recorded = 0;            // ledger writes
   uint64_t outcomes_published = 0;  // outcome events produced
   uint64_t outcomes_unacked = 0;
@@ -113,6 +119,7 @@ class Dispatcher {
   void Seal();
   // Whether a write waits for Submit (the engine then syncs the WAL first).
   bool HasSealed() const { return !sealed_.empty(); }
+  bool HasStaged() const { return !staged_.empty(); }
   void Submit();
   // On assign: resume the partition's queue and outcome outbox.
   Status Assign(int32_t partition);

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <unordered_map>
 
+#include "cairn/crash_point.h"
+
 namespace cairn::runtime {
 namespace {
 
@@ -484,7 +486,10 @@ Status Engine::SubmitWrite() {
     ps.dirty = false;
   }
   outbox_->Seal();
-  if (dispatcher_ != nullptr) dispatcher_->Seal();
+  if (dispatcher_ != nullptr) {
+    if (dispatcher_->HasStaged()) CrashPoint("engine.before_write");
+    dispatcher_->Seal();
+  }
   std::swap(building_, writing_);
   writer_.Submit(writing_);
   return Status::Ok();
@@ -498,6 +503,7 @@ Status Engine::FinishWrite() {
   // Its send tasks go to the dispatcher once the WAL is synced: a message
   // must never go out for a decision a power loss could undo.
   if (dispatcher_ != nullptr && dispatcher_->HasSealed()) {
+    CrashPoint("engine.before_dispatch");
     if (!store_->sync_writes()) {
       auto s = store_->db()->FlushWAL(/*sync=*/true);
       if (!s.ok()) return Unavailable("WAL sync before dispatch: " + s.ToString());
