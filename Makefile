@@ -30,6 +30,7 @@ bench: build
 	$(BUILD)/tests/bench/cairn_bench_ingest
 	$(BUILD)/tests/bench/cairn_bench_timers
 	$(BUILD)/tests/bench/cairn_bench_triggers
+	$(BUILD)/tests/bench/cairn_bench_dispatch
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
