@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -37,6 +38,13 @@ std::string HttpRequest::Query(const std::string& name, const std::string& fallb
     if (k == name) return v;
   }
   return fallback;
+}
+
+std::string HttpRequest::Header(const std::string& name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return "";
 }
 
 HttpResponse HttpResponse::Json(int status, std::string body) {
@@ -76,6 +84,11 @@ struct HttpServer::Impl {
     HttpRequest req;
     req.method = std::string(in.method_string());
     req.body = in.body();
+    for (const auto& field : in) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
     auto url = boost::urls::parse_origin_form(in.target());
     if (!url) {
       req.path = std::string(in.target());
@@ -124,6 +137,7 @@ struct HttpServer::Impl {
     res->set(http::field::server, "cairn");
     res->set(http::field::content_type, out.content_type);
     res->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : out.headers) res->set(name, value);
     res->keep_alive(keep_alive);
     res->body() = std::move(out.body);
     res->prepare_payload();

@@ -20,14 +20,20 @@ struct HttpRequest {
   std::vector<std::string> segments;                       // path split on '/', decoded
   std::vector<std::pair<std::string, std::string>> query;  // decoded
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-case, in order
   // The first query parameter named `name`, or `fallback`.
   std::string Query(const std::string& name, const std::string& fallback = "") const;
+  // The first header named `name` (lower-case), or "".
+  std::string Header(const std::string& name) const;
 };
 
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Extra headers (Location, Retry-After...); one named like a default
+  // (Content-Type, Cache-Control: no-store) replaces it.
+  std::vector<std::pair<std::string, std::string>> headers;
   static HttpResponse Json(int status, std::string body);
   // {"error":{"code":"...","message":"..."}}
   static HttpResponse Error(int status, std::string_view code, std::string_view message);

@@ -1,10 +1,22 @@
 #include "app/validate_command.h"
 
+#include <filesystem>
 #include <set>
 
+#include "dispatch/templates.h"
 #include "journey/loader.h"
 
 namespace cairn::app {
+namespace {
+
+bool SameDir(const std::filesystem::path& a, const std::filesystem::path& b) {
+  std::error_code ea, eb;
+  const auto ca = std::filesystem::weakly_canonical(a, ea);
+  const auto cb = std::filesystem::weakly_canonical(b, eb);
+  return !ea && !eb ? ca == cb : a.lexically_normal() == b.lexically_normal();
+}
+
+}  // namespace
 
 int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::ostream& err) {
   if (paths.empty()) {
@@ -13,9 +25,11 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   }
   const journey::LoadedSet set = journey::LoadJourneyPaths(paths);
   std::set<std::string> bad_files;
+  size_t problems = 0;
   for (const auto& d : set.diagnostics) {
     out << d.ToString() << "\n";
     bad_files.insert(d.file);
+    ++problems;
   }
   if (set.files == 0 && set.diagnostics.empty()) {
     out << "failed: no journey files (*.yaml, *.yml) in";
@@ -23,10 +37,30 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
     out << "\n";
     return 1;
   }
-  if (!set.diagnostics.empty()) {
-    out << "failed: " << set.diagnostics.size()
-        << (set.diagnostics.size() == 1 ? " problem" : " problems") << " in " << bad_files.size()
-        << " of " << set.files << (set.files == 1 ? " file" : " files") << "\n";
+  // A directory's templates (<dir>/templates) are loaded and every send step
+  // of the journeys loaded from that directory is checked against them.
+  int files = set.files;
+  for (const auto& p : paths) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(p, ec)) continue;
+    std::vector<std::string> found;
+    int template_files = 0;
+    const auto templates = dispatch::TemplateSet::LoadDirCollecting(
+        (std::filesystem::path(p) / "templates").string(), &found, &template_files);
+    files += template_files;
+    for (const auto& problem : found) bad_files.insert(problem.substr(0, problem.find(':')));
+    for (const auto& j : set.journeys) {
+      if (!SameDir(std::filesystem::path(j.file).parent_path(), p)) continue;
+      const auto step_problems = templates->Check(j);
+      if (!step_problems.empty()) bad_files.insert(j.file);
+      found.insert(found.end(), step_problems.begin(), step_problems.end());
+    }
+    for (const auto& problem : found) out << problem << "\n";
+    problems += found.size();
+  }
+  if (problems > 0) {
+    out << "failed: " << problems << (problems == 1 ? " problem" : " problems") << " in "
+        << bad_files.size() << " of " << files << (files == 1 ? " file" : " files") << "\n";
     return 1;
   }
   size_t steps = 0;

@@ -1,7 +1,10 @@
 // `cairn validate PATH...`: loads every journey file given (a directory
 // means its *.yaml / *.yml files) with the journey loader and prints one
 // line per problem, `file:line:col: message`, on `out`. Cross-file checks
-// (two files defining one journey) span all paths.
+// (two files defining one journey) span all paths. For a directory, its
+// message templates (<dir>/templates, docs/templates.md) are loaded too and
+// every send step of its journeys is checked against them; template files
+// count among the files.
 //
 // Returns 0 and prints `ok: N journeys, M steps, 0 problems` when there is
 // no problem; 1 and `failed: K problems in F of N files` otherwise (also for

@@ -15,13 +15,21 @@
 //   task.*        task_id, journey, version, step, channel
 //   links.*       unsubscribe, open_pixel
 //   {{#track}}URL{{/track}}   a signed click-tracking link to URL
-// docs/connectors.md is the reference.
+// docs/templates.md is the reference (escaping per part, validation rules).
+//
+// Escaping: {{x}} is HTML-escaped in an email's html part, JSON-string-
+// escaped in a webhook/kafka body, and left as is in plain-text parts
+// (subject, text, sms, push); {{{x}}} and {{&x}} never escape. Numbers and
+// booleans render as text ("15", "true"); false, null and [] are falsy for
+// sections.
 //
 // Thread-safety: a loaded TemplateSet is immutable; Render is const.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -57,6 +65,12 @@ class TemplateSet {
   // Loads every *.yaml in `dir`. A missing dir is an empty set. Errors carry
   // file:line:col (YAML, unknown part for the channel, mustache syntax).
   static Result<std::shared_ptr<const TemplateSet>> LoadDir(const std::string& dir);
+  // Like LoadDir, but keeps every good template and appends one
+  // "file:line:col: message" per problem to `problems` (for `cairn
+  // validate`). `files`, when set, receives the number of files looked at.
+  static std::shared_ptr<const TemplateSet> LoadDirCollecting(const std::string& dir,
+                                                              std::vector<std::string>* problems,
+                                                              int* files = nullptr);
 
   const Template* Find(const std::string& name) const;
 
@@ -67,10 +81,30 @@ class TemplateSet {
   std::vector<std::string> Check(const journey::Journey& journey) const;
 
   // Renders every part. Fails (permanently) on a template error.
+  // The webhook/kafka body must be JSON after rendering; a {{#track}} target
+  // must be an absolute http(s) URL. With a tracker, an email's html gets the
+  // open pixel before </body> unless it already shows links.open_pixel.
   Result<std::map<std::string, std::string>> Render(const Template& t, const RenderInput& in) const;
 
+  const std::string& dir() const { return dir_; }
+  bool dir_exists() const { return dir_exists_; }
+  size_t size() const { return templates_.size(); }
+
+  // Internal: a part's tags with their place in the template file.
+  struct TagRef {
+    char type = 0;  // mustache sigil: 'v' variable (any escaping), '#', '^'
+    std::string name;
+    int line = 0, column = 0;
+  };
+
  private:
+  std::string dir_;
+  bool dir_exists_ = false;
   std::map<std::string, Template> templates_;
+  std::map<std::string, std::pair<int, int>> channel_pos_;                  // name -> line, column
+  std::map<std::string, std::map<std::string, std::vector<TagRef>>> tags_;  // name -> part ->
+  std::map<std::string, std::map<std::string, std::string>> render_src_;    // name -> part ->
+  std::set<std::string> broken_;  // names whose file did not load (already reported)
 };
 
 }  // namespace cairn::dispatch

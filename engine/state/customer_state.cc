@@ -40,6 +40,30 @@ void MergeTraits(const std::string& traits_json, v1::CustomerState& state) {
   state.set_traits_json(current.dump());
 }
 
+// `Unsubscribed` / `Subscribed` with properties.channel set the trait
+// consent.<channel> to false / true, leaving every other trait (and every
+// other channel's consent) as it was. The runtime's consent check reads it.
+void ApplyConsent(const Event& event, v1::CustomerState& state) {
+  if (event.type != EventType::kTrack) return;
+  const bool unsubscribed = event.name == "Unsubscribed";
+  if (!unsubscribed && event.name != "Subscribed") return;
+  const auto props = nlohmann::json::parse(event.properties_json, nullptr, false);
+  if (!props.is_object()) return;
+  auto channel = props.find("channel");
+  if (channel == props.end() || !channel->is_string() ||
+      channel->get_ref<const std::string&>().empty()) {
+    return;
+  }
+  nlohmann::json traits = state.traits_json().empty()
+                              ? nlohmann::json::object()
+                              : nlohmann::json::parse(state.traits_json(), nullptr, false);
+  if (!traits.is_object()) traits = nlohmann::json::object();
+  nlohmann::json& consent = traits["consent"];
+  if (!consent.is_object()) consent = nlohmann::json::object();
+  consent[channel->get<std::string>()] = !unsubscribed;
+  state.set_traits_json(traits.dump());
+}
+
 bool RememberMessageId(const StateOptions& options, std::string_view message_id,
                        v1::CustomerState& state) {
   if (message_id.empty() || options.dedup_window == 0) return true;
@@ -78,6 +102,7 @@ ApplyResult Apply(const StateOptions& options, const Event& event, v1::CustomerS
   }
 
   if (event.type == EventType::kIdentify) MergeTraits(event.traits_json, state);
+  ApplyConsent(event, state);
 
   if (history != nullptr) {
     history->Clear();

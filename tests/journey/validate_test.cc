@@ -52,5 +52,45 @@ TEST(ValidateTest, ReportsEveryProblemAndFails) {
   std::filesystem::remove_all(dir);
 }
 
+// A directory's templates are checked against its journeys' send steps
+// (dispatch::TemplateSet::Check; docs/templates.md).
+TEST(ValidateTest, ChecksTheTemplatesOfADirectory) {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "cairn-validate-templates-test";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string journey = (dir / "j.yaml").string();
+  std::ofstream(journey) << "journey: j\nversion: 1\nwhen: { event: A }\n"
+                            "who: { consent: { email: implied } }\nsteps:\n"
+                            "  - id: hello\n    send: { channel: email, template: hello }\n";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunValidate({dir.string()}, out, err), 1);
+  EXPECT_EQ(out.str(), journey + ":6:5: send step 'hello': no template 'hello' (no templates dir " +
+                           (dir / "templates").string() + ")\nfailed: 1 problem in 1 of 1 file\n");
+
+  fs::create_directories(dir / "templates");
+  const std::string tmpl = (dir / "templates" / "hello.yaml").string();
+  std::ofstream(tmpl) << "channel: email\nsubject: \"Hi {{first_name}}\"\ntext: Hello\n";
+  std::ostringstream out2;
+  EXPECT_EQ(RunValidate({dir.string()}, out2, err), 1);
+  EXPECT_EQ(out2.str(), journey + ":6:5: send step 'hello': " + tmpl +
+                            ":2:14: no event or profile provides '{{first_name}}'; names start "
+                            "with traits, customer, event, params, task, links or track\n"
+                            "failed: 1 problem in 1 of 2 files\n");
+
+  std::ofstream(tmpl) << "channel: email\nsubject: \"Hi {{traits.first_name\"\ntext: Hello\n";
+  std::ostringstream out3;
+  EXPECT_EQ(RunValidate({dir.string()}, out3, err), 1);
+  EXPECT_EQ(out3.str(), tmpl +
+                            ":2:14: subject: unclosed tag '{{traits.first_name'\n"
+                            "failed: 1 problem in 1 of 2 files\n");
+
+  std::ofstream(tmpl) << "channel: email\nsubject: \"Hi {{traits.first_name}}\"\ntext: Hello\n";
+  std::ostringstream out4;
+  EXPECT_EQ(RunValidate({dir.string()}, out4, err), 0) << out4.str();
+  EXPECT_EQ(out4.str(), "ok: 1 journey, 1 step, 0 problems\n");
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace cairn::app

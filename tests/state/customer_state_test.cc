@@ -126,5 +126,71 @@ TEST(ApplyTest, MessageIdHashIsStable) {
   EXPECT_NE(MessageIdHash("m1"), MessageIdHash("m2"));
 }
 
+// ---- consent on Unsubscribed / Subscribed (engine/api/tracking_routes, docs/templates.md)
+
+TEST(ApplyTest, UnsubscribedSetsConsentForItsChannelOnly) {
+  StateOptions opts;
+  v1::CustomerState s;
+  Event id = Track("u", "Identify", 1, "i1");
+  id.type = EventType::kIdentify;
+  id.traits_json = R"({"first_name":"Ana","consent":{"email":true,"sms":true}})";
+  ASSERT_EQ(Apply(opts, id, s, nullptr), ApplyResult::kApplied);
+
+  Event unsub = Track("u", "Unsubscribed", 2, "task-1:unsubscribed");
+  unsub.properties_json = R"({"task_id":"task-1","channel":"email","method":"one-click"})";
+  ASSERT_EQ(Apply(opts, unsub, s, nullptr), ApplyResult::kApplied);
+  EXPECT_EQ(s.traits_json(), R"({"consent":{"email":false,"sms":true},"first_name":"Ana"})");
+  const auto* stats = Stats(s, "Unsubscribed");
+  ASSERT_NE(stats, nullptr);
+  EXPECT_EQ(stats->count(), 1u);
+
+  // A repeat of the same unsubscribe is dropped like any duplicate.
+  const std::string before = s.SerializeAsString();
+  EXPECT_EQ(Apply(opts, unsub, s, nullptr), ApplyResult::kDuplicate);
+  EXPECT_EQ(s.SerializeAsString(), before);
+
+  // Subscribed opts back in; other channels stay as they were.
+  Event sub = Track("u", "Subscribed", 3, "s1");
+  sub.properties_json = R"({"channel":"email"})";
+  ASSERT_EQ(Apply(opts, sub, s, nullptr), ApplyResult::kApplied);
+  EXPECT_EQ(s.traits_json(), R"({"consent":{"email":true,"sms":true},"first_name":"Ana"})");
+}
+
+TEST(ApplyTest, UnsubscribedCreatesConsentWhereThereWasNone) {
+  StateOptions opts;
+  v1::CustomerState s;
+  Event unsub = Track("u", "Unsubscribed", 1, "m1");
+  unsub.properties_json = R"({"channel":"sms"})";
+  ASSERT_EQ(Apply(opts, unsub, s, nullptr), ApplyResult::kApplied);
+  EXPECT_EQ(s.traits_json(), R"({"consent":{"sms":false}})");
+
+  // A consent trait that is not an object becomes one.
+  v1::CustomerState t;
+  t.set_traits_json(R"({"consent":"yes","plan":"pro"})");
+  ASSERT_EQ(Apply(opts, unsub, t, nullptr), ApplyResult::kApplied);
+  EXPECT_EQ(t.traits_json(), R"({"consent":{"sms":false},"plan":"pro"})");
+}
+
+TEST(ApplyTest, ConsentNeedsATrackEventWithAChannel) {
+  StateOptions opts;
+  v1::CustomerState s;
+  s.set_traits_json(R"({"consent":{"email":true}})");
+  Event no_channel = Track("u", "Unsubscribed", 1, "a");
+  no_channel.properties_json = R"({"task_id":"t"})";
+  Event empty_channel = Track("u", "Unsubscribed", 2, "b");
+  empty_channel.properties_json = R"({"channel":""})";
+  Event number_channel = Track("u", "Unsubscribed", 3, "c");
+  number_channel.properties_json = R"({"channel":7})";
+  Event other_name = Track("u", "Message Clicked", 4, "d");
+  other_name.properties_json = R"({"channel":"email"})";
+  Event page = Track("u", "Unsubscribed", 5, "e");
+  page.type = EventType::kPage;
+  page.properties_json = R"({"channel":"email"})";
+  for (const Event* e : {&no_channel, &empty_channel, &number_channel, &other_name, &page}) {
+    ASSERT_EQ(Apply(opts, *e, s, nullptr), ApplyResult::kApplied);
+  }
+  EXPECT_EQ(s.traits_json(), R"({"consent":{"email":true}})");
+}
+
 }  // namespace
 }  // namespace cairn::state
