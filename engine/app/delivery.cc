@@ -103,8 +103,9 @@ Result<Delivery> BuildDelivery(const Config& config, const std::string& brokers,
       return InvalidArgument("tracking.key_file: the key needs at least 16 bytes");
     std::string base =
         config.tracking_base_url.empty() ? "http://" + http_address : config.tracking_base_url;
-    while (!base.empty() && base.back() == '/') base.pop_back();
-    d.tracker = std::make_unique<dispatch::Tracker>(base, key);
+    auto tracker = dispatch::Tracker::Create(base, key);
+    if (!tracker.ok()) return tracker.status().WithContext("tracking");
+    d.tracker = std::make_unique<dispatch::Tracker>(std::move(tracker).value());
   }
   d.templates_dir = !config.templates_dir.empty() ? config.templates_dir
                     : !config.journeys_dir.empty()

@@ -299,8 +299,16 @@ int DemoCommand(const DemoOptions& d) {
   ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
   ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   auto routes = api::EngineRoutes(ctx);
-  auto tracking = api::TrackingRoutes(delivery->tracker.get(), delivery->sink.get(),
-                                      &SystemClock::Instance(), {"texts"});
+  // The journeys run on event time: delivery reports are stamped with the
+  // stream's time, so they do not move a partition's clock to today.
+  struct StreamClock final : Clock {
+    const runtime::Engine* engine;
+    explicit StreamClock(const runtime::Engine* e) : engine(e) {}
+    TimestampMs NowMs() const override { return engine->latest_event_ms(); }
+  };
+  const StreamClock stream_clock(e);  // declared before `http`: outlives it
+  auto tracking =
+      api::TrackingRoutes(delivery->tracker.get(), delivery->sink.get(), &stream_clock, {"texts"});
   routes.insert(routes.end(), tracking.begin(), tracking.end());
   auto http = api::HttpServer::Start(http_listen, std::move(routes));
   if (!http.ok()) {

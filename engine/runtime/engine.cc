@@ -314,6 +314,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   entry.state.set_next_history_seq(seq + 1);
   if (catalog != nullptr) {
     event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
+    latest_event_ms_.store(event_clock_, std::memory_order_relaxed);
     ps.clock = std::max(ps.clock, p.event.timestamp_ms);
     effects_entry_ = &entry;
     flow::Context ctx{entry.partition,

@@ -114,6 +114,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   // Pending timers of the partitions this engine owns (a scan: status only).
   uint64_t PendingTimers();
   EngineMetrics metrics() const;
+  // The highest event time seen so far (0 before the first event). Any thread.
+  TimestampMs latest_event_ms() const { return latest_event_ms_.load(std::memory_order_relaxed); }
   // Next input offset per partition, as of the last write.
   std::map<int32_t, int64_t> committed_offsets() const;
 
@@ -218,6 +220,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   Status fatal_;
 
   std::atomic<int> assigned_{0};
+  std::atomic<TimestampMs> latest_event_ms_{0};
   mutable std::mutex metrics_mu_;
   EngineMetrics metrics_;                 // guarded by metrics_mu_
   std::vector<double> batch_ms_ring_;     // guarded by metrics_mu_
