@@ -615,7 +615,10 @@ void Dispatcher::Impl::Process(Lane* lane, Connector& connector, Item& item) {
       return;
     }
   }
-  msg.task_json = flow::TaskJson(t);
+  // The task as JSON is the body of webhook/kafka sends without a template.
+  if (t.template_().empty() || lane->opt.type == "webhook" || lane->opt.type == "kafka") {
+    msg.task_json = flow::TaskJson(t);
+  }
   const TrackingClaims ref{TrackingClaims::Kind::kOpen,
                            t.task_id(),
                            t.customer_id(),

@@ -68,26 +68,27 @@ double PeerMax(const std::string& channel, const std::string& base, int count) {
           curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
           curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
           curl_easy_setopt(c, CURLOPT_READDATA, &offset);
-          curl_easy_setopt(c, CURLOPT_READFUNCTION,
-                           +[](char* buf, size_t size, size_t n, void* ud) -> size_t {
-                             static const std::string kMail =
-                                 "From: Shop <news@shop.example>\r\nTo: c@example.com\r\n"
-                                 "Subject: Your cart\r\nMessage-ID: <x@cairn>\r\n\r\n"
-                                 "Hello, your cart is waiting.\r\n";
-                             auto* off = static_cast<size_t*>(ud);
-                             const size_t k = std::min(size * n, kMail.size() - *off);
-                             std::memcpy(buf, kMail.data() + *off, k);
-                             *off += k;
-                             return k;
-                           });
+          curl_easy_setopt(
+              c, CURLOPT_READFUNCTION, +[](char* buf, size_t size, size_t n, void* ud) -> size_t {
+                static const std::string kMail =
+                    "From: Shop <news@shop.example>\r\nTo: c@example.com\r\n"
+                    "Subject: Your cart\r\nMessage-ID: <x@cairn>\r\n\r\n"
+                    "Hello, your cart is waiting.\r\n";
+                auto* off = static_cast<size_t*>(ud);
+                const size_t k = std::min(size * n, kMail.size() - *off);
+                std::memcpy(buf, kMail.data() + *off, k);
+                *off += k;
+                return k;
+              });
         } else {
-          const std::string url = channel == "sms"    ? base + "/2010-04-01/Accounts/AC1/Messages.json"
+          const std::string url = channel == "sms" ? base + "/2010-04-01/Accounts/AC1/Messages.json"
                                   : channel == "push" ? base + "/v1/projects/bench/messages:send"
                                                       : base + "/hook";
           curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-          body = channel == "sms"
-                     ? "To=%2B4915100000000&From=%2B15550001111&Body=Your+cart+is+waiting"
-                     : R"({"message":{"token":"t","notification":{"title":"Cart","body":"Waiting"}}})";
+          body =
+              channel == "sms"
+                  ? "To=%2B4915100000000&From=%2B15550001111&Body=Your+cart+is+waiting"
+                  : R"({"message":{"token":"t","notification":{"title":"Cart","body":"Waiting"}}})";
           curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
           headers = curl_slist_append(headers, ("Idempotency-Key: k" + std::to_string(i)).c_str());
           curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -140,7 +141,7 @@ EngineResult Engine(const std::string& channel, const std::string& connector_yam
   }
   dispatch::LaneOptions lane;
   lane.connector = "x";
-  lane.type = (*fields)->String("type").value();
+  lane.type = (*fields)->String("type", std::nullopt).value();
   lane.concurrency = kConnections;
   lane.queue_limit = static_cast<size_t>(count);
   auto maker = registry.Find(lane.type)->Configure(**fields, {"x", brokers});
@@ -160,7 +161,7 @@ EngineResult Engine(const std::string& channel, const std::string& connector_yam
   opt.channels = {{channel, "x"}};
   opt.events_topic = "bench.events";
   opt.producer = {brokers, {}, {}};
-  opt.sync = true;
+  opt.sync = std::getenv("BENCH_NOSYNC") == nullptr;
   opt.tracker = &tracker;
   opt.templates = std::move(templates).value();
   auto d = dispatch::Dispatcher::Create(std::move(opt), store->get(), &SystemClock::Instance());
@@ -240,9 +241,10 @@ int main(int argc, char** argv) {
   int failures = 0;
   auto report = [&](const std::string& channel, double peer, const EngineResult& e) {
     const double ratio = peer > 0 ? e.msgs_per_s / peer : 0;
-    fmt::print("RESULT dispatch_{} msgs_per_s={:.0f} peer_max_msgs_per_s={:.0f} ratio={:.2f} "
-               "p99_ms={:.2f} sent={}\n",
-               channel, e.msgs_per_s, peer, ratio, e.p99_ms, e.sent);
+    fmt::print(
+        "RESULT dispatch_{} msgs_per_s={:.0f} peer_max_msgs_per_s={:.0f} ratio={:.2f} "
+        "p99_ms={:.2f} sent={}\n",
+        channel, e.msgs_per_s, peer, ratio, e.p99_ms, e.sent);
     if (e.sent != static_cast<uint64_t>(count)) ++failures;
   };
 
@@ -252,10 +254,10 @@ int main(int argc, char** argv) {
     so.capture = false;
     auto sink = testing::SmtpSink::Start(so);
     const double peer = PeerMax("email", sink->url(), count);
-    auto e = Engine("email",
-                    "type: smtp\nurl: " + sink->url() +
-                        "\nfrom: \"Shop <news@shop.example>\"\ntls: none\n",
-                    dir.Sub("templates"), brokers, dir.Sub("db-email"), count);
+    auto e = Engine(
+        "email",
+        "type: smtp\nurl: " + sink->url() + "\nfrom: \"Shop <news@shop.example>\"\ntls: none\n",
+        dir.Sub("templates"), brokers, dir.Sub("db-email"), count);
     report("email", peer, e);
   } else {
     fmt::print(stderr, "{}\n", testing::SmtpSink::NotAvailableMessage());
@@ -276,10 +278,10 @@ int main(int argc, char** argv) {
             ? "type: sms_http\nbase_url: " + peer_server.url() +
                   "\naccount: AC1\ntoken_file: " + dir.Sub("token") + "\nfrom: \"+15550001111\"\n"
         : channel == "push"
-            ? "type: push_fcm\nbase_url: " + peer_server.url() + "\nproject: bench\ntoken_file: " +
-                  dir.Sub("token") + "\nhttp2: off\n"
-            : "type: webhook\nurl: " + peer_server.url("/hook") + "\nsecret_file: " +
-                  dir.Sub("token") + "\n";
+            ? "type: push_fcm\nbase_url: " + peer_server.url() +
+                  "\nproject: bench\ntoken_file: " + dir.Sub("token") + "\nhttp2: off\n"
+            : "type: webhook\nurl: " + peer_server.url("/hook") +
+                  "\nsecret_file: " + dir.Sub("token") + "\n";
     auto e = Engine(channel, yaml, dir.Sub("templates"), brokers, dir.Sub("db-" + channel), count);
     report(channel, peer, e);
   }

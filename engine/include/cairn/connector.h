@@ -45,7 +45,8 @@ struct OutboundMessage {
   std::map<std::string, std::string> content;
   // Extra key/value data (push `data`, webhook headers are not taken from here).
   std::map<std::string, std::string> data;
-  std::string task_json;            // the task as JSON (webhook/kafka when no body)
+  std::string
+      task_json;  // the task as JSON: set for webhook/kafka connectors and sends without a template
   std::string unsubscribe_url;      // one-click unsubscribe (RFC 8058 List-Unsubscribe)
   std::string status_callback_url;  // where the provider reports delivery (sms)
   // A step may name the connector instance; the dispatcher has resolved it.
