@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "app/delivery.h"
 #include "app/sample_stream.h"
 #include "test_support.h"
 
@@ -113,6 +114,73 @@ TEST(SampleStreamTest, DeterministicAndShaped) {
   EXPECT_GT(ce, 0u);
   o.seed = 43;
   EXPECT_NE(GenerateSample(o, nullptr).front().value, r1.front().value);
+}
+
+}  // namespace
+}  // namespace cairn::app
+
+namespace cairn::app {
+namespace {
+
+// Delivery config is validated at start: a wrong field stops it, named with
+// file:line:col; secrets come from files.
+class DeliveryConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(store).value();
+    std::ofstream(dir_.Sub("token")) << "secret-token\n";
+    std::ofstream(dir_.Sub("key")) << "a-tracking-key-of-enough-bytes\n";
+  }
+  Status Build(const std::string& yaml) {
+    Config c;
+    CAIRN_RETURN_IF_ERROR(LoadConfigText(yaml, "cairn.yaml", c));
+    auto d = BuildDelivery(c, "127.0.0.1:1", c.http, store_.get(), &SystemClock::Instance());
+    if (d.ok() && d->dispatcher) d->dispatcher->Stop(0);
+    return d.ok() ? Status::Ok() : d.status();
+  }
+  std::string Sms(const std::string& extra) {
+    return "channels: { sms: texts }\nconnectors:\n  texts:\n    type: sms_http\n"
+           "    base_url: http://127.0.0.1:9\n    account: AC1\n    token_file: " +
+           dir_.Sub("token") + "\n    from: \"+15550001111\"\n" + extra;
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<state::StateStore> store_;
+};
+
+TEST_F(DeliveryConfigTest, AGoodConfigBuildsTheDispatcher) {
+  EXPECT_TRUE(Build(Sms("    concurrency: 2\n    rate_per_s: 10\n") +
+                    "tracking: { key_file: " + dir_.Sub("key") + " }\n")
+                  .ok());
+}
+
+TEST_F(DeliveryConfigTest, ABadFieldIsNamedWithItsPlace) {
+  Status s = Build(Sms("    concurrency: lots\n"));
+  EXPECT_NE(s.message().find("cairn.yaml:9:18: connectors.texts.concurrency"), std::string::npos)
+      << s.ToString();
+  s = Build(Sms("    colour: blue\n"));
+  EXPECT_NE(s.message().find("unknown key 'connectors.texts.colour'"), std::string::npos)
+      << s.ToString();
+  std::string ftp = Sms("");
+  ftp.replace(ftp.find("http://127.0.0.1:9"), 18, "ftp://127.0.0.1:9");
+  s = Build(ftp);
+  EXPECT_NE(s.message().find("connectors.texts.base_url"), std::string::npos) << s.ToString();
+  s = Build("channels: { email: mail }\nconnectors:\n  mail: { type: carrier-pigeon }\n");
+  EXPECT_NE(s.message().find("unknown connector type 'carrier-pigeon'"), std::string::npos)
+      << s.ToString();
+  s = Build("channels: { email: nowhere }\n");
+  EXPECT_NE(s.message().find("channels.email: no connector named 'nowhere'"), std::string::npos)
+      << s.ToString();
+}
+
+TEST_F(DeliveryConfigTest, SecretsComeFromFiles) {
+  std::string yaml = Sms("");
+  yaml.replace(yaml.find(dir_.Sub("token")), dir_.Sub("token").size(), dir_.Sub("missing"));
+  Status s = Build(yaml);
+  EXPECT_NE(s.message().find("connectors.texts.token_file"), std::string::npos) << s.ToString();
+  s = Build("tracking: { key_file: " + dir_.Sub("token") + " }\n");
+  EXPECT_NE(s.message().find("16 bytes"), std::string::npos) << s.ToString();
 }
 
 }  // namespace
