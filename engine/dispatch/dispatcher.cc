@@ -857,10 +857,10 @@ void Dispatcher::Impl::RecorderLoop() {
     cmds.clear();
     // Partitions cut short by a full lane: load more once there is room.
     if (s.ok() && !stop_now) {
-      std::vector<std::pair<int32_t, uint64_t>> todo;
+      std::vector<std::pair<int32_t, uint64_t>> spilled;
       {
         std::lock_guard lock(track_mu);
-        todo.assign(spill.begin(), spill.end());
+        spilled.assign(spill.begin(), spill.end());
       }
       bool room = false;
       for (auto& lane : lanes) {
@@ -868,7 +868,7 @@ void Dispatcher::Impl::RecorderLoop() {
         room = room || lane->size() < lane->opt.queue_limit / 2;
       }
       if (room) {
-        for (const auto& [p, seq] : todo) LoadQueue(p, seq);
+        for (const auto& [p, seq] : spilled) LoadQueue(p, seq);
       }
     }
     if (s.ok() && (!recs.empty() || outcomes->Acked())) s = WriteRecords(recs);

@@ -32,7 +32,6 @@ std::string TaskJson(const v1::Task& t) {
   return j.dump();
 }
 
-
 using journey::Journey;
 using journey::Step;
 using journey::StepKind;
@@ -703,7 +702,6 @@ class Walk {
     rt_.counters_.sends++;
     Trace(&j, &inst, "send", "", &step, id);
   }
-
 
   void Update(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
     nlohmann::json traits = c_.traits_json().empty()
