@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cairn/files.h"
+
 namespace cairn::connectors {
 
 namespace {
@@ -374,17 +376,9 @@ const std::string& SecretFile::Get() {
   if (path_.empty()) return value_;
   const auto stamp = StampOf(path_);
   if (!stamp || *stamp == stamp_) return value_;
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) return value_;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() &&
-         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
-    s.pop_back();
-  }
-  if (s.empty()) return value_;  // mid-write or emptied: keep the last good value
-  value_ = std::move(s);
+  auto s = ReadTrimmedFile(path_);
+  if (!s || s->empty()) return value_;  // mid-write or emptied: keep the last good value
+  value_ = std::move(*s);
   stamp_ = *stamp;
   return value_;
 }

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cairn/fnv1a.h"
+
 namespace cairn::api {
 namespace {
 
@@ -45,15 +47,6 @@ std::string Hex64(uint64_t v) {
   std::string s(16, '0');
   for (int i = 15; i >= 0; --i, v >>= 4) s[static_cast<size_t>(i)] = kHex[v & 15];
   return s;
-}
-
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
 }
 
 std::string HtmlText(std::string_view s) {
@@ -132,7 +125,7 @@ HttpResponse OnClick(const Context& ctx, const HttpRequest& req) {
   const TimestampMs now = ctx.clock->NowMs();
   const std::string event = dispatch::OutcomeEventJson(
       dispatch::kMessageClicked, RefOf(*claims), {{"url", claims->url}}, now,
-      "clicked:" + Hex64(Fnv1a(claims->url)) + ":" + std::to_string(now));
+      "clicked:" + Hex64(Fnv1a64(claims->url)) + ":" + std::to_string(now));
   Status s = ctx.sink->Emit(claims->customer_id, event, /*durable=*/false);
   if (!s.ok()) spdlog::warn("click of {} not recorded: {}", claims->task_id, s.ToString());
   HttpResponse r;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "builtin.h"
+#include "cairn/files.h"
 
 namespace cairn::app {
 
@@ -91,19 +92,16 @@ Result<Delivery> BuildDelivery(const Config& config, const std::string& brokers,
                                const Clock* clock) {
   Delivery d;
   if (!config.tracking_key_file.empty()) {
-    std::ifstream in(config.tracking_key_file, std::ios::binary);
-    if (!in) {
+    auto key = ReadTrimmedFile(config.tracking_key_file);
+    if (!key) {
       return InvalidArgument("tracking.key_file: cannot read '" + config.tracking_key_file + "'");
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string key = ss.str();
-    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-    if (key.size() < 16)
+    if (key->size() < 16) {
       return InvalidArgument("tracking.key_file: the key needs at least 16 bytes");
+    }
     std::string base =
         config.tracking_base_url.empty() ? "http://" + http_address : config.tracking_base_url;
-    auto tracker = dispatch::Tracker::Create(base, key);
+    auto tracker = dispatch::Tracker::Create(base, *key);
     if (!tracker.ok()) return tracker.status().WithContext("tracking");
     d.tracker = std::make_unique<dispatch::Tracker>(std::move(tracker).value());
   }

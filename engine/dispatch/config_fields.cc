@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "cairn/files.h"
+
 namespace cairn::dispatch {
 
 struct YamlConfigFields::Impl {
@@ -199,17 +201,10 @@ Result<std::string> YamlConfigFields::Secret(std::string_view key, bool required
   auto file = String(key, required ? std::nullopt : std::optional<std::string>(""));
   if (!file.ok()) return file.status();
   if (file.value().empty()) return std::string();
-  std::ifstream in(file.value(), std::ios::binary);
-  if (!in) return Invalid(key, "cannot read the secret file '" + file.value() + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() &&
-         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
-    s.pop_back();
-  }
-  if (s.empty()) return Invalid(key, "the secret file '" + file.value() + "' is empty");
-  return s;
+  auto s = ReadTrimmedFile(file.value());
+  if (!s) return Invalid(key, "cannot read the secret file '" + file.value() + "'");
+  if (s->empty()) return Invalid(key, "the secret file '" + file.value() + "' is empty");
+  return *s;
 }
 
 }  // namespace cairn::dispatch

@@ -3,16 +3,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "cairn/fnv1a.h"
+
 namespace cairn::state {
 
 uint64_t MessageIdHash(std::string_view message_id) {
-  // FNV-1a, 64-bit: stable across builds and machines.
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : message_id) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+  return Fnv1a64(message_id);  // stable across builds and machines
 }
 
 namespace {
