@@ -120,9 +120,19 @@ struct Dispatcher::Impl {
   std::vector<Record> records;                     // guarded by rec_mu
   std::vector<std::pair<int32_t, bool>> commands;  // (partition, assign?); guarded by rec_mu
   bool rec_stop = false;                           // guarded by rec_mu
+  uint64_t posted = 0;                             // records posted; guarded by rec_mu
   int flush_ms = 5000;                             // guarded by rec_mu
   Status failure;                                  // guarded by rec_mu
   std::thread recorder;
+  // How many of the posted records are in the ledger. A worker whose send
+  // was accepted waits for its record before it sends again: so a crash
+  // finds at most one message per worker accepted by the peer but not in
+  // the ledger (sent again after the restart; for SMTP a second copy).
+  // Without the wait, a slow recorder (an fsync, the queue loads on assign)
+  // let the workers run dozens of accepted sends ahead of the ledger.
+  std::mutex recorded_mu;
+  std::condition_variable recorded_cv;
+  uint64_t recorded_upto = 0;                // guarded by recorded_mu
   std::unique_ptr<outbox::Outbox> outcomes;  // recorder thread only (after Create)
   std::set<int32_t> outbox_parts;            // recorder thread only
   std::atomic<uint64_t> submitted{0}, ended{0};
@@ -187,16 +197,36 @@ struct Dispatcher::Impl {
     return e;
   }
 
-  void Post(Record r) {
+  // Hands a record to the recorder; returns its number (records are
+  // written in this order).
+  uint64_t Post(Record r) {
     std::lock_guard lock(rec_mu);
     records.push_back(std::move(r));
     rec_cv.notify_one();
+    return ++posted;
+  }
+
+  // Waits until record `n` is in the ledger, or the dispatcher stops. After
+  // a failed ledger write it waits until Stop (health() fails; the process
+  // exits and a restart resumes).
+  void AwaitRecorded(uint64_t n) {
+    std::unique_lock lock(recorded_mu);
+    while (recorded_upto < n && !stopping.load()) {
+      recorded_cv.wait_for(lock, std::chrono::milliseconds(50));
+    }
+  }
+  void MarkRecorded(uint64_t n) {
+    {
+      std::lock_guard lock(recorded_mu);
+      recorded_upto = std::max(recorded_upto, n);
+    }
+    recorded_cv.notify_all();
   }
 
   void Worker(Lane* lane, std::unique_ptr<Connector> connector);
   void Process(Lane* lane, Connector& connector, Item& item);
-  void End(Lane* lane, Item& item, v1::LedgerEntry& entry, v1::LedgerEntry::State state,
-           std::string reason, std::string_view event, nlohmann::json props);
+  uint64_t End(Lane* lane, Item& item, v1::LedgerEntry& entry, v1::LedgerEntry::State state,
+               std::string reason, std::string_view event, nlohmann::json props);
   void RecorderLoop();
   void LoadQueue(int32_t partition, uint64_t from_seq);
   Status WriteRecords(std::vector<Record>& batch_records);
@@ -484,9 +514,9 @@ void Dispatcher::Impl::Worker(Lane* lane, std::unique_ptr<Connector> connector) 
   }
 }
 
-void Dispatcher::Impl::End(Lane* lane, Item& item, v1::LedgerEntry& entry,
-                           v1::LedgerEntry::State state, std::string reason, std::string_view event,
-                           nlohmann::json props) {
+uint64_t Dispatcher::Impl::End(Lane* lane, Item& item, v1::LedgerEntry& entry,
+                               v1::LedgerEntry::State state, std::string reason,
+                               std::string_view event, nlohmann::json props) {
   entry.set_state(state);
   entry.set_reason(reason);
   entry.set_updated_ms(clock->NowMs());
@@ -525,7 +555,7 @@ void Dispatcher::Impl::End(Lane* lane, Item& item, v1::LedgerEntry& entry,
     r.outcome_json = OutcomeEventJson(event, ref, props, at, suffix);
   }
   r.entry = std::move(entry);
-  Post(std::move(r));
+  return Post(std::move(r));
 }
 
 void Dispatcher::Impl::Process(Lane* lane, Connector& connector, Item& item) {
@@ -692,7 +722,9 @@ void Dispatcher::Impl::Process(Lane* lane, Connector& connector, Item& item) {
       entry.set_provider_id(r.provider_id);
       nlohmann::json props = {{"attempts", attempt}};
       if (!r.provider_id.empty()) props["provider_id"] = r.provider_id;
-      End(lane, item, entry, v1::LedgerEntry::SENT, "", kMessageSent, std::move(props));
+      // Not the next send before this one is in the ledger (see recorded_upto).
+      AwaitRecorded(
+          End(lane, item, entry, v1::LedgerEntry::SENT, "", kMessageSent, std::move(props)));
       return;
     }
     case SendOutcome::kPermanent:
@@ -830,6 +862,7 @@ Status Dispatcher::Impl::WriteRecords(std::vector<Record>& recs) {
 void Dispatcher::Impl::RecorderLoop() {
   std::vector<Record> recs;
   std::vector<std::pair<int32_t, bool>> cmds;
+  uint64_t recs_upto = 0;  // the number of the last record in recs
   while (true) {
     bool stop_now = false;
     int flush = 0;
@@ -838,6 +871,7 @@ void Dispatcher::Impl::RecorderLoop() {
       rec_cv.wait_for(lock, std::chrono::milliseconds(50),
                       [&] { return rec_stop || !records.empty() || !commands.empty(); });
       recs.swap(records);
+      recs_upto = posted;
       cmds.swap(commands);
       stop_now = rec_stop;
       flush = flush_ms;
@@ -872,6 +906,7 @@ void Dispatcher::Impl::RecorderLoop() {
       }
     }
     if (s.ok() && (!recs.empty() || outcomes->Acked())) s = WriteRecords(recs);
+    if (s.ok() && !recs.empty()) MarkRecorded(recs_upto);
     recs.clear();
     if (!s.ok()) {
       spdlog::error("dispatch: {}", s.ToString());

@@ -33,7 +33,6 @@
 #include <sys/wait.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -51,11 +50,11 @@
 
 #include "cairn/clock.h"
 #include "cairn/time.h"
+#include "engine_harness.h"
 #include "flow/catalog.h"
 #include "flow/runtime.h"
 #include "flow/simulator.h"
 #include "journey/loader.h"
-#include "kafka/consumer.h"
 #include "kafka/producer.h"
 #include "state/state_store.h"
 #include "test_support.h"
@@ -129,21 +128,9 @@ steps:
     exit: thanked
 )";
 
-uint64_t EnvOr(const char* name, uint64_t fallback) {
-  const char* s = std::getenv(name);
-  return s != nullptr ? std::stoull(s) : fallback;
-}
-
-// A string member of `j`, or "" (without json::value, which g++ 12 warns about).
-std::string StringField(const json& j, const char* key) {
-  if (!j.is_object()) return {};
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get_ref<const std::string&>() : std::string();
-}
-
-struct Message {
-  std::string key, value;
-};
+using testing::EnvOr;
+using testing::StringField;
+using Message = testing::KeyedMessage;
 
 // A task the journeys must decide.
 struct Expected {
@@ -227,124 +214,12 @@ Input MakeInput(uint64_t seed, TimestampMs t0) {
   return in;
 }
 
-// Reads cairn.tasks from the beginning with a group of its own.
-class TaskReader {
- public:
-  explicit TaskReader(const std::string& brokers) {
-    auto consumer = kafka::Consumer::Create(
-        {brokers, "tasks-check-" + std::to_string(std::random_device{}()), {kTasks}, "", {}},
-        &listener_);
-    EXPECT_TRUE(consumer.ok()) << consumer.status().ToString();
-    if (consumer.ok()) consumer_ = std::move(consumer).value();
-  }
-
-  // Reads for `ms`; returns the number of task messages read.
-  size_t Read(int ms) {
-    if (!consumer_) return 0;
-    size_t got = 0;
-    const auto until = Clock::now() + std::chrono::milliseconds(ms);
-    while (Clock::now() < until) {
-      batch_.clear();
-      consumer_->PollBatch(100, 1000, batch_);
-      for (auto& msg : batch_) {
-        if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
-        ++got;
-        ++messages_;
-        Take(*msg);
-      }
-    }
-    return got;
-  }
-
-  const std::map<std::string, int>& seen() const { return seen_; }
-  // task id -> the message id of its entry event, as the task says.
-  const std::map<std::string, std::string>& entry_of() const { return entry_of_; }
-  uint64_t messages() const { return messages_; }
-  uint64_t malformed() const { return malformed_; }
-  // Copies whose bytes differ from the task's first copy.
-  uint64_t differing() const { return differing_; }
-
- private:
-  struct NoOp : kafka::RebalanceListener {
-    void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
-    void OnAssign(std::vector<kafka::TopicPartition>&) override {}
-  };
-
-  void Take(const rd_kafka_message_t& msg) {
-    std::string header;
-    rd_kafka_headers_t* hdrs = nullptr;
-    const void* value = nullptr;
-    size_t size = 0;
-    if (rd_kafka_message_headers(&msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        rd_kafka_header_get_last(hdrs, "cairn.task_id", &value, &size) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR &&
-        value != nullptr) {
-      header.assign(static_cast<const char*>(value), size);
-    }
-    const auto task = json::parse(std::string_view(static_cast<const char*>(msg.payload), msg.len),
-                                  nullptr, false);
-    if (!task.is_object() || !task.contains("task_id") || !task["task_id"].is_string() ||
-        task["task_id"] != header) {
-      ++malformed_;
-      return;
-    }
-    // Every copy of a task must be the same bytes: one decision, produced
-    // again from its outbox row; never a second decision.
-    const std::string payload(static_cast<const char*>(msg.payload), msg.len);
-    if (++seen_[header] == 1) {
-      first_.emplace(header, payload);
-      const auto entry = task.find("entry_event");
-      entry_of_.emplace(header, entry != task.end() ? StringField(*entry, "message_id") : "");
-    } else if (first_[header] != payload) {
-      ++differing_;
-    }
-  }
-
-  NoOp listener_;
-  std::unique_ptr<kafka::Consumer> consumer_;
-  std::vector<kafka::MessageHandle> batch_;
-  std::map<std::string, int> seen_;
-  std::map<std::string, std::string> entry_of_;
-  std::map<std::string, std::string> first_;  // task id -> its first copy
-  uint64_t messages_ = 0, malformed_ = 0, differing_ = 0;
-};
-
-// Stops and joins a thread when the test leaves early (a failed ASSERT).
-class ThreadGuard {
- public:
-  ThreadGuard(std::atomic<bool>& stop, std::thread& thread) : stop_(stop), thread_(thread) {}
-  ~ThreadGuard() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::atomic<bool>& stop_;
-  std::thread& thread_;
-};
-
 class JourneyCrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    broker_addr_ = testing::FreeLoopbackAddress();
-    broker_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{CAIRN_BINARY, "broker", "--listen", broker_addr_, "--partitions",
-                                 std::to_string(kPartitions)},
-        dir_.Sub("broker.log"));
-    auto probe = kafka::Producer::Create({broker_addr_, {{"log_level", "0"}}});
-    ASSERT_TRUE(probe.ok());
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          const rd_kafka_metadata_t* md = nullptr;
-          if (rd_kafka_metadata((*probe)->handle(), 1, nullptr, &md, 500) !=
-              RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return false;
-          }
-          rd_kafka_metadata_destroy(md);
-          return true;
-        },
-        std::chrono::seconds(20)))
-        << testing::Tail(dir_.Sub("broker.log"));
+    broker_ = testing::BrokerProcess::Start(CAIRN_BINARY, kPartitions, dir_.Sub("broker.log"));
+    ASSERT_NE(broker_, nullptr) << testing::Tail(dir_.Sub("broker.log"));
+    broker_addr_ = broker_->address();
     std::filesystem::create_directories(dir_.Sub("journeys"));
     std::ofstream(dir_.Sub("journeys/crash-cart.yaml")) << kCartYaml;
     std::ofstream(dir_.Sub("journeys/crash-checkout.yaml")) << kCheckoutYaml;
@@ -369,30 +244,10 @@ class JourneyCrashTest : public ::testing::Test {
         dir_.Sub("engine.log"));
   }
 
-  std::optional<json> EngineStatus() {
-    auto res = testing::HttpGet(http_addr_, "/v1/status");
-    if (res.status != 200) return std::nullopt;
-    auto j = json::parse(res.body, nullptr, false);
-    if (!j.is_object() || !j.contains("process")) return std::nullopt;
-    return j;
-  }
+  std::optional<json> EngineStatus() { return testing::EngineStatus(http_addr_); }
 
   // The running engine's checkpoints have reached every partition's end.
-  bool CaughtUp(rd_kafka_t* rk) {
-    auto j = EngineStatus();
-    if (!j) return false;
-    std::map<int, int64_t> at;
-    for (const auto& p : (*j)["partitions"]) at[p["partition"]] = p["next_offset"];
-    for (int p = 0; p < kPartitions; ++p) {
-      int64_t lo = 0, hi = 0;
-      if (rd_kafka_query_watermark_offsets(rk, kEvents.c_str(), p, &lo, &hi, 2000) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return false;
-      }
-      if (hi > 0 && (!at.contains(p) || at[p] < hi)) return false;
-    }
-    return true;
-  }
+  bool CaughtUp(rd_kafka_t* rk) { return testing::CaughtUp(http_addr_, rk, kEvents, kPartitions); }
 
   // Checks one customer's journeys as the engine recorded them: the entry
   // counts, no instance left open, and per instance exactly one enter, one
@@ -440,17 +295,13 @@ class JourneyCrashTest : public ::testing::Test {
   }
 
   bool LogContains(const std::string& text) {
-    std::ifstream log(dir_.Sub("engine.log"));
-    for (std::string line; std::getline(log, line);) {
-      if (line.find(text) != std::string::npos) return true;
-    }
-    return false;
+    return testing::FileContains(dir_.Sub("engine.log"), text);
   }
 
   testing::TempDir dir_;
   std::string broker_addr_;
   std::string http_addr_;
-  std::unique_ptr<testing::ChildProcess> broker_;
+  std::unique_ptr<testing::BrokerProcess> broker_;
 };
 
 TEST_F(JourneyCrashTest, SigkillWhileTimersFireLosesNoTask) {
@@ -490,29 +341,9 @@ TEST_F(JourneyCrashTest, SigkillWhileTimersFireLosesNoTask) {
   // Publish at about 130 messages a second, in acknowledged chunks.
   auto producer = kafka::Producer::Create({broker_addr_, {}});
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
-  std::atomic<bool> stop_publishing{false}, published_all{false}, publish_failed{false};
-  std::atomic<size_t> published{0};
-  std::thread publisher([&] {
-    for (size_t i = 0; i < in.messages.size() && !stop_publishing;) {
-      const size_t end = std::min(in.messages.size(), i + kChunk);
-      for (; i < end; ++i) {
-        if (!(*producer)->Produce(kEvents, in.messages[i].key, in.messages[i].value).ok()) {
-          publish_failed = true;
-          return;
-        }
-      }
-      if (!(*producer)->Flush(30000).ok()) {
-        publish_failed = true;
-        return;
-      }
-      published = i;
-      if (i == in.messages.size()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-    published_all = published.load() == in.messages.size();
-  });
-  ThreadGuard guard(stop_publishing, publisher);
-  auto input_done = [&] { return published_all.load() || publish_failed.load(); };
+  testing::ChunkedPublisher publisher(producer->get(), kEvents, &in.messages, kChunk,
+                                      std::chrono::milliseconds(500));
+  auto input_done = [&] { return publisher.done(); };
 
   // Each round starts the engine and kills it. While the input flows the
   // rounds take turns: (a) within 2.5 s after this run wrote state of its
@@ -568,19 +399,19 @@ TEST_F(JourneyCrashTest, SigkillWhileTimersFireLosesNoTask) {
       std::printf(
           "round %d (%s): %zu of %zu messages published; this run: %s events, %s timers "
           "fired, %s outbox records produced, %s unacknowledged\n",
-          k, kKinds[kind], published.load(), in.messages.size(), p["events"].dump().c_str(),
+          k, kKinds[kind], publisher.published(), in.messages.size(), p["events"].dump().c_str(),
           p["timers_fired"].dump().c_str(), p["outbox_published"].dump().c_str(),
           p["outbox_unacked"].dump().c_str());
     } else {
       std::printf("round %d (%s): %zu of %zu messages published; API not up yet\n", k, kKinds[kind],
-                  published.load(), in.messages.size());
+                  publisher.published(), in.messages.size());
     }
     engine->Kill(SIGKILL);
     ASSERT_NE(engine->Wait(std::chrono::seconds(10)), -1);
     (flowing ? during_input : after_input)++;
   }
   ASSERT_TRUE(testing::WaitFor(input_done, std::chrono::minutes(3)));
-  ASSERT_FALSE(publish_failed.load());
+  ASSERT_FALSE(publisher.failed());
   const double kill_s = std::chrono::duration<double>(Clock::now() - started).count();
 
   // The last start: catch up, fire every timer, get every task acknowledged.
@@ -588,7 +419,8 @@ TEST_F(JourneyCrashTest, SigkillWhileTimersFireLosesNoTask) {
   ASSERT_TRUE(
       testing::WaitFor([&] { return CaughtUp((*producer)->handle()); }, std::chrono::seconds(120)))
       << testing::Tail(dir_.Sub("engine.log"));
-  TaskReader reader(broker_addr_);
+  testing::TaskReader reader(broker_addr_, kTasks);
+  ASSERT_TRUE(reader.ok());
   auto all_seen = [&] {
     for (const auto& [id, t] : in.tasks) {
       if (!reader.seen().contains(id)) return false;
