@@ -707,11 +707,10 @@ void Dispatcher::Impl::Process(Lane* lane, Connector& connector, Item& item) {
       lane->latency_ring[lane->latency_next++ % kLatencyRing] = ms;
     }
   }
-  static constexpr const char* kResult[] = {"accepted", "retryable", "unknown", "permanent"};
   auto* a = entry.add_attempts();
   a->set_at_ms(clock->NowMs());
   a->set_connector(lane->opt.connector);
-  a->set_result(kResult[static_cast<int>(r.outcome)]);
+  a->set_result(SendOutcomeName(r.outcome));
   a->set_code(r.code);
   a->set_provider_id(r.provider_id);
   a->set_detail(r.detail.substr(0, 500));

@@ -10,13 +10,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "api/http_server.h"
+#include "test_support.h"
 
 namespace cairn::api {
 namespace {
@@ -58,45 +56,14 @@ class RecordingSink final : public dispatch::OutcomeSink {
   bool fail_ = false;
 };
 
-struct Reply {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-};
+using Reply = cairn::testing::HttpCallResult;
 
 // One request on a fresh connection, 5 s deadline.
 Reply Send(const std::string& address, const std::string& method, const std::string& target,
            const std::string& body = "", const std::string& content_type = "") {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  using tcp = boost::asio::ip::tcp;
-  Reply out;
-  boost::asio::io_context io;
-  const auto colon = address.rfind(':');
-  tcp::endpoint ep(boost::asio::ip::make_address(address.substr(0, colon)),
-                   static_cast<unsigned short>(std::stoi(address.substr(colon + 1))));
-  beast::tcp_stream stream(io);
-  stream.expires_after(std::chrono::seconds(5));
-  stream.connect(ep);
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, address);
-  if (!content_type.empty()) req.set(http::field::content_type, content_type);
-  req.body() = body;
-  req.prepare_payload();
-  http::write(stream, req);
-  beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(stream, buf, res);
-  out.status = static_cast<int>(res.result_int());
-  for (const auto& f : res) {
-    std::string name(f.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string(f.value());
-  }
-  out.body = res.body();
-  beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  return out;
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!content_type.empty()) headers.emplace_back("Content-Type", content_type);
+  return cairn::testing::HttpCall(method, address, target, body, headers);
 }
 
 class TrackingRoutesTest : public ::testing::Test {
@@ -148,8 +115,8 @@ TEST_F(TrackingRoutesTest, OpenPixelServesAGifAndEmitsOneEventPerOpen) {
   const std::string path = PathOf(tracker_.OpenPixelUrl(Ref()));
   Reply r = Get(path);
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.headers["content-type"], "image/gif");
-  EXPECT_EQ(r.headers["cache-control"], "no-store");
+  EXPECT_EQ(r.Header("content-type"), "image/gif");
+  EXPECT_EQ(r.Header("cache-control"), "no-store");
   ASSERT_EQ(r.body.size(), 43u);
   EXPECT_EQ(r.body.substr(0, 6), "GIF89a");
   EXPECT_EQ(r.body, TransparentGif());
@@ -186,7 +153,7 @@ TEST_F(TrackingRoutesTest, ClickRedirectsToTheSignedTarget) {
   const std::string target = "https://shop.example/cart/c-1?utm_source=cairn&x=%20y";
   Reply r = Get(PathOf(tracker_.ClickUrl(Ref(), target)));
   EXPECT_EQ(r.status, 302);
-  EXPECT_EQ(r.headers["location"], target);
+  EXPECT_EQ(r.Header("location"), target);
   const auto events = sink_.events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].event.at("event"), "Message Clicked");
@@ -217,7 +184,7 @@ TEST_F(TrackingRoutesTest, ForgedOrTamperedClicksDoNotRedirect) {
   for (const auto& [path, status] : cases) {
     Reply r = Get(path);
     EXPECT_EQ(r.status, status) << path.substr(0, 80);
-    EXPECT_EQ(r.headers.count("location"), 0u) << path.substr(0, 80);
+    EXPECT_EQ(r.Header("location"), "") << path.substr(0, 80);
   }
   EXPECT_TRUE(sink_.events().empty());
 }
@@ -228,21 +195,21 @@ TEST_F(TrackingRoutesTest, NoOpenRedirectEvenWithOurOwnKey) {
                              "https://ok.example/\r\nSet-Cookie: a=b"}) {
     Reply r = Get(PathOf(tracker_.ClickUrl(Ref(), target)));
     EXPECT_EQ(r.status, 400) << target;
-    EXPECT_EQ(r.headers.count("location"), 0u) << target;
-    EXPECT_EQ(r.headers.count("set-cookie"), 0u) << target;
+    EXPECT_EQ(r.Header("location"), "") << target;
+    EXPECT_EQ(r.Header("set-cookie"), "") << target;
   }
   // A query parameter cannot choose the target.
   Reply r = Get(PathOf(tracker_.ClickUrl(Ref(), "https://shop.example/a")) +
                 "?url=https://evil.example/");
   EXPECT_EQ(r.status, 302);
-  EXPECT_EQ(r.headers["location"], "https://shop.example/a");
+  EXPECT_EQ(r.Header("location"), "https://shop.example/a");
 }
 
 TEST_F(TrackingRoutesTest, UnsubscribeGetShowsAFormAndChangesNothing) {
   const std::string path = PathOf(tracker_.UnsubscribeUrl(Ref()));
   Reply r = Get(path);
   EXPECT_EQ(r.status, 200);
-  EXPECT_EQ(r.headers["content-type"], "text/html; charset=utf-8");
+  EXPECT_EQ(r.Header("content-type"), "text/html; charset=utf-8");
   EXPECT_THAT(r.body, HasSubstr("<form method=\"post\">"));
   EXPECT_THAT(r.body, HasSubstr("<button type=\"submit\">Unsubscribe</button>"));
   EXPECT_THAT(r.body, HasSubstr("<html lang=\"en\">"));
@@ -286,7 +253,7 @@ TEST_F(TrackingRoutesTest, UnsubscribeAnswers503UntilTheSinkConfirms) {
   sink_.set_fail(true);
   Reply r = Post(path, "List-Unsubscribe=One-Click");
   EXPECT_EQ(r.status, 503);
-  EXPECT_EQ(r.headers["retry-after"], "30");
+  EXPECT_EQ(r.Header("retry-after"), "30");
   EXPECT_THAT(r.body, Not(HasSubstr("You are unsubscribed")));
   sink_.set_fail(false);
   r = Post(path, "List-Unsubscribe=One-Click");

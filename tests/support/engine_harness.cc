@@ -1,10 +1,5 @@
 #include "engine_harness.h"
 
-#include <strings.h>
-
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -87,29 +82,14 @@ bool FileContains(const std::string& path, std::string_view text) {
 
 // --- TaskReader ---
 
-TaskReader::TaskReader(const std::string& brokers, const std::string& topic) {
-  auto consumer = kafka::Consumer::Create(
-      {brokers, "tasks-check-" + std::to_string(std::random_device{}()), {topic}, "", {}},
-      &listener_);
-  if (consumer.ok()) consumer_ = std::move(consumer).value();
-}
+TaskReader::TaskReader(const std::string& brokers, const std::string& topic)
+    : reader_(brokers, topic) {}
 
 TaskReader::~TaskReader() = default;
 
 size_t TaskReader::Read(int ms) {
-  if (!consumer_) return 0;
-  size_t got = 0;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-  while (std::chrono::steady_clock::now() < until) {
-    batch_.clear();
-    consumer_->PollBatch(100, 1000, batch_);
-    for (auto& msg : batch_) {
-      if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
-      ++got;
-      ++messages_;
-      Take(*msg);
-    }
-  }
+  const size_t got = reader_.Read(ms, [this](const rd_kafka_message_t& msg) { Take(msg); });
+  messages_ += got;
   return got;
 }
 
@@ -202,65 +182,6 @@ ChunkedPublisher::ChunkedPublisher(kafka::Producer* producer, std::string topic,
 ChunkedPublisher::~ChunkedPublisher() {
   stop_ = true;
   if (thread_.joinable()) thread_.join();
-}
-
-// --- HTTP ---
-
-std::string HttpCallResult::Header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) return v;
-  }
-  return {};
-}
-
-HttpCallResult HttpCall(const std::string& method, const std::string& address,
-                        const std::string& target, const std::string& body,
-                        const std::vector<std::pair<std::string, std::string>>& headers) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
-  using tcp = boost::asio::ip::tcp;
-  HttpCallResult out;
-  try {
-    boost::asio::io_context io;
-    const auto colon = address.rfind(':');
-    tcp::endpoint ep(boost::asio::ip::make_address(address.substr(0, colon)),
-                     static_cast<unsigned short>(std::stoi(address.substr(colon + 1))));
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(5));
-    stream.connect(ep);
-    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, address);
-    for (const auto& [k, v] : headers) req.set(k, v);
-    if (!body.empty() || method == "POST" || method == "PUT") {
-      req.body() = body;
-      req.prepare_payload();
-    }
-    http::write(stream, req);
-    beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(stream, buf, res);
-    out.status = static_cast<int>(res.result_int());
-    for (const auto& field : res) {
-      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-    }
-    out.body = res.body();
-    beast::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-  } catch (const std::exception&) {
-    out.status = 0;
-  }
-  return out;
-}
-
-std::optional<std::pair<std::string, std::string>> SplitHttpUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
-  url.remove_prefix(kScheme.size());
-  const size_t slash = url.find('/');
-  std::string host(url.substr(0, slash));
-  if (host.empty()) return std::nullopt;
-  std::string target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  return std::make_pair(std::move(host), std::move(target));
 }
 
 }  // namespace cairn::testing

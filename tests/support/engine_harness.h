@@ -60,49 +60,6 @@ bool CaughtUp(const std::string& http_address, rd_kafka_t* rk, const std::string
 // Whether a line of the file at `path` contains `text`.
 bool FileContains(const std::string& path, std::string_view text);
 
-// Reads a task topic (cairn.tasks) from the beginning with a group of its
-// own. Every copy of a task must be the same bytes (one decision, produced
-// again from its outbox row, never a second decision).
-class TaskReader {
- public:
-  TaskReader(const std::string& brokers, const std::string& topic);
-  ~TaskReader();
-  TaskReader(const TaskReader&) = delete;
-  TaskReader& operator=(const TaskReader&) = delete;
-
-  bool ok() const { return consumer_ != nullptr; }
-  // Reads for `ms`; returns the number of task messages read.
-  size_t Read(int ms);
-
-  // task id -> copies read.
-  const std::map<std::string, int>& seen() const { return seen_; }
-  // task id -> the message id of its entry event, as the task says.
-  const std::map<std::string, std::string>& entry_of() const { return entry_of_; }
-  // task id -> the task's first copy, parsed.
-  const std::map<std::string, nlohmann::json>& tasks() const { return tasks_; }
-  uint64_t messages() const { return messages_; }
-  // Messages without a JSON task whose task_id equals the cairn.task_id header.
-  uint64_t malformed() const { return malformed_; }
-  // Copies whose bytes differ from the task's first copy.
-  uint64_t differing() const { return differing_; }
-
- private:
-  struct NoOp : kafka::RebalanceListener {
-    void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
-    void OnAssign(std::vector<kafka::TopicPartition>&) override {}
-  };
-  void Take(const rd_kafka_message_t& msg);
-
-  NoOp listener_;
-  std::unique_ptr<kafka::Consumer> consumer_;
-  std::vector<kafka::MessageHandle> batch_;
-  std::map<std::string, int> seen_;
-  std::map<std::string, std::string> entry_of_;
-  std::map<std::string, std::string> first_;  // task id -> its first copy
-  std::map<std::string, nlohmann::json> tasks_;
-  uint64_t messages_ = 0, malformed_ = 0, differing_ = 0;
-};
-
 // Reads any topic from the beginning with a group of its own and hands
 // every message to a callback.
 class TopicReader {
@@ -122,9 +79,47 @@ class TopicReader {
     void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
     void OnAssign(std::vector<kafka::TopicPartition>&) override {}
   };
+
   NoOp listener_;
   std::unique_ptr<kafka::Consumer> consumer_;
   std::vector<kafka::MessageHandle> batch_;
+};
+
+// Reads a task topic (cairn.tasks) from the beginning with a group of its
+// own. Every copy of a task must be the same bytes (one decision, produced
+// again from its outbox row, never a second decision).
+class TaskReader {
+ public:
+  TaskReader(const std::string& brokers, const std::string& topic);
+  ~TaskReader();
+  TaskReader(const TaskReader&) = delete;
+  TaskReader& operator=(const TaskReader&) = delete;
+
+  bool ok() const { return reader_.ok(); }
+  // Reads for `ms`; returns the number of task messages read.
+  size_t Read(int ms);
+
+  // task id -> copies read.
+  const std::map<std::string, int>& seen() const { return seen_; }
+  // task id -> the message id of its entry event, as the task says.
+  const std::map<std::string, std::string>& entry_of() const { return entry_of_; }
+  // task id -> the task's first copy, parsed.
+  const std::map<std::string, nlohmann::json>& tasks() const { return tasks_; }
+  uint64_t messages() const { return messages_; }
+  // Messages without a JSON task whose task_id equals the cairn.task_id header.
+  uint64_t malformed() const { return malformed_; }
+  // Copies whose bytes differ from the task's first copy.
+  uint64_t differing() const { return differing_; }
+
+ private:
+  void Take(const rd_kafka_message_t& msg);
+
+  TopicReader reader_;
+  std::map<std::string, int> seen_;
+  std::map<std::string, std::string> entry_of_;
+  std::map<std::string, std::string> first_;  // task id -> its first copy
+  std::map<std::string, nlohmann::json> tasks_;
+  uint64_t messages_ = 0, malformed_ = 0, differing_ = 0;
 };
 
 struct KeyedMessage {
@@ -156,23 +151,5 @@ class ChunkedPublisher {
   std::atomic<size_t> published_{0};
   std::thread thread_;
 };
-
-struct HttpCallResult {
-  int status = 0;  // 0 = no answer (could not connect, timeout)
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
-  // The first value of header `name` (any case), "" when absent.
-  std::string Header(std::string_view name) const;
-};
-
-// One HTTP/1.1 request to ADDRESS ("127.0.0.1:PORT") with a 5 s timeout.
-// Redirects are not followed.
-HttpCallResult HttpCall(const std::string& method, const std::string& address,
-                        const std::string& target, const std::string& body = {},
-                        const std::vector<std::pair<std::string, std::string>>& headers = {});
-
-// "http://HOST:PORT/path?q" -> {"HOST:PORT", "/path?q"}; nullopt for
-// anything else (https, no host).
-std::optional<std::pair<std::string, std::string>> SplitHttpUrl(std::string_view url);
 
 }  // namespace cairn::testing

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -112,25 +113,47 @@ bool WaitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeou
 }
 
 HttpResult HttpGet(const std::string& address, const std::string& target) {
+  auto r = HttpCall("GET", address, target);
+  return {r.status, std::move(r.body)};
+}
+
+std::string HttpCallResult::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && strncasecmp(k.data(), name.data(), k.size()) == 0) return v;
+  }
+  return {};
+}
+
+HttpCallResult HttpCall(const std::string& method, const std::string& address,
+                        const std::string& target, const std::string& body,
+                        const std::vector<std::pair<std::string, std::string>>& headers) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   using tcp = boost::asio::ip::tcp;
-  HttpResult out;
+  HttpCallResult out;
   try {
     boost::asio::io_context io;
-    auto colon = address.rfind(':');
+    const auto colon = address.rfind(':');
     tcp::endpoint ep(boost::asio::ip::make_address(address.substr(0, colon)),
                      static_cast<unsigned short>(std::stoi(address.substr(colon + 1))));
     beast::tcp_stream stream(io);
     stream.expires_after(std::chrono::seconds(5));
     stream.connect(ep);
-    http::request<http::empty_body> req{http::verb::get, target, 11};
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
     req.set(http::field::host, address);
+    for (const auto& [k, v] : headers) req.set(k, v);
+    if (!body.empty() || method == "POST" || method == "PUT") {
+      req.body() = body;
+      req.prepare_payload();
+    }
     http::write(stream, req);
     beast::flat_buffer buf;
     http::response<http::string_body> res;
     http::read(stream, buf, res);
     out.status = static_cast<int>(res.result_int());
+    for (const auto& field : res) {
+      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     out.body = res.body();
     beast::error_code ec;
     stream.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -138,6 +161,17 @@ HttpResult HttpGet(const std::string& address, const std::string& target) {
     out.status = 0;
   }
   return out;
+}
+
+std::optional<std::pair<std::string, std::string>> SplitHttpUrl(std::string_view url) {
+  constexpr std::string_view kScheme = "http://";
+  if (url.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+  url.remove_prefix(kScheme.size());
+  const size_t slash = url.find('/');
+  std::string host(url.substr(0, slash));
+  if (host.empty()) return std::nullopt;
+  std::string target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  return std::make_pair(std::move(host), std::move(target));
 }
 
 std::string Tail(const std::string& path, size_t lines) {

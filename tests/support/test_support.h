@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cairn::testing {
@@ -60,6 +63,24 @@ struct HttpResult {
 };
 // GET http://ADDRESS/target with a 5 s timeout.
 HttpResult HttpGet(const std::string& address, const std::string& target);
+
+struct HttpCallResult {
+  int status = 0;  // 0 = no answer (could not connect, timeout)
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // The first value of header `name` (any case), "" when absent.
+  std::string Header(std::string_view name) const;
+};
+
+// One HTTP/1.1 request to ADDRESS ("127.0.0.1:PORT") with a 5 s timeout.
+// Redirects are not followed.
+HttpCallResult HttpCall(const std::string& method, const std::string& address,
+                        const std::string& target, const std::string& body = {},
+                        const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// "http://HOST:PORT/path?q" -> {"HOST:PORT", "/path?q"}; nullopt for
+// anything else (https, no host).
+std::optional<std::pair<std::string, std::string>> SplitHttpUrl(std::string_view url);
 
 // The last lines of a file, for failure messages.
 std::string Tail(const std::string& path, size_t lines = 40);

@@ -61,6 +61,21 @@ enum class SendOutcome : uint8_t {
   kPermanent,  // will never be taken (SMTP 5xx, HTTP 4xx other than 408/429, bad address)
 };
 
+// "accepted", "retryable", "unknown", "permanent": the ledger's words.
+inline const char* SendOutcomeName(SendOutcome o) {
+  switch (o) {
+    case SendOutcome::kAccepted:
+      return "accepted";
+    case SendOutcome::kRetryable:
+      return "retryable";
+    case SendOutcome::kUnknown:
+      return "unknown";
+    case SendOutcome::kPermanent:
+      return "permanent";
+  }
+  return "?";
+}
+
 struct SendResult {
   SendOutcome outcome = SendOutcome::kPermanent;
   int code = 0;             // the peer's answer: SMTP reply code, HTTP status; 0 = none

@@ -112,27 +112,13 @@ inline std::string HttpDateIn(int seconds) {
   return buf;
 }
 
-inline const char* OutcomeName(SendOutcome o) {
-  switch (o) {
-    case SendOutcome::kAccepted:
-      return "accepted";
-    case SendOutcome::kRetryable:
-      return "retryable";
-    case SendOutcome::kUnknown:
-      return "unknown";
-    case SendOutcome::kPermanent:
-      return "permanent";
-  }
-  return "?";
-}
-
 }  // namespace cairn::testing
 
 namespace cairn {
 inline void PrintTo(const SendResult& r, std::ostream* os) {
-  *os << "{" << testing::OutcomeName(r.outcome) << " code=" << r.code << " id='" << r.provider_id
+  *os << "{" << SendOutcomeName(r.outcome) << " code=" << r.code << " id='" << r.provider_id
       << "' rejected=" << r.recipient_rejected << " retry_after_ms=" << r.retry_after_ms
       << " detail='" << r.detail << "'}";
 }
-inline void PrintTo(SendOutcome o, std::ostream* os) { *os << testing::OutcomeName(o); }
+inline void PrintTo(SendOutcome o, std::ostream* os) { *os << SendOutcomeName(o); }
 }  // namespace cairn

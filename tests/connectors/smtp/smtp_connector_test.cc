@@ -82,23 +82,9 @@ OutboundMessage Message() {
   return m;
 }
 
-std::string OutcomeName(SendOutcome o) {
-  switch (o) {
-    case SendOutcome::kAccepted:
-      return "accepted";
-    case SendOutcome::kRetryable:
-      return "retryable";
-    case SendOutcome::kUnknown:
-      return "unknown";
-    case SendOutcome::kPermanent:
-      return "permanent";
-  }
-  return "?";
-}
-
 std::string Describe(const SendResult& r) {
-  return OutcomeName(r.outcome) + " code=" + std::to_string(r.code) + " detail=" + r.detail +
-         (r.recipient_rejected ? " (recipient rejected)" : "");
+  return std::string(SendOutcomeName(r.outcome)) + " code=" + std::to_string(r.code) +
+         " detail=" + r.detail + (r.recipient_rejected ? " (recipient rejected)" : "");
 }
 
 // ---------------------------------------------------------------- what arrives
