@@ -1,8 +1,10 @@
 #include "api/engine_api.h"
 
 #include <charconv>
+#include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/profile_routes.h"
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
 
@@ -38,10 +40,18 @@ std::optional<std::pair<int32_t, v1::CustomerState>> FindCustomer(state::StateSt
   return std::nullopt;
 }
 
+TimestampMs Now(const EngineApiContext& ctx) {
+  if (ctx.now) return ctx.now();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
-                         const std::vector<v1::HistoryEntry>& history) {
+                         const std::vector<v1::HistoryEntry>& history, const profile::Model* model,
+                         TimestampMs now) {
   json events = json::object();
   for (const auto& s : state.events()) {
     json e = {{"count", s.count()},
@@ -70,7 +80,9 @@ std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
               {"last_seen", FormatTimestamp(state.last_seen_ms())},
               {"events_total", state.events_total()},
               {"events", std::move(events)},
+              {"labels", state.labels()},
               {"recent", std::move(recent)}};
+  if (model != nullptr && !model->empty()) out["profile"] = ProfileJson(*model, state, now);
   return out.dump();
 }
 
@@ -217,7 +229,10 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
          if (!history.ok()) {
            return HttpResponse::Error(500, "storage", history.status().message());
          }
-         return HttpResponse::Json(200, CustomerJson(found->first, found->second, *history));
+         auto catalog = ctx.catalog ? ctx.catalog() : nullptr;
+         return HttpResponse::Json(
+             200, CustomerJson(found->first, found->second, *history,
+                               catalog != nullptr ? &catalog->profile() : nullptr, Now(ctx)));
        }});
   routes.push_back({"GET", {"v1", "customers", "*", "journeys"}, [ctx](const HttpRequest& req) {
                       const std::string& id = req.segments[2];
@@ -303,6 +318,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                       }
                       return HttpResponse::Json(200, LedgerJson(*e).dump());
                     }});
+  for (auto& r : ProfileRoutes(ctx.store, ctx.events_topic, ctx.catalog)) {
+    routes.push_back(std::move(r));
+  }
   return routes;
 }
 

@@ -6,6 +6,7 @@
 //                              decision trace (?trace=N, newest first)
 //   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
 //   GET /v1/status             ingest totals (from the checkpoints) and live metrics
+//   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
 #pragma once
 
 #include <functional>
@@ -29,13 +30,18 @@ struct EngineApiContext {
   // Delivery (unset when nothing is dispatched): lane counters and the ledger.
   std::function<dispatch::DispatchMetrics()> dispatch;
   std::function<std::optional<v1::LedgerEntry>(const std::string& task_id)> ledger;
+  // The engine's "now" (event time on the event-time clock); unset: wall clock.
+  std::function<TimestampMs()> now;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);
 
-// The JSON the customer endpoint returns, from a stored record and history.
+// The JSON the customer endpoint returns, from a stored record and history;
+// with a profile model also its computed traits (valued at `now`), RFM
+// scores, lifecycle stage, segments and labels.
 std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
-                         const std::vector<v1::HistoryEntry>& history);
+                         const std::vector<v1::HistoryEntry>& history,
+                         const profile::Model* model = nullptr, TimestampMs now = 0);
 
 // The JSON of GET /v1/customers/{id}/journeys.
 std::string CustomerJourneysJson(const v1::CustomerState& state,

@@ -117,6 +117,7 @@ int RunCommand(const Config& config) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   if (dispatcher != nullptr) {
     ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };

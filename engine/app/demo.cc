@@ -26,6 +26,7 @@
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
+#include "profile/profile_store.h"
 
 namespace cairn::app {
 namespace {
@@ -192,6 +193,67 @@ bool ReportDelivery(const dispatch::DispatchMetrics& dm, const SmtpSinkProcess* 
   return ok;
 }
 
+std::string Counts(const std::vector<std::string>& order,
+                   const google::protobuf::Map<std::string, int64_t>& counts) {
+  std::string out;
+  for (const auto& name : order) {
+    auto it = counts.find(name);
+    out += fmt::format("{}{} {}", out.empty() ? "" : " · ", name,
+                       Thousands(it == counts.end() ? 0 : static_cast<uint64_t>(it->second)));
+  }
+  return out;
+}
+
+// The profile stage's live counts (kept in the checkpoints with the customers
+// that change them) against a scan of every stored profile.
+bool ReportProfiles(runtime::Engine& e, state::StateStore& store,
+                    const runtime::EngineOptions& options) {
+  const auto catalog = e.journeys().catalog();
+  if (catalog == nullptr || catalog->profile().empty()) return true;
+  const auto& model = catalog->profile();
+  const v1::ProfileStats live = profile::SummedStats(store, options.topics.events);
+  v1::ProfileStats scanned;
+  uint64_t profiles = 0;
+  (void)store.ScanCustomers([&](int32_t, const v1::CustomerState& c) {
+    ++profiles;
+    const auto& p = c.profile();
+    if (!p.stage().empty()) (*scanned.mutable_stages())[p.stage()]++;
+    if (!p.rfm_group().empty()) (*scanned.mutable_rfm_groups())[p.rfm_group()]++;
+    for (const auto& seg : p.segments()) (*scanned.mutable_segments())[seg]++;
+    return true;
+  });
+  auto same = [](const auto& a, const auto& b) {
+    if (a.size() != b.size()) return false;
+    for (const auto& [k, v] : a) {
+      auto it = b.find(k);
+      if (it == b.end() || it->second != v) return false;
+    }
+    return true;
+  };
+  const bool ok = same(live.stages(), scanned.stages()) &&
+                  same(live.segments(), scanned.segments()) &&
+                  same(live.rfm_groups(), scanned.rfm_groups());
+  fmt::print("\n== Profiles (journeys/profile: {} computed traits, RFM, lifecycle, segments) ==\n",
+             model.traits.size());
+  if (model.lifecycle.declared) {
+    fmt::print("  lifecycle      {}\n", Counts(model.lifecycle.stages, live.stages()));
+  }
+  if (model.rfm.declared) {
+    std::vector<std::string> groups;
+    for (const auto& g : model.rfm.groups) groups.push_back(g.name);
+    fmt::print("  RFM groups     {}\n", Counts(groups, live.rfm_groups()));
+  }
+  std::vector<std::string> segments;
+  for (const auto& s : model.segments) segments.push_back(s.name);
+  if (!segments.empty()) fmt::print("  segments       {}\n", Counts(segments, live.segments()));
+  fmt::print("  check          {}\n",
+             ok ? fmt::format("OK: live stage, RFM group and segment sizes equal a scan of all {} "
+                              "profiles",
+                              Thousands(profiles))
+                : "FAILED: live sizes differ from a scan of the profiles");
+  return ok;
+}
+
 }  // namespace
 
 int DemoCommand(const DemoOptions& d) {
@@ -295,6 +357,7 @@ int DemoCommand(const DemoOptions& d) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  ctx.now = [e] { return e->latest_event_ms(); };
   ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
   ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   auto routes = api::EngineRoutes(ctx);
@@ -401,10 +464,7 @@ int DemoCommand(const DemoOptions& d) {
   auto snapshot = [&] {
     dm = dispatcher->metrics();
     m = e->metrics();
-    uint64_t emitted_now = 0;
-    for (const auto& [k, v] : e->journey_counts()) {
-      if (k.ends_with("/emit")) emitted_now += v;
-    }
+    const uint64_t emitted_now = m.events_emitted;
     outcome_events = dm.outcomes_published + (*providers)->callbacks_ok();
     const uint64_t want_events =
         summary.records - summary.malformed - summary.retries + emitted_now + outcome_events;
@@ -442,13 +502,15 @@ int DemoCommand(const DemoOptions& d) {
     return true;
   });
 
-  // Events the journeys emitted come back through cairn.events too.
+  // Events the journeys (emit steps) and the profile (stage and segment
+  // changes) emitted come back through cairn.events too.
   uint64_t emitted = 0;
   for (const auto& [k, v] : e->journey_counts()) {
     if (k.ends_with("/emit")) emitted += v;
   }
+  const uint64_t profile_events = m.events_emitted - std::min(m.events_emitted, emitted);
   const uint64_t expected_events =
-      summary.records - summary.malformed - summary.retries + emitted + outcome_events;
+      summary.records - summary.malformed - summary.retries + m.events_emitted + outcome_events;
   const bool ok = m.events == expected_events && m.duplicates == summary.retries &&
                   m.dead_letters == summary.malformed;
   fmt::print("\n== What happened ==\n");
@@ -457,6 +519,12 @@ int DemoCommand(const DemoOptions& d) {
   if (emitted > 0) {
     fmt::print("  emitted        {:>10} events by journeys (emit steps), ingested like any other\n",
                Thousands(emitted));
+  }
+  if (profile_events > 0) {
+    fmt::print(
+        "  profile        {:>10} events by the profile (Lifecycle Stage Changed, Segment "
+        "Entered/Exited)\n",
+        Thousands(profile_events));
   }
   fmt::print(
       "  ingested       {:>10} events into {} customer profiles (signed-up shoppers and "
@@ -486,6 +554,7 @@ int DemoCommand(const DemoOptions& d) {
 
   bool journeys_ok = true;
   if (library) journeys_ok = ReportJourneys(*e, options, (*http)->address());
+  if (library && journeys_ok) journeys_ok = ReportProfiles(*e, **store, options);
   const bool delivery_ok =
       ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, (*http)->address());
 

@@ -101,12 +101,9 @@ class Generator {
       t += static_cast<TimestampMs>(3600000.0 * (2 + U() * 24 * (activity < 0.15 ? 3 : 9)));
       Session(user, t, s, coupon, vip, last_order);
     }
-    // Customers gone quiet for 60 days become at-risk (the lifecycle stage
-    // machine of a later issue emits this; here the stream carries it).
-    if (last_order > 0 && last_order + 60 * 86400000LL < o_.start_ms + span) {
-      Emit(user, last_order + 60 * 86400000LL,
-           Track(user, "Lifecycle Stage Changed", {{"from", "active"}, {"to", "at-risk"}}));
-    }
+    // Customers gone quiet for 60 days become at-risk: the lifecycle stage
+    // machine (journeys/profile/customers.yaml) emits that, not the stream.
+    (void)last_order;
   }
 
   void Session(const std::string& user, TimestampMs& t, int s, int& coupon, bool vip,

@@ -7,8 +7,8 @@
 
 #include "cairn/time.h"
 #include "cairn/v1/task.pb.h"
-#include "profile/eval_scope.h"
 #include "flow/local_time.h"
+#include "profile/eval_scope.h"
 
 namespace cairn::flow {
 
@@ -226,6 +226,7 @@ class Walk {
     p.stats = ctx_.profile_stats;
     p.rfm_quantiles = ctx_.rfm_quantiles;
     p.events_topic = rt_.options_.events_topic;
+    p.generation = catalog_ != nullptr ? catalog_->generation() : 0;
     return p;
   }
 

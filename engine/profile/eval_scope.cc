@@ -115,30 +115,24 @@ void EvalScope::SetChange(std::string trait, Value old_value, Value new_value) {
 Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs now) {
   Value base = c.traits_json().empty() ? Value::Map({}) : Value::FromJson(c.traits_json());
   if (model == nullptr || (model->traits.empty() && !model->rfm.declared)) return base;
-  expr::ValueMap m;
-  if (base.kind() == expr::Kind::kMap) m = base.map();
-  auto put = [&](const std::string& name, Value v) {
-    auto key = Value::String(name);
-    auto it = std::find_if(m.begin(), m.end(), [&](const auto& kv) { return kv.first.Equals(key); });
-    if (it != m.end()) m.erase(it);
-    if (v.kind() != expr::Kind::kNull) m.emplace_back(std::move(key), std::move(v));
-  };
   const auto& p = c.profile();
-  for (const auto& t : model->traits) {
-    const v1::ComputedState* s = nullptr;
-    for (const auto& x : p.traits()) {
-      if (x.name() == t.name) {
-        s = &x;
-        break;
-      }
+  expr::ValueMap m;
+  m.reserve(model->traits.size() + 4 + (base.kind() == expr::Kind::kMap ? base.map().size() : 0));
+  if (base.kind() == expr::Kind::kMap) {
+    for (const auto& kv : base.map()) {  // computed names replace identify traits
+      if (!model->IsComputedName(kv.first.string_value())) m.push_back(kv);
     }
-    put(t.name, ComputedValue(t, s, now));
+  }
+  for (size_t i = 0; i < model->traits.size(); ++i) {
+    const auto& t = model->traits[i];
+    auto v = ComputedValue(t, FindComputed(p, t.name, i), now);
+    if (!v.is_null()) m.emplace_back(Value::String(t.name), std::move(v));
   }
   if (model->rfm.declared && p.rfm_r() > 0) {
-    put("rfm_r", Value::Int(p.rfm_r()));
-    put("rfm_f", Value::Int(p.rfm_f()));
-    put("rfm_m", Value::Int(p.rfm_m()));
-    put("rfm_group", Value::String(p.rfm_group()));
+    m.emplace_back(Value::String("rfm_r"), Value::Int(p.rfm_r()));
+    m.emplace_back(Value::String("rfm_f"), Value::Int(p.rfm_f()));
+    m.emplace_back(Value::String("rfm_m"), Value::Int(p.rfm_m()));
+    m.emplace_back(Value::String("rfm_group"), Value::String(p.rfm_group()));
   }
   return Value::Map(std::move(m));
 }

@@ -62,6 +62,10 @@ class EvalScope final : public expr::Activation {
     values_[journey::kTraitsSlot].reset();
     values_[journey::kCustomerSlot].reset();
   }
+  // Only `traits` changed (computed values, scores) / only `customer`
+  // (labels, stage, segments).
+  void InvalidateTraits() { values_[journey::kTraitsSlot].reset(); }
+  void InvalidateCustomerOnly() { values_[journey::kCustomerSlot].reset(); }
 
   expr::Value Resolve(int slot) const override;
   TimestampMs Now() const override { return now_; }

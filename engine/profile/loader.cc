@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "journey/yaml_reader.h"
 
@@ -29,7 +30,7 @@ bool IsTraitName(std::string_view s) {
   });
 }
 
-const std::vector<std::string> kAggregates = {"count", "sum",  "min",  "max",
+const std::vector<std::string> kAggregates = {"count", "sum",   "min",  "max",
                                               "avg",   "first", "last", "distinct"};
 
 // Names a later pass resolves across files.
@@ -133,8 +134,7 @@ class FileLoader : public journey::internal::YamlReader {
     for (int slot : c.program.used_slots()) {
       if (slot == journey::kTraitsSlot || slot == journey::kCustomerSlot) continue;
       if (slot == journey::kEventSlot && event_allowed) continue;
-      Error(c.pos, Quoted(key) + " may only use " +
-                       std::string(event_allowed ? "`event`, " : "") +
+      Error(c.pos, Quoted(key) + " may only use " + std::string(event_allowed ? "`event`, " : "") +
                        "`traits` and `customer` (it is evaluated on the profile, outside any "
                        "journey)");
       return;
@@ -151,8 +151,9 @@ class FileLoader : public journey::internal::YamlReader {
     for (const auto& [key, value] : Entries(section.value)) {
       const Pos kp = NodePos(key);
       if (!key.IsScalar() || !IsTraitName(key.Scalar())) {
-        Error(kp, "a computed trait's name must be lower-case letters, digits and _, starting "
-                  "with a letter (it is read as traits.<name>)");
+        Error(kp,
+              "a computed trait's name must be lower-case letters, digits and _, starting "
+              "with a letter (it is read as traits.<name>)");
         continue;
       }
       ComputedTrait t;
@@ -299,16 +300,18 @@ class FileLoader : public journey::internal::YamlReader {
         }
       }
     } else if (r.mode == RfmMode::kThresholds) {
-      Error(KeyPos(section), "rfm with scores: thresholds needs 'thresholds' (recency, frequency, "
-                             "monetary: four ascending values each)");
+      Error(KeyPos(section),
+            "rfm with scores: thresholds needs 'thresholds' (recency, frequency, "
+            "monetary: four ascending values each)");
     }
     if (const Field* x = f.Get("refresh")) {
       if (auto ms = Duration(*x, Sign::kPositive)) r.refresh_ms = *ms;
     }
     if (const Field* x = f.Get("groups")) {
       if (!x->value.IsMap()) {
-        Error(ValuePos(*x), "'groups' maps group names to conditions, first match wins "
-                            "(prime: \"traits.rfm_r >= 4 && traits.rfm_f >= 4\")");
+        Error(ValuePos(*x),
+              "'groups' maps group names to conditions, first match wins "
+              "(prime: \"traits.rfm_r >= 4 && traits.rfm_f >= 4\")");
         return;
       }
       std::set<std::string> seen;
@@ -398,8 +401,8 @@ class FileLoader : public journey::internal::YamlReader {
       if (!t.Has("if") && !t.Has("on") && !t.Has("idle") && !t.had_unknown()) {
         Error(ip, "a transition needs at least one of 'if', 'on' or 'idle'");
       }
-      if (!x.from.empty() &&
-          std::find(x.from.begin(), x.from.end(), x.to) != x.from.end() && !x.to.empty()) {
+      if (!x.from.empty() && std::find(x.from.begin(), x.from.end(), x.to) != x.from.end() &&
+          !x.to.empty()) {
         Error(ip, "a transition from " + Quoted(x.to) + " to itself changes nothing");
       }
       lc.transitions.push_back(std::move(x));
@@ -410,8 +413,9 @@ class FileLoader : public journey::internal::YamlReader {
 
   void Labels(const Field& section) {
     if (!section.value.IsMap()) {
-      Error(ValuePos(section), "'labels' maps label names to conditions "
-                               "(big-spender: \"traits.revenue_365d >= 1000.0\")");
+      Error(ValuePos(section),
+            "'labels' maps label names to conditions "
+            "(big-spender: \"traits.revenue_365d >= 1000.0\")");
       return;
     }
     for (const auto& [key, value] : Entries(section.value)) {
@@ -502,9 +506,7 @@ bool IsYaml(const std::filesystem::path& p) {
 
 }  // namespace
 
-std::string_view AggregateName(Aggregate a) {
-  return kAggregates[static_cast<size_t>(a)];
-}
+std::string_view AggregateName(Aggregate a) { return kAggregates[static_cast<size_t>(a)]; }
 
 int Model::TraitIndex(std::string_view name) const {
   for (size_t i = 0; i < traits.size(); ++i) {
@@ -515,11 +517,26 @@ int Model::TraitIndex(std::string_view name) const {
 
 void Model::Finish() {
   traits_by_event.clear();
+  computed_names.clear();
   has_windows = false;
   for (size_t i = 0; i < traits.size(); ++i) {
     traits_by_event[traits[i].event].push_back(static_cast<int>(i));
     has_windows = has_windows || traits[i].window_ms > 0;
+    computed_names.push_back(traits[i].name);
   }
+  if (rfm.declared)
+    computed_names.insert(computed_names.end(), {"rfm_r", "rfm_f", "rfm_m", "rfm_group"});
+  std::sort(computed_names.begin(), computed_names.end());
+  auto reads_customer = [](const journey::Condition& c) {
+    const auto& used = c.program.used_slots();
+    return std::find(used.begin(), used.end(), journey::kCustomerSlot) != used.end();
+  };
+  label_reads_customer.clear();
+  segment_reads_customer.clear();
+  for (const auto& l : labels) label_reads_customer.push_back(reads_customer(l.when));
+  for (const auto& s : segments) segment_reads_customer.push_back(reads_customer(s.when));
+  rfm_groups_read_customer = false;
+  for (const auto& g : rfm.groups) rfm_groups_read_customer |= reads_customer(g.when);
 }
 
 LoadResult LoadProfile(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -531,6 +548,18 @@ LoadResult LoadProfile(const std::vector<std::pair<std::string, std::string>>& f
   ResolveRfm(shared);
   LoadResult out;
   out.diagnostics = std::move(shared.diags);
+  // By file (in the order given), then position.
+  auto file_index = [&](const std::string& f) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (files[i].first == f) return i;
+    }
+    return files.size();
+  };
+  std::stable_sort(out.diagnostics.begin(), out.diagnostics.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) {
+                     return std::make_tuple(file_index(a.file), a.pos.line, a.pos.column) <
+                            std::make_tuple(file_index(b.file), b.pos.line, b.pos.column);
+                   });
   if (out.diagnostics.empty()) {
     shared.model.Finish();
     out.model = std::make_shared<const Model>(std::move(shared.model));

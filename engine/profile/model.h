@@ -7,6 +7,7 @@
 // profile/loader.h. Immutable once loaded; read from any thread.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -29,10 +30,10 @@ std::string_view AggregateName(Aggregate a);
 struct ComputedTrait {
   std::string name;
   Aggregate aggregate = Aggregate::kCount;
-  std::string event;                // the event name counted
-  std::vector<std::string> of;      // property path; empty: the event's time (min/max/first/last)
-  journey::Condition where;         // optional filter on the event (`event` is set)
-  int64_t window_ms = 0;            // 0: all time; else a sliding window ending now
+  std::string event;            // the event name counted
+  std::vector<std::string> of;  // property path; empty: the event's time (min/max/first/last)
+  journey::Condition where;     // optional filter on the event (`event` is set)
+  int64_t window_ms = 0;        // 0: all time; else a sliding window ending now
   journey::Pos pos;
 };
 
@@ -59,10 +60,10 @@ struct Rfm {
 struct Transition {
   std::vector<std::string> from;  // empty: from any stage
   std::string to;
-  journey::Condition when;        // optional condition over the profile
-  std::string on_event;           // optional: only when this event arrives
-  std::string idle_event;         // optional: no such event for idle_ms
-  int64_t idle_ms = 0;            // since its last occurrence, or since first seen
+  journey::Condition when;  // optional condition over the profile
+  std::string on_event;     // optional: only when this event arrives
+  std::string idle_event;   // optional: no such event for idle_ms
+  int64_t idle_ms = 0;      // since its last occurrence, or since first seen
   journey::Pos pos;
 };
 
@@ -101,6 +102,16 @@ struct Model {
            segments.empty();
   }
   int TraitIndex(std::string_view name) const;
+  // A computed trait's or an RFM trait's name (they replace identify traits).
+  bool IsComputedName(std::string_view name) const {
+    return std::binary_search(computed_names.begin(), computed_names.end(), name);
+  }
+  std::vector<std::string> computed_names;  // sorted; built by Finish()
+  // Conditions of label rules and segments that read `customer` (its
+  // events, labels, stage, segments), not only `traits`: evaluated on every
+  // event; the others only when the customer's traits changed.
+  std::vector<bool> label_reads_customer, segment_reads_customer;
+  bool rfm_groups_read_customer = false;
   void Finish();
 };
 

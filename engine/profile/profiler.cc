@@ -17,20 +17,27 @@ namespace {
 constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
 constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::max();
 
-v1::ComputedState& StateOf(v1::ProfileState& p, const std::string& name) {
-  for (auto& s : *p.mutable_traits()) {
-    if (s.name() == name) return s;
+// Puts the customer's computed states in model order (index i holds trait
+// i), keeping the states of traits still declared; returns true if it had to.
+bool Align(const Model& m, v1::ProfileState& p) {
+  bool aligned = p.traits_size() == static_cast<int>(m.traits.size());
+  for (size_t i = 0; aligned && i < m.traits.size(); ++i) {
+    aligned = p.traits(static_cast<int>(i)).name() == m.traits[i].name;
   }
-  auto* s = p.add_traits();
-  s->set_name(name);
-  return *s;
-}
-
-const v1::ComputedState* FindState(const v1::ProfileState& p, const std::string& name) {
-  for (const auto& s : p.traits()) {
-    if (s.name() == name) return &s;
+  if (aligned) return false;
+  google::protobuf::RepeatedPtrField<v1::ComputedState> old;
+  old.Swap(p.mutable_traits());
+  for (const auto& t : m.traits) {
+    v1::ComputedState* s = p.add_traits();
+    for (auto& o : old) {
+      if (o.name() == t.name) {
+        s->Swap(&o);
+        break;
+      }
+    }
+    s->set_name(t.name);
   }
-  return nullptr;
+  return true;
 }
 
 bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, std::string_view v) {
@@ -53,6 +60,16 @@ void InsertSorted(google::protobuf::RepeatedPtrField<std::string>* list, const s
   }
 }
 
+// Moves one customer from the `from` bucket to the `to` bucket ("" = none).
+void Count(google::protobuf::Map<std::string, int64_t>& counts, const std::string& from,
+           const std::string& to) {
+  if (!from.empty()) {
+    auto it = counts.find(from);
+    if (it != counts.end() && --it->second <= 0) counts.erase(it);
+  }
+  if (!to.empty()) counts[to]++;
+}
+
 int ScoreAscending(double v, const std::array<double, 4>& t) {
   int s = 1;
   for (double x : t) {
@@ -67,12 +84,22 @@ class Deriver {
   Deriver(const Model& m, const Context& ctx, v1::CustomerState& c)
       : m_(m), ctx_(ctx), c_(c), p_(*c.mutable_profile()), scope_(c, ctx.now) {
     scope_.SetProfile(&m);
+    // A new model (or a customer never derived): evaluate everything once.
+    if (p_.generation() != ctx.generation ||
+        p_.traits_size() != static_cast<int>(m.traits.size())) {
+      Align(m, p_);
+      traits_dirty_ = true;
+    }
+    p_.set_generation(ctx.generation);
   }
+
+  void MarkTraitsDirty() { traits_dirty_ = true; }
 
   EvalScope& scope() { return scope_; }
 
   void FoldEvent(const Event& e) {
     if (e.name == kLabelsUpdated) ApplyLabels(e);
+    if (e.type == EventType::kIdentify) traits_dirty_ = true;
     auto it = m_.traits_by_event.find(e.name);
     if (it == m_.traits_by_event.end()) return;
     PropertyCache cache(e);
@@ -94,7 +121,8 @@ class Deriver {
       }
       auto o = Extract(t, e, cache);
       if (!o) continue;
-      Fold(t, *o, StateOf(p_, t.name));
+      Fold(t, *o, *p_.mutable_traits(i));
+      traits_dirty_ = true;
     }
     if (view_set) scope_.SetEvent(nullptr);
     scope_.InvalidateCustomer();
@@ -102,13 +130,16 @@ class Deriver {
 
   void Derive(const Event* e) {
     next_ = kNever;
-    for (const auto& t : m_.traits) {
+    for (size_t i = 0; i < m_.traits.size(); ++i) {
+      const auto& t = m_.traits[i];
       if (t.window_ms <= 0) continue;
-      v1::ComputedState& s = StateOf(p_, t.name);
+      v1::ComputedState& s = *p_.mutable_traits(static_cast<int>(i));
+      const int before = s.window_size();
       const TimestampMs due = Expire(t, ctx_.now, s);
+      if (s.window_size() != before) traits_dirty_ = true;
       if (due > 0) next_ = std::min(next_, due);
     }
-    scope_.InvalidateCustomer();
+    if (traits_dirty_) scope_.InvalidateTraits();
     if (m_.rfm.declared) Rfm();
     if (m_.lifecycle.declared) Lifecycle(e);
     if (!m_.labels.empty()) LabelRules();
@@ -165,9 +196,9 @@ class Deriver {
     const auto& rt = m_.traits[static_cast<size_t>(r.recency_trait)];
     const auto& ft = m_.traits[static_cast<size_t>(r.frequency_trait)];
     const auto& mt = m_.traits[static_cast<size_t>(r.monetary_trait)];
-    const expr::Value rv = ComputedValue(rt, FindState(p_, rt.name), ctx_.now);
-    const expr::Value fv = ComputedValue(ft, FindState(p_, ft.name), ctx_.now);
-    const expr::Value mv = ComputedValue(mt, FindState(p_, mt.name), ctx_.now);
+    const expr::Value rv = ComputedValue(rt, &p_.traits(r.recency_trait), ctx_.now);
+    const expr::Value fv = ComputedValue(ft, &p_.traits(r.frequency_trait), ctx_.now);
+    const expr::Value mv = ComputedValue(mt, &p_.traits(r.monetary_trait), ctx_.now);
     auto number = [](const expr::Value& v) {
       switch (v.kind()) {
         case expr::Kind::kInt:
@@ -204,10 +235,15 @@ class Deriver {
       fs = ScoreAscending(f, th->frequency);
       ms = ScoreAscending(mo, th->monetary);
     }
-    p_.set_rfm_r(rs);
-    p_.set_rfm_f(fs);
-    p_.set_rfm_m(ms);
-    scope_.InvalidateCustomer();
+    const bool changed = rs != p_.rfm_r() || fs != p_.rfm_f() || ms != p_.rfm_m();
+    if (changed) {
+      p_.set_rfm_r(rs);
+      p_.set_rfm_f(fs);
+      p_.set_rfm_m(ms);
+      traits_dirty_ = true;
+      scope_.InvalidateTraits();
+    }
+    if (!traits_dirty_ && !m_.rfm_groups_read_customer) return;
     std::string group;
     if (rs > 0) {
       for (const auto& g : r.groups) {
@@ -221,8 +257,9 @@ class Deriver {
     }
     if (group != p_.rfm_group()) {
       Trace("rfm", group, fmt::format("R{} F{} M{}", rs, fs, ms));
+      if (ctx_.stats != nullptr) Count(*ctx_.stats->mutable_rfm_groups(), p_.rfm_group(), group);
       p_.set_rfm_group(group);
-      scope_.InvalidateCustomer();
+      scope_.InvalidateTraits();
     }
   }
 
@@ -302,28 +339,24 @@ class Deriver {
 
   void SetStage(const std::string& to, const std::string& why) {
     const std::string from = p_.stage();
-    if (ctx_.stats != nullptr) {
-      auto& stages = *ctx_.stats->mutable_stages();
-      if (!from.empty()) {
-        auto it = stages.find(from);
-        if (it != stages.end() && --it->second <= 0) stages.erase(it);
-      }
-      stages[to]++;
-    }
+    if (ctx_.stats != nullptr) Count(*ctx_.stats->mutable_stages(), from, to);
     p_.set_stage(to);
     p_.set_stage_since_ms(ctx_.now);
-    scope_.InvalidateCustomer();
+    scope_.InvalidateCustomerOnly();
     nlohmann::json props = {{"from", from.empty() ? nlohmann::json(nullptr) : nlohmann::json(from)},
                             {"to", to}};
     EmitEvent(kStageChanged, props);
-    Trace("stage", to, (from.empty() ? std::string("entered") : "from " + from) +
-                           (why.empty() ? "" : ": " + why));
+    Trace(
+        "stage", to,
+        (from.empty() ? std::string("entered") : "from " + from) + (why.empty() ? "" : ": " + why));
   }
 
   // ---- rule labels and segments
 
   void LabelRules() {
-    for (const auto& rule : m_.labels) {
+    for (size_t i = 0; i < m_.labels.size(); ++i) {
+      const auto& rule = m_.labels[i];
+      if (!traits_dirty_ && !m_.label_reads_customer[i]) continue;  // nothing it reads changed
       std::string error;
       const bool holds = scope_.Test(rule.when, &error);
       if (!error.empty()) Trace("label", rule.label, "rule condition: " + error);
@@ -331,19 +364,21 @@ class Deriver {
       if (holds && !owned) {
         InsertSorted(p_.mutable_rule_labels(), rule.label);
         if (!Contains(c_.labels(), rule.label)) c_.add_labels(rule.label);
-        scope_.InvalidateCustomer();
+        scope_.InvalidateCustomerOnly();
         Trace("label", rule.label, "added by rule");
       } else if (!holds && owned && error.empty()) {
         Remove(p_.mutable_rule_labels(), rule.label);
         Remove(c_.mutable_labels(), rule.label);
-        scope_.InvalidateCustomer();
+        scope_.InvalidateCustomerOnly();
         Trace("label", rule.label, "removed by rule");
       }
     }
   }
 
   void Segments() {
-    for (const auto& seg : m_.segments) {
+    for (size_t i = 0; i < m_.segments.size(); ++i) {
+      const auto& seg = m_.segments[i];
+      if (!traits_dirty_ && !m_.segment_reads_customer[i]) continue;  // nothing it reads changed
       std::string error;
       const bool holds = scope_.Test(seg.when, &error);
       if (!error.empty()) {
@@ -358,18 +393,14 @@ class Deriver {
         Remove(p_.mutable_segments(), seg.name);
       }
       if (ctx_.stats != nullptr) {
-        auto& counts = *ctx_.stats->mutable_segments();
-        if (holds) {
-          counts[seg.name]++;
-        } else if (auto it = counts.find(seg.name); it != counts.end() && --it->second <= 0) {
-          counts.erase(it);
-        }
+        Count(*ctx_.stats->mutable_segments(), holds ? "" : seg.name, holds ? seg.name : "");
       }
-      if (ctx_.sink != nullptr) ctx_.sink->SetSegmentMember(seg.name, ctx_.partition, c_.id(), holds);
+      if (ctx_.sink != nullptr)
+        ctx_.sink->SetSegmentMember(seg.name, ctx_.partition, c_.id(), holds);
       EmitEvent(holds ? kSegmentEntered : kSegmentExited, {{"segment", seg.name}});
       Trace("segment", seg.name, holds ? "entered" : "exited");
+      scope_.InvalidateCustomerOnly();
     }
-    scope_.InvalidateCustomer();
   }
 
   // ---- effects
@@ -422,6 +453,7 @@ class Deriver {
   v1::ProfileState& p_;
   EvalScope scope_;
   TimestampMs next_ = kNever;
+  bool traits_dirty_ = false;  // computed values or scores changed in this pass
 };
 
 }  // namespace
@@ -442,6 +474,7 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
   p.set_due_tag(0);
   if (model.empty()) return;
   Deriver d(model, ctx, customer);
+  d.MarkTraitsDirty();  // time passed: windows, recency
   d.Derive(nullptr);
 }
 

@@ -51,6 +51,9 @@ struct Context {
   v1::ProfileStats* stats = nullptr;             // the partition's; null: none kept
   const RfmThresholds* rfm_quantiles = nullptr;  // scores: quantiles; null or not ready: none yet
   std::string_view events_topic = "cairn.events";
+  // The catalog generation: a customer first derived under a new one is
+  // re-evaluated in full (new segments, changed conditions).
+  uint64_t generation = 0;
 };
 
 // `event` has been applied to `customer` (not a duplicate).

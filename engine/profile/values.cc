@@ -33,6 +33,18 @@ Value NumberOrTime(const ComputedTrait& t, double v) {
 
 }  // namespace
 
+const v1::ComputedState* FindComputed(const v1::ProfileState& p, std::string_view name,
+                                      size_t index) {
+  if (index < static_cast<size_t>(p.traits_size()) &&
+      p.traits(static_cast<int>(index)).name() == name) {
+    return &p.traits(static_cast<int>(index));
+  }
+  for (const auto& s : p.traits()) {
+    if (s.name() == name) return &s;
+  }
+  return nullptr;
+}
+
 const void* PropertyCache::Node(const std::vector<std::string>& path) {
   if (!parsed_) {
     auto j = std::make_shared<nlohmann::json>(
@@ -108,8 +120,12 @@ void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
     while (pos > 0 && w->Get(pos - 1).at_ms() > o.at_ms) --pos;
     w->Add(std::move(e));
     for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
+    s.set_window_count(s.window_count() + 1);
+    s.set_window_sum(s.window_sum() + o.number);
     if (w->size() > kMaxWindowEntries) {
       if (t.aggregate == Aggregate::kDistinct) {
+        s.set_window_count(s.window_count() - w->Get(0).count());
+        s.set_window_sum(s.window_sum() - EntrySum(w->Get(0)));
         w->DeleteSubrange(0, 1);
       } else {  // merge the two oldest
         const auto& a = w->Get(0);
@@ -172,7 +188,19 @@ TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s
   auto* w = s.mutable_window();
   int gone = 0;
   while (gone < w->size() && w->Get(gone).at_ms() <= now - t.window_ms) ++gone;
-  if (gone > 0) w->DeleteSubrange(0, gone);
+  if (gone > 0) {
+    uint64_t count = s.window_count();
+    double sum = s.window_sum();
+    for (int i = 0; i < gone; ++i) {
+      count -= std::min<uint64_t>(count, w->Get(i).count());
+      sum -= EntrySum(w->Get(i));
+    }
+    w->DeleteSubrange(0, gone);
+    if (w->empty()) sum = 0;  // no drift survives an empty window
+    s.set_window_count(count);
+    s.set_window_sum(sum);
+  }
+  s.set_expired_at_ms(now);
   return w->empty() ? 0 : w->Get(0).at_ms() + t.window_ms;
 }
 
@@ -203,6 +231,30 @@ Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, Timestam
   }
   // Windowed: only the entries inside (now - window, now].
   const TimestampMs from = now - t.window_ms;
+  // Pruned at this very time (the profile stage does that first): the
+  // running totals and the ends of the window are the answer.
+  const bool pruned =
+      s->expired_at_ms() == now && (s->window().empty() || s->window(0).at_ms() > from);
+  if (pruned) {
+    const auto n = s->window_count();
+    switch (t.aggregate) {
+      case Aggregate::kCount:
+        return Value::Int(static_cast<int64_t>(n));
+      case Aggregate::kSum:
+        return Value::Double(s->window_sum());
+      case Aggregate::kAvg:
+        return n > 0 ? Value::Double(s->window_sum() / static_cast<double>(n)) : Value::Null();
+      case Aggregate::kFirst:
+        return n > 0 ? TimeOrJson(t, s->window(0).json(), s->window(0).at_ms()) : Value::Null();
+      case Aggregate::kLast: {
+        if (n == 0) return Value::Null();
+        const auto& e = s->window(s->window_size() - 1);
+        return TimeOrJson(t, e.json(), e.at_ms());
+      }
+      default:
+        break;  // min, max, distinct: scan
+    }
+  }
   uint64_t count = 0;
   double sum = 0, mn = 0, mx = 0;
   const v1::WindowEntry* first = nullptr;

@@ -39,8 +39,7 @@ struct Occurrence {
 // parsed by the caller at most once per event (null until needed: pass a
 // slot the function fills).
 class PropertyCache;
-std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
-                                  PropertyCache& cache);
+std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event, PropertyCache& cache);
 
 // Adds one occurrence.
 void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s);
@@ -52,6 +51,12 @@ TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s
 // avg/min/max Double, first/last the property's JSON value; without `of`,
 // min/max/first/last are timestamps.
 expr::Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, TimestampMs now);
+
+// The customer's state of computed trait `name`, declared at `index` in the
+// model: the state at that index when the record is aligned with the model
+// (the profile stage keeps it so), else found by name; null when none.
+const v1::ComputedState* FindComputed(const v1::ProfileState& p, std::string_view name,
+                                      size_t index);
 
 // The event's properties, parsed once per event on first use.
 class PropertyCache {

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "cairn/crash_point.h"
+#include "profile/profile_store.h"
 
 namespace cairn::runtime {
 namespace {
@@ -251,8 +252,11 @@ void Engine::FireTimers() {
   for (size_t i = 0; i < fired_count_ && fatal_.ok(); ++i) {
     Pending& p = fired_[i];
     effects_entry_ = p.entry;
+    PartitionState& ps = partitions_[p.timer.partition];
+    ps.dirty = true;  // the profile stage may change its counts
     flow::Context ctx{p.timer.partition,
-                      options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this};
+                      options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this,
+                      ps.checkpoint.mutable_profile(), &rfm_quantiles_};
     runtime_.OnTimer(ctx, p.entry->state, p.timer);
     if (!p.entry->dirty) {
       p.entry->dirty = true;
@@ -269,6 +273,7 @@ void Engine::FireTimers() {
 void Engine::AddTimer(const timer::Timer& timer) { timers_.Add(*building_, timer); }
 
 void Engine::Publish(v1::OutboxRecord record) {
+  if (record.topic() == options_.topics.events) ++emitted_in_hand_;
   outbox_->Stage(*building_, effects_entry_->partition, record);
 }
 
@@ -279,11 +284,32 @@ void Engine::Dispatch(const v1::Task& task) {
 }
 
 void Engine::Record(const v1::TraceEntry& entry) {
-  counts_in_hand_[entry.journey() + "/" + (entry.step().empty() ? "-" : entry.step()) + "/" +
-                  entry.action()]++;
+  if (!entry.journey().empty())
+    counts_in_hand_[entry.journey() + "/" + (entry.step().empty() ? "-" : entry.step()) + "/" +
+                    entry.action()]++;
   if (options_.trace_limit == 0) return;
   building_->PutTrace(effects_entry_->partition, effects_entry_->state.id(), entry,
                       options_.trace_limit);
+}
+
+void Engine::SetSegmentMember(std::string_view segment, int32_t partition,
+                              std::string_view customer, bool member) {
+  profile::PutSegmentMember(*building_, store_->meta_cf(), segment, partition, customer, member);
+}
+
+void Engine::RefreshRfm() {
+  const flow::Catalog* catalog = batch_catalog_.get();
+  if (catalog == nullptr || !catalog->profile().rfm.declared ||
+      catalog->profile().rfm.mode != profile::RfmMode::kQuantiles) {
+    return;
+  }
+  const TimestampMs now = clock_->NowMs();
+  if (rfm_quantiles_.ready && now - rfm_refreshed_ms_ < catalog->profile().rfm.refresh_ms) return;
+  std::vector<const v1::ProfileStats*> stats;
+  for (const auto& [part, ps] : partitions_) stats.push_back(&ps.checkpoint.profile());
+  rfm_quantiles_ =
+      profile::QuantileThresholds(stats, options_.event_time_clock ? event_clock_ : now);
+  rfm_refreshed_ms_ = now;
 }
 
 void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
@@ -318,7 +344,8 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
     ps.clock = std::max(ps.clock, p.event.timestamp_ms);
     effects_entry_ = &entry;
     flow::Context ctx{entry.partition,
-                      options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs(), this};
+                      options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs(), this,
+                      ps.checkpoint.mutable_profile(), &rfm_quantiles_};
     runtime_.OnEvent(ctx, entry.state, p.event, trait_triggers ? &old_traits_ : nullptr);
     effects_entry_ = nullptr;
   }
@@ -377,6 +404,7 @@ void Engine::ProcessBatch() {
 
   // The journeys for this batch (a reload swaps them between batches).
   batch_catalog_ = runtime_.catalog();
+  RefreshRfm();
 
   // 2. Read the customers the cache lacks.
   auto stage = std::chrono::steady_clock::now();
@@ -457,6 +485,8 @@ void Engine::ProcessBatch() {
   metrics_.last_batch_ms = ms;
   for (const auto& [k, n] : counts_in_hand_) journey_counts_[k] += n;
   counts_in_hand_.clear();
+  metrics_.events_emitted += emitted_in_hand_;
+  emitted_in_hand_ = 0;
   if (batch_ms_ring_.size() < kBatchRing) {
     batch_ms_ring_.push_back(ms);
   } else {
@@ -480,9 +510,16 @@ Status Engine::SubmitWrite() {
     entry->dirty = false;
   }
   dirty_.clear();
+  const bool daily = batch_catalog_ != nullptr && (batch_catalog_->profile().lifecycle.declared ||
+                                                   !batch_catalog_->profile().segments.empty());
   for (auto& [part, ps] : partitions_) {
     if (!ps.dirty) continue;
     building_->PutCheckpoint(options_.topics.events, part, ps.checkpoint);
+    if (daily) {
+      const TimestampMs now = Now(ps);
+      profile::PutDailyCounts(*building_, store_->meta_cf(), now / (int64_t{86400} * 1000), part,
+                              ps.checkpoint.profile());
+    }
     writing_offsets_.push_back({options_.topics.events, part, ps.checkpoint.next_offset()});
     ps.dirty = false;
   }

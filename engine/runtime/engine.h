@@ -80,6 +80,7 @@ struct EngineMetrics {
   uint64_t consumer_errors = 0;
   uint64_t timers_fired = 0;
   uint64_t tasks_published = 0;  // outbox records produced (tasks and emitted events)
+  uint64_t events_emitted = 0;   // of them, events for the events topic (journeys' emit, profile)
   uint64_t outbox_unacked = 0;
   // Cumulative time of the ingest thread per stage, in ms.
   double poll_ms = 0, parse_ms = 0, load_ms = 0, apply_ms = 0, write_ms = 0, timer_ms = 0;
@@ -156,6 +157,11 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   void Publish(v1::OutboxRecord record) override;
   void Dispatch(const v1::Task& task) override;
   void Record(const v1::TraceEntry& entry) override;
+  void SetSegmentMember(std::string_view segment, int32_t partition, std::string_view customer,
+                        bool member) override;
+  // Recomputes the RFM quantile thresholds from the owned partitions'
+  // distributions when the model asks for quantiles and refresh_ms passed.
+  void RefreshRfm();
   // Processes pending_ and writes it. Sets fatal_ on failure.
   void ProcessBatch();
   void DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError& error);
@@ -192,7 +198,10 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   uint64_t timers_fired_ = 0;
   std::string old_traits_;
   std::shared_ptr<const flow::Catalog> batch_catalog_;  // the journeys of the batch in hand
-  std::map<std::string, uint64_t> counts_in_hand_;      // journey counts of the batch in hand
+  profile::RfmThresholds rfm_quantiles_;                // ingest thread only
+  TimestampMs rfm_refreshed_ms_ = 0;
+  std::map<std::string, uint64_t> counts_in_hand_;  // journey counts of the batch in hand
+  uint64_t emitted_in_hand_ = 0;                    // events-topic records of the batch in hand
   std::map<std::string, uint64_t>
       journey_counts_;  // guarded by metrics_mu_  // scratch: traits before an identify
 

@@ -10,6 +10,7 @@
 
 #include "cairn/time.h"
 #include "journey/loader.h"
+#include "profile/loader.h"
 
 namespace cairn::flow::testing {
 
@@ -37,7 +38,16 @@ journey::Journey Load(std::string_view yaml) {
 Host::Host(RuntimeOptions options) : runtime_(std::move(options)) {}
 
 void Host::Install(std::vector<journey::Journey> current, std::vector<journey::Journey> previous) {
-  runtime_.SetCatalog(Catalog::Build(std::move(current), std::move(previous), ++generation_));
+  runtime_.SetCatalog(
+      Catalog::Build(std::move(current), std::move(previous), ++generation_, profile_));
+}
+
+void Host::SetProfile(std::string_view profile_yaml) {
+  auto r = profile::LoadProfile({{"profile.yaml", std::string(profile_yaml)}});
+  std::string problems;
+  for (const auto& d : r.diagnostics) problems += d.ToString() + "\n";
+  EXPECT_TRUE(r.diagnostics.empty()) << problems << profile_yaml;
+  profile_ = r.model;
 }
 
 void Host::Install(std::vector<std::string> current_yaml, std::vector<std::string> previous_yaml) {
@@ -67,7 +77,7 @@ void Host::Event(cairn::Event e, TimestampMs at) {
   auto& c = customers_[e.customer_id()];
   const std::string old_traits = c.traits_json();
   if (state::Apply(state_options_, e, c, nullptr) == state::ApplyResult::kDuplicate) return;
-  Context ctx{0, at, this};
+  Context ctx{0, at, this, &profile_stats_, rfm_quantiles_};
   runtime_.OnEvent(ctx, c, e, e.type == EventType::kIdentify ? &old_traits : nullptr);
 }
 
@@ -89,7 +99,7 @@ void Host::AdvanceTo(TimestampMs t) {
     timer::Timer tm = std::move(timers_.begin()->second);
     timers_.erase(timers_.begin());
     now_ = std::max(now_, tm.due_ms);
-    Context ctx{0, tm.due_ms, this};
+    Context ctx{0, tm.due_ms, this, &profile_stats_, rfm_quantiles_};
     runtime_.OnTimer(ctx, customers_[tm.customer_id], tm);
   }
   now_ = std::max(now_, t);

@@ -48,6 +48,12 @@ class Host final : public Effects {
   // pinned instances) with the next generation: a hot reload.
   void Install(std::vector<journey::Journey> current, std::vector<journey::Journey> previous = {});
   void Install(std::vector<std::string> current_yaml, std::vector<std::string> previous_yaml = {});
+  // The profile model (engine/profile) the next Install() carries; YAML text
+  // of one profile file; fails the test when it does not load.
+  void SetProfile(std::string_view profile_yaml);
+  // The partition's live profile counts (segments, stages, RFM groups).
+  const v1::ProfileStats& profile_stats() const { return profile_stats_; }
+  void set_rfm_quantiles(const profile::RfmThresholds* t) { rfm_quantiles_ = t; }
 
   // Fires the timers due before `at`, then folds the event into its customer
   // and hands it to the runtime at `at` (the event's time). Segment JSON;
@@ -111,6 +117,9 @@ class Host final : public Effects {
   bool fire_before_events_ = true;
   TimestampMs now_ = 0;
   std::map<std::string, v1::CustomerState> customers_;
+  std::shared_ptr<const profile::Model> profile_;
+  v1::ProfileStats profile_stats_;
+  const profile::RfmThresholds* rfm_quantiles_ = nullptr;
   std::map<Key, timer::Timer> timers_;
   std::vector<v1::OutboxRecord> outbox_;
   std::vector<v1::TraceEntry> trace_;

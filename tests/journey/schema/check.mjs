@@ -132,5 +132,44 @@ for (const c of cases) {
   }
 }
 
+// 3. Profile files (journeys/profile/*.yaml) against profile.schema.json.
+const profileSchema = JSON.parse(
+  fs.readFileSync(path.join(journeysDir, "schema", "profile.schema.json"), "utf8"));
+const validateProfile = ajv.compile(profileSchema);
+const profileDir = path.join(journeysDir, "profile");
+for (const f of fs.readdirSync(profileDir).filter((x) => /\.ya?ml$/.test(x)).sort()) {
+  const text = fs.readFileSync(path.join(profileDir, f), "utf8");
+  if (text.split("\n", 1)[0] !== "# yaml-language-server: $schema=../schema/profile.schema.json") {
+    fail(`profile/${f}: first line must be the yaml-language-server $schema comment`);
+    continue;
+  }
+  if (validateProfile(YAML.parse(text))) {
+    passed++;
+    console.log(`ok   profile/${f}`);
+  } else {
+    fail(`profile/${f}`, ajv.errorsText(validateProfile.errors, { separator: "\n  " }));
+  }
+}
+const profileCases = [
+  { name: "a trait with two aggregates", yaml: "traits: { x: { count: A, sum: B, of: t } }" },
+  { name: "a trait without an aggregate", yaml: "traits: { x: { of: t } }" },
+  { name: "a bad window", yaml: "traits: { x: { count: A, window: soon } }" },
+  { name: "three RFM thresholds", yaml: "rfm: { recency: a, frequency: b, monetary: c, thresholds: { recency: [1d, 2d, 3d], frequency: [1, 2, 3, 4], monetary: [1, 2, 3, 4] } }" },
+  { name: "a transition without a condition", yaml: "lifecycle: { initial: a, stages: [a, b], transitions: [{ from: a, to: b }] }" },
+  { name: "a segment without if", yaml: "segments: { vip: { description: x } }" },
+  { name: "an unknown section", yaml: "audiences: {}" },
+  { name: "segments short and long form", ok: true, yaml: "segments: { a: \"traits.x > 1\", b: { if: \"true\", description: d } }" },
+];
+for (const c of profileCases) {
+  const valid = validateProfile(YAML.parse(c.yaml));
+  const want = c.ok === true;
+  if (valid === want) {
+    passed++;
+    console.log(`ok   profile ${want ? "accepts" : "rejects"}: ${c.name}`);
+  } else {
+    fail(`profile ${want ? "should accept" : "should reject"}: ${c.name}`);
+  }
+}
+
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

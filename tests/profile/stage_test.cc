@@ -1,0 +1,250 @@
+// The profile stage inside the journey runtime, on a fake clock: lifecycle
+// migrations on events and on timers (no event needed for "no order for 60
+// days"), segment entry/exit with their events and live counts, rule labels
+// and bulk labels, RFM scores against a brute-force computation, and a
+// journey triggered by a stage change.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "flow/flow_host.h"
+
+namespace cairn::flow::testing {
+namespace {
+
+using ::testing::ElementsAre;
+
+constexpr const char* kProfile = R"(
+traits:
+  orders_total: { count: Order Completed }
+  orders_30d: { count: Order Completed, window: 30d }
+  revenue_30d: { sum: Order Completed, of: total, window: 30d }
+  last_order_at: { last: Order Completed }
+rfm:
+  recency: last_order_at
+  frequency: orders_30d
+  monetary: revenue_30d
+  thresholds: { recency: [7d, 14d, 21d, 28d], frequency: [2, 3, 4, 5], monetary: [50, 100, 200, 400] }
+  groups:
+    prime: "traits.rfm_r >= 4 && traits.rfm_f >= 3"
+    sleeping: "traits.rfm_r <= 2"
+    regular: "true"
+lifecycle:
+  initial: new
+  stages: [new, active, at-risk, dormant, won-back]
+  transitions:
+    - { from: new, to: active, on: Order Completed }
+    - { from: [active, won-back], to: at-risk, idle: { event: Order Completed, for: 60d } }
+    - { from: at-risk, to: dormant, idle: { event: Order Completed, for: 120d } }
+    - { from: [at-risk, dormant], to: won-back, on: Order Completed }
+labels:
+  spender: "traits.revenue_30d >= 100.0"
+segments:
+  buyers-30d: "traits.orders_30d > 0"
+  vip: { if: "traits.revenue_30d >= 200.0" }
+)";
+
+// The events the profile published, as "<name> <properties>" lines.
+std::vector<std::string> Emitted(const Host& h) {
+  std::vector<std::string> out;
+  for (const auto& r : h.outbox()) {
+    auto j = nlohmann::json::parse(r.value());
+    out.push_back(j["event"].get<std::string>() + " " + j["properties"].dump());
+  }
+  return out;
+}
+
+int64_t Count(const google::protobuf::Map<std::string, int64_t>& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
+}
+
+TEST(ProfileStage, LifecycleMigratesOnEventsAndOnTimers) {
+  Host h;
+  h.SetProfile(kProfile);
+  h.Install(std::vector<std::string>{});
+  const TimestampMs t0 = T("2026-01-01T10:00:00Z");
+  h.Track("u1", "Signed Up", t0);
+  EXPECT_EQ(h.customer("u1").profile().stage(), "new");
+  h.Track("u1", "Order Completed", t0 + kDay, R"({"total": 120.0})");
+  EXPECT_EQ(h.customer("u1").profile().stage(), "active");
+  h.ClearRecords();
+  // No events at all: the timer moves the customer at exactly 60 days.
+  h.AdvanceTo(t0 + 61 * kDay - 1);
+  EXPECT_EQ(h.customer("u1").profile().stage(), "active");
+  h.AdvanceTo(t0 + 61 * kDay);
+  EXPECT_EQ(h.customer("u1").profile().stage(), "at-risk");
+  EXPECT_EQ(h.customer("u1").profile().stage_since_ms(), t0 + 61 * kDay);
+  h.AdvanceTo(t0 + 121 * kDay);
+  EXPECT_EQ(h.customer("u1").profile().stage(), "dormant");
+  h.Track("u1", "Order Completed", t0 + 200 * kDay, R"({"total": 10.0})");
+  EXPECT_EQ(h.customer("u1").profile().stage(), "won-back");
+  const auto emitted = Emitted(h);
+  EXPECT_THAT(
+      std::vector<std::string>(emitted.begin(), emitted.end()),
+      ::testing::IsSupersetOf({R"(Lifecycle Stage Changed {"from":"active","to":"at-risk"})",
+                               R"(Lifecycle Stage Changed {"from":"at-risk","to":"dormant"})",
+                               R"(Lifecycle Stage Changed {"from":"dormant","to":"won-back"})"}));
+  EXPECT_EQ(Count(h.profile_stats().stages(), "won-back"), 1);
+  EXPECT_EQ(Count(h.profile_stats().stages(), "active"), 0);
+  EXPECT_THAT(h.Lines("u1", "stage"),
+              ElementsAre("2026-03-03T10:00:00Z  at-risk stage: from active: no Order "
+                          "Completed for 60d",
+                          "2026-05-02T10:00:00Z  dormant stage: from at-risk: no Order "
+                          "Completed for 120d",
+                          "2026-07-20T10:00:00Z  won-back stage: from dormant: on Order "
+                          "Completed"));
+}
+
+TEST(ProfileStage, SegmentsFollowWindowsExactlyAndEmitEvents) {
+  Host h;
+  h.SetProfile(kProfile);
+  h.Install(std::vector<std::string>{});
+  const TimestampMs t0 = T("2026-03-01T00:00:00Z");
+  h.Track("u2", "Order Completed", t0, R"({"total": 150.0})");
+  h.Track("u2", "Order Completed", t0 + 5 * kDay, R"({"total": 60.0})");
+  const auto& p = h.customer("u2").profile();
+  EXPECT_THAT(std::vector<std::string>(p.segments().begin(), p.segments().end()),
+              ElementsAre("buyers-30d", "vip"));
+  EXPECT_EQ(Count(h.profile_stats().segments(), "vip"), 1);
+  EXPECT_THAT(
+      std::vector<std::string>(h.customer("u2").labels().begin(), h.customer("u2").labels().end()),
+      ElementsAre("spender"));
+  // The first order leaves the 30-day window at exactly t0 + 30d: revenue
+  // drops to 60, out of vip and spender; the second leaves at t0 + 35d.
+  h.ClearRecords();
+  h.AdvanceTo(t0 + 30 * kDay - 1);
+  EXPECT_EQ(p.segments_size(), 2);
+  h.AdvanceTo(t0 + 30 * kDay);
+  EXPECT_THAT(std::vector<std::string>(p.segments().begin(), p.segments().end()),
+              ElementsAre("buyers-30d"));
+  EXPECT_TRUE(h.customer("u2").labels().empty());
+  h.AdvanceTo(t0 + 35 * kDay);
+  EXPECT_EQ(p.segments_size(), 0);
+  EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Exited {"segment":"vip"})",
+                                      R"(Segment Exited {"segment":"buyers-30d"})"));
+  EXPECT_EQ(Count(h.profile_stats().segments(), "vip"), 0);
+  EXPECT_EQ(Count(h.profile_stats().segments(), "buyers-30d"), 0);
+  // Every emitted event has a deterministic, distinct messageId.
+  std::set<std::string> ids;
+  for (const auto& r : h.outbox()) ids.insert(nlohmann::json::parse(r.value())["messageId"]);
+  EXPECT_EQ(ids.size(), h.outbox().size());
+}
+
+TEST(ProfileStage, BulkLabelsAndComputedTraitsInJourneyConditions) {
+  Host h;
+  h.SetProfile(kProfile);
+  h.Install(std::vector<std::string>{R"(
+journey: vip-thanks
+version: 1
+when:
+  event: Segment Entered
+  where: "event.properties.segment == 'vip' && 'vip' in customer.segments"
+who:
+  where: "traits.revenue_30d >= 200.0 && customer.stage == 'active' && 'gold' in customer.labels"
+  consent: { email: implied }
+steps:
+  - id: thanks
+    send: { channel: email, template: thanks }
+)"});
+  const TimestampMs t0 = T("2026-03-01T00:00:00Z");
+  h.Track("u3", "Labels Updated", t0, R"({"add": ["gold", "beta"], "remove": []})");
+  h.Track("u3", "Labels Updated", t0 + 1, R"({"add": ["gold"], "remove": ["beta"]})");
+  EXPECT_THAT(
+      std::vector<std::string>(h.customer("u3").labels().begin(), h.customer("u3").labels().end()),
+      ElementsAre("gold"));
+  h.Track("u3", "Order Completed", t0 + kHour, R"({"total": 250.0})");
+  // The Segment Entered event comes back through the events topic.
+  auto back = h.outbox();
+  for (const auto& r : back) {
+    if (r.topic() == "cairn.events") h.Event(r.value(), t0 + 2 * kHour);
+  }
+  EXPECT_EQ(h.Tasks("u3").size(), 1u);
+}
+
+TEST(ProfileStage, RfmScoresMatchABruteForceComputation) {
+  Host h;
+  h.SetProfile(kProfile);
+  h.Install(std::vector<std::string>{});
+  std::mt19937_64 rng(11);
+  const TimestampMs t0 = T("2026-01-01T00:00:00Z");
+  struct Order {
+    TimestampMs at;
+    double total;
+  };
+  std::map<std::string, std::vector<Order>> orders;
+  std::set<std::pair<TimestampMs, std::string>> stream;  // one event per customer and time
+  for (int c = 0; c < 300; ++c) {
+    const std::string id = "c" + std::to_string(c);
+    const int n = static_cast<int>(rng() % 9);
+    for (int i = 0; i < n; ++i) {
+      const Order o{t0 + static_cast<int64_t>(rng() % (90 * kDay)),
+                    static_cast<double>(rng() % 30000) / 100.0};
+      orders[id].push_back(o);
+    }
+  }
+  for (const auto& [id, list] : orders) {
+    for (const auto& o : list) stream.emplace(o.at, id);
+  }
+  for (const auto& [at, id] : stream) {
+    const auto& list = orders[id];
+    // The customer's orders at this time (several may share one).
+    for (const auto& o : list) {
+      if (o.at == at) {
+        h.Track(id, "Order Completed", at, fmt::format(R"({{"total": {}}})", o.total));
+        break;
+      }
+    }
+  }
+  const TimestampMs end = t0 + 100 * kDay;
+  h.AdvanceTo(end);
+  auto asc = [](double v, std::array<double, 4> t) {
+    int s = 1;
+    for (double x : t) s += v >= x ? 1 : 0;
+    return s;
+  };
+  int checked = 0;
+  for (const auto& [id, list] : orders) {
+    if (list.empty() || !h.has_customer(id)) continue;
+    // What the stage should say at `end`, computed from the raw orders.
+    TimestampMs last = 0;
+    double f = 0, m = 0;
+    std::set<TimestampMs> seen;
+    for (const auto& o : list) {
+      if (!seen.insert(o.at).second) continue;  // the host sent one event per distinct time
+      last = std::max(last, o.at);
+      if (o.at > end - 30 * kDay) {
+        f += 1;
+        m += o.total;
+      }
+    }
+    const double age = static_cast<double>(end - last);
+    int r = 1;
+    const std::array<double, 4> rt = {7.0 * kDay, 14.0 * kDay, 21.0 * kDay, 28.0 * kDay};
+    for (int i = 3; i >= 0; --i) {
+      if (age <= rt[static_cast<size_t>(i)]) r = 5 - i;
+    }
+    const auto& p = h.customer(id).profile();
+    // Scores are current as of the customer's last profile event or timer;
+    // the recency timer re-scores at every threshold, windows expire on timers.
+    EXPECT_EQ(p.rfm_r(), r) << id;
+    EXPECT_EQ(p.rfm_f(), asc(f, {2, 3, 4, 5})) << id;
+    EXPECT_EQ(p.rfm_m(), asc(m, {50, 100, 200, 400})) << id;
+    const std::string group = (r >= 4 && p.rfm_f() >= 3) ? "prime"
+                              : r <= 2                   ? "sleeping"
+                                                         : "regular";
+    EXPECT_EQ(p.rfm_group(), group) << id;
+    ++checked;
+  }
+  EXPECT_GT(checked, 200);
+  int64_t groups = 0;
+  for (const auto& [g, n] : h.profile_stats().rfm_groups()) groups += n;
+  EXPECT_EQ(groups, checked);
+}
+
+}  // namespace
+}  // namespace cairn::flow::testing

@@ -1,0 +1,201 @@
+// Computed traits, one aggregate at a time: all-time and windowed values,
+// the exact window edge, late events, and the merge beyond kMaxWindowEntries
+// (counts and sums stay exact).
+#include "profile/values.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <tuple>
+
+namespace cairn::profile {
+namespace {
+
+constexpr int64_t kDay = 86400000;
+
+ComputedTrait Trait(Aggregate a, std::vector<std::string> of = {}, int64_t window = 0) {
+  ComputedTrait t;
+  t.name = "t";
+  t.aggregate = a;
+  t.event = "Order Completed";
+  t.of = std::move(of);
+  t.window_ms = window;
+  return t;
+}
+
+Event Order(TimestampMs at, double total, const std::string& category = "shoes") {
+  Event e;
+  e.name = "Order Completed";
+  e.timestamp_ms = at;
+  e.properties_json =
+      R"({"total":)" + std::to_string(total) + R"(,"product":{"category":")" + category + R"("}})";
+  e.numeric_properties = {{"total", total}};
+  return e;
+}
+
+void Add(const ComputedTrait& t, v1::ComputedState& s, const Event& e) {
+  PropertyCache cache(e);
+  auto o = Extract(t, e, cache);
+  if (o) Fold(t, *o, s);
+}
+
+TEST(ComputedValues, AllTimeAggregates) {
+  const std::vector<std::pair<TimestampMs, double>> orders = {
+      {3 * kDay, 30.0}, {1 * kDay, 10.0}, {5 * kDay, 50.0}, {2 * kDay, 20.0}};
+  auto value = [&](Aggregate a, std::vector<std::string> of) {
+    auto t = Trait(a, std::move(of));
+    v1::ComputedState s;
+    for (const auto& [at, total] : orders) Add(t, s, Order(at, total));
+    return ComputedValue(t, &s, 10 * kDay);
+  };
+  EXPECT_EQ(value(Aggregate::kCount, {}).int_value(), 4);
+  EXPECT_DOUBLE_EQ(value(Aggregate::kSum, {"total"}).double_value(), 110.0);
+  EXPECT_DOUBLE_EQ(value(Aggregate::kAvg, {"total"}).double_value(), 27.5);
+  EXPECT_DOUBLE_EQ(value(Aggregate::kMin, {"total"}).double_value(), 10.0);
+  EXPECT_DOUBLE_EQ(value(Aggregate::kMax, {"total"}).double_value(), 50.0);
+  EXPECT_EQ(value(Aggregate::kFirst, {}).millis(), 1 * kDay);  // by event time, not arrival
+  EXPECT_EQ(value(Aggregate::kLast, {}).millis(), 5 * kDay);
+  EXPECT_EQ(value(Aggregate::kMin, {}).millis(), 1 * kDay);
+  EXPECT_DOUBLE_EQ(value(Aggregate::kFirst, {"total"}).double_value(), 10.0);
+  EXPECT_DOUBLE_EQ(value(Aggregate::kLast, {"total"}).double_value(), 50.0);
+  EXPECT_EQ(value(Aggregate::kDistinct, {"product", "category"}).int_value(), 1);
+}
+
+TEST(ComputedValues, NothingYet) {
+  for (auto a :
+       {Aggregate::kAvg, Aggregate::kMin, Aggregate::kMax, Aggregate::kFirst, Aggregate::kLast}) {
+    EXPECT_TRUE(ComputedValue(Trait(a, {"total"}), nullptr, 0).is_null());
+    EXPECT_TRUE(ComputedValue(Trait(a, {"total"}, kDay), nullptr, 0).is_null());
+  }
+  EXPECT_EQ(ComputedValue(Trait(Aggregate::kCount), nullptr, 0).int_value(), 0);
+  EXPECT_DOUBLE_EQ(ComputedValue(Trait(Aggregate::kSum, {"total"}), nullptr, 0).double_value(), 0);
+}
+
+TEST(ComputedValues, MissingOrWrongPropertyIsNotCounted) {
+  auto t = Trait(Aggregate::kSum, {"total"});
+  v1::ComputedState s;
+  Event e = Order(kDay, 5);
+  e.numeric_properties.clear();
+  e.properties_json = R"({"total":"lots"})";
+  Add(t, s, e);
+  EXPECT_EQ(s.count(), 0u);
+  auto d = Trait(Aggregate::kDistinct, {"product", "category"});
+  Event f = Order(kDay, 5);
+  f.properties_json = "not json";
+  Add(d, s, f);
+  EXPECT_EQ(ComputedValue(d, &s, kDay).int_value(), 0);
+}
+
+TEST(ComputedValues, WindowEdgeIsExact) {
+  // (now - window, now]: an event exactly one window old is out, one ms younger is in.
+  auto t = Trait(Aggregate::kCount, {}, 7 * kDay);
+  v1::ComputedState s;
+  Add(t, s, Order(10 * kDay, 1));
+  EXPECT_EQ(ComputedValue(t, &s, 17 * kDay - 1).int_value(), 1);
+  EXPECT_EQ(ComputedValue(t, &s, 17 * kDay).int_value(), 0);
+  // Expire() prunes what left and says when the next one leaves.
+  Add(t, s, Order(12 * kDay, 1));
+  EXPECT_EQ(Expire(t, 17 * kDay - 1, s), 17 * kDay);
+  EXPECT_EQ(s.window_size(), 2);
+  EXPECT_EQ(Expire(t, 17 * kDay, s), 19 * kDay);
+  EXPECT_EQ(s.window_size(), 1);
+  EXPECT_EQ(Expire(t, 19 * kDay, s), 0);
+  EXPECT_EQ(s.window_size(), 0);
+}
+
+TEST(ComputedValues, WindowedAggregatesAgainstBruteForce) {
+  std::mt19937_64 rng(7);
+  const int64_t window = 30 * kDay;
+  for (Aggregate a : {Aggregate::kCount, Aggregate::kSum, Aggregate::kAvg, Aggregate::kMin,
+                      Aggregate::kMax, Aggregate::kFirst, Aggregate::kLast, Aggregate::kDistinct}) {
+    const bool cat = a == Aggregate::kDistinct;
+    auto t = Trait(
+        a,
+        cat ? std::vector<std::string>{"product", "category"} : std::vector<std::string>{"total"},
+        window);
+    if (a == Aggregate::kCount) t.of.clear();
+    v1::ComputedState s;
+    std::vector<std::tuple<TimestampMs, double, std::string>> all;
+    // Mostly in order, some late (out of order) events.
+    TimestampMs clock = 0;
+    for (int i = 0; i < 3000; ++i) {
+      clock += static_cast<int64_t>(rng() % (kDay / 2));
+      const TimestampMs at =
+          (rng() % 10 == 0) ? clock - static_cast<int64_t>(rng() % (3 * kDay)) : clock;
+      const double total = static_cast<double>(rng() % 1000) / 4.0;
+      const std::string c = "c" + std::to_string(rng() % 13);
+      all.emplace_back(at, total, c);
+      Add(t, s, Order(at, total, c));
+      if (i % 97 == 0) {
+        const TimestampMs now = clock;
+        Expire(t, now, s);
+        // Brute force over every event so far.
+        uint64_t n = 0;
+        double sum = 0, mn = 1e300, mx = -1e300;
+        TimestampMs first_at = 0, last_at = 0;
+        double first_v = 0, last_v = 0;
+        std::set<std::string> cats;
+        for (const auto& [at2, v, c2] : all) {
+          if (at2 <= now - window || at2 > now + 10 * kDay) continue;
+          ++n;
+          sum += v;
+          mn = std::min(mn, v);
+          mx = std::max(mx, v);
+          if (n == 1 || at2 < first_at) first_at = at2, first_v = v;
+          if (n == 1 || at2 >= last_at) last_at = at2, last_v = v;
+          cats.insert(c2);
+        }
+        const auto got = ComputedValue(t, &s, now);
+        switch (a) {
+          case Aggregate::kCount:
+            EXPECT_EQ(got.int_value(), static_cast<int64_t>(n));
+            break;
+          case Aggregate::kSum:
+            EXPECT_NEAR(got.double_value(), sum, 1e-6);
+            break;
+          case Aggregate::kAvg:
+            if (n > 0) EXPECT_NEAR(got.double_value(), sum / static_cast<double>(n), 1e-6);
+            break;
+          case Aggregate::kMin:
+            if (n > 0) EXPECT_DOUBLE_EQ(got.double_value(), mn);
+            break;
+          case Aggregate::kMax:
+            if (n > 0) EXPECT_DOUBLE_EQ(got.double_value(), mx);
+            break;
+          case Aggregate::kFirst:
+            if (n > 0) EXPECT_DOUBLE_EQ(got.double_value(), first_v);
+            break;
+          case Aggregate::kLast:
+            if (n > 0) EXPECT_DOUBLE_EQ(got.double_value(), last_v);
+            break;
+          case Aggregate::kDistinct:
+            EXPECT_EQ(got.int_value(), static_cast<int64_t>(cats.size()));
+            break;
+        }
+      }
+    }
+  }
+}
+
+TEST(ComputedValues, BeyondTheEntryCapCountsAndSumsStayExact) {
+  auto count = Trait(Aggregate::kCount, {}, 1000 * kDay);
+  auto sum = Trait(Aggregate::kSum, {"total"}, 1000 * kDay);
+  auto mx = Trait(Aggregate::kMax, {"total"}, 1000 * kDay);
+  v1::ComputedState sc, ss, sm;
+  double total = 0;
+  for (int i = 0; i < kMaxWindowEntries * 3; ++i) {
+    const double v = (i * 37) % 101;
+    total += v;
+    Add(count, sc, Order(kDay + i * 1000, v));
+    Add(sum, ss, Order(kDay + i * 1000, v));
+    Add(mx, sm, Order(kDay + i * 1000, v));
+  }
+  EXPECT_LE(sc.window_size(), kMaxWindowEntries);
+  EXPECT_EQ(ComputedValue(count, &sc, 2 * kDay).int_value(), kMaxWindowEntries * 3);
+  EXPECT_NEAR(ComputedValue(sum, &ss, 2 * kDay).double_value(), total, 1e-6);
+  EXPECT_DOUBLE_EQ(ComputedValue(mx, &sm, 2 * kDay).double_value(), 100.0);
+}
+
+}  // namespace
+}  // namespace cairn::profile
