@@ -9,6 +9,7 @@
 
 #include "api/engine_api.h"
 #include "api/http_server.h"
+#include "api/labels_routes.h"
 #include "api/tracking_routes.h"
 #include "app/delivery.h"
 #include "app/sample_stream.h"
@@ -129,6 +130,17 @@ int RunCommand(const Config& config) {
         std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
     routes.insert(routes.end(), tracking.begin(), tracking.end());
   }
+  // POST /v1/labels:batch: a producer of its own to the events topic.
+  std::unique_ptr<labels::LabelPublisher> label_publisher;
+  if (auto p = labels::LabelPublisher::Create(options.brokers, options.topics.events,
+                                              &SystemClock::Instance());
+      p.ok()) {
+    label_publisher = std::move(p).value();
+  } else {
+    spdlog::error("labels API unavailable: {}", p.status().ToString());
+  }
+  auto label_routes = api::LabelRoutes(label_publisher.get());
+  routes.insert(routes.end(), label_routes.begin(), label_routes.end());
   auto http = api::HttpServer::Start(config.http, std::move(routes));
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());

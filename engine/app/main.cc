@@ -1,11 +1,14 @@
-// cairn: the engine binary. Subcommands: run, validate, simulate, broker, demo, produce-sample.
+// cairn: the engine binary. Subcommands: run, validate, simulate, broker, demo, produce-sample,
+// import labels.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "app/commands.h"
 #include "app/config.h"
+#include "app/import_labels_command.h"
 #include "app/simulate_command.h"
 #include "app/validate_command.h"
 
@@ -90,6 +93,22 @@ int main(int argc, char** argv) {
   sample->add_option("--days", sample_days)->capture_default_str();
   sample->add_option("--seed", sample_seed)->capture_default_str();
 
+  // cairn import labels
+  ImportLabelsOptions import_labels;
+  auto* import_cmd = cli.add_subcommand("import", "Bulk imports");
+  import_cmd->require_subcommand(1);
+  auto* labels_cmd = import_cmd->add_subcommand(
+      "labels", "Add/remove customer labels from a CSV or JSON-lines file (docs/labels-import.md)");
+  labels_cmd->add_option("file", import_labels.file, "FILE.csv or FILE.jsonl")->required();
+  labels_cmd->add_option("--format", import_labels.format, "csv or jsonl (default: from the name)")
+      ->check(CLI::IsMember({"csv", "jsonl"}));
+  labels_cmd->add_option("--config", import_labels.config_file,
+                         "The engine's YAML config, for kafka.brokers and topics.events");
+  labels_cmd->add_option("--brokers", import_labels.brokers,
+                         "Kafka bootstrap servers (default: the config's, else 127.0.0.1:9092)");
+  labels_cmd->add_option("--topic", import_labels.topic,
+                         "Events topic (default: the config's topics.events, cairn.events)");
+
   CLI11_PARSE(cli, argc, argv);
   InstallSignalHandlers();
 
@@ -112,6 +131,11 @@ int main(int argc, char** argv) {
     return RunCommand(config);
   }
   if (*broker) return BrokerCommand(listen, partitions, topics);
+  if (*labels_cmd) {
+    spdlog::set_level(spdlog::level::warn);
+    import_labels.terminal = isatty(STDERR_FILENO) != 0;
+    return ImportLabelsCommand(import_labels, std::cout, std::cerr);
+  }
   if (*validate) return RunValidate(validate_paths, std::cout, std::cerr);
   if (*simulate) {
     spdlog::set_level(spdlog::level::warn);
