@@ -10,6 +10,7 @@
 #include "cairn/time.h"
 #include "gov_host.h"
 #include "governance/governor.h"
+#include "journey/loader.h"
 #include "profile/loader.h"
 #include "test_support.h"
 
@@ -269,6 +270,52 @@ TEST(Holdout, ShareWithinToleranceAndStable) {
   // Another salt draws an independent group: ~0.25% in both.
   EXPECT_NEAR(both, 250, 80);
   EXPECT_FALSE(InHoldout(Parse("governance: {}\n"), "customer-1"));
+}
+
+}  // namespace
+}  // namespace cairn::governance
+
+namespace cairn::governance {
+namespace {
+
+TEST(JourneyKeys, TransactionalOnCapAndMaxDeferral) {
+  const std::string ok = R"(journey: j
+version: 1
+transactional: true
+on_cap: skip
+max_deferral: 2d
+when: { event: Go }
+who: { consent: { email: implied } }
+steps:
+  - id: a
+    send: { channel: email, template: t, transactional: false }
+  - id: b
+    send: { channel: email, template: t }
+)";
+  auto r = journey::LoadJourney(ok, "j.yaml");
+  ASSERT_TRUE(r.journey);
+  EXPECT_TRUE(r.journey->transactional);
+  EXPECT_EQ(r.journey->on_cap, journey::OnCap::kSkip);
+  EXPECT_EQ(r.journey->max_deferral_ms, 2 * testing::kDay);
+  EXPECT_EQ(r.journey->steps[0].transactional, 0);
+  EXPECT_EQ(r.journey->steps[1].transactional, -1);
+
+  auto bad = journey::LoadJourney(R"(journey: j
+version: 1
+on_cap: later
+when: { event: Go }
+who: { consent: { email: implied } }
+steps:
+  - id: a
+    send: { channel: email, template: t, transactional: maybe }
+)",
+                                  "j.yaml");
+  ASSERT_FALSE(bad.journey);
+  std::string d;
+  for (const auto& x : bad.diagnostics) d += x.ToString() + "\n";
+  EXPECT_THAT(d, ::testing::HasSubstr("j.yaml:3:9: on_cap must be defer or skip, not 'later'"));
+  EXPECT_THAT(
+      d, ::testing::HasSubstr("j.yaml:8:57: 'transactional' must be true or false, not 'maybe'"));
 }
 
 }  // namespace
