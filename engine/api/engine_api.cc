@@ -303,6 +303,7 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                           {"outbox_unacked", m.outbox_unacked},
                                           {"p99_batch_ms", m.p99_batch_ms},
                                           {"assigned_partitions", m.assigned_partitions}};
+                        out["governance"] = m.governance;
                       }
                       if (ctx.dispatch) out["dispatch"] = DispatchJson(ctx.dispatch());
                       return HttpResponse::Json(200, out.dump());

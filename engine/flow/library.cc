@@ -171,6 +171,11 @@ bool Library::ReloadProfile(Outcome& out) {
     auto text = ReadFile(file);
     h = h * 31 + std::hash<std::string>()(file + '\0' + text.value_or(""));
   }
+  // The governance suppression list is a file beside them: reload on its change too.
+  if (profile_ != nullptr && !profile_->governance.suppression_file.empty()) {
+    h = h * 31 + std::hash<std::string>()(
+                     ReadFile(profile_->governance.suppression_file).value_or(std::string()));
+  }
   if (!first_ && h == profile_hash_) return false;
   profile_hash_ = h;
   auto r = profile::LoadProfileDir(pdir);

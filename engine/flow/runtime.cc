@@ -8,6 +8,7 @@
 #include "cairn/time.h"
 #include "cairn/v1/task.pb.h"
 #include "flow/local_time.h"
+#include "governance/governor.h"
 #include "profile/eval_scope.h"
 
 namespace cairn::flow {
@@ -533,7 +534,7 @@ class Walk {
       int next = step.next;
       switch (step.kind) {
         case StepKind::kSend:
-          Send(j, inst, step);
+          if (!Send(j, inst, step)) return;  // deferred by governance
           break;
         case StepKind::kWait: {
           TimestampMs due = ctx_.now + step.wait_ms;
@@ -685,11 +686,47 @@ class Walk {
     return std::nullopt;
   }
 
-  void Send(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
+  // Governance (docs/governance.md): suppression, holdout, quiet hours, caps.
+  // A skip or deferral is traced here; a deferred send waits at its step.
+  governance::Verdict Govern(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
+    const governance::Policy& policy = catalog_->profile().governance;
+    const governance::SendRequest req{
+        j.name,
+        inst.id(),
+        step.id,
+        inst.iteration(),
+        step.channel,
+        j.priority,
+        step.transactional < 0 ? j.transactional : step.transactional == 1,
+        j.on_cap,
+        j.max_deferral_ms};
+    const governance::Decision d = governance::Decide(policy, c_, req, ctx_.now);
+    governance::Apply(policy, c_, req, d, ctx_.now);
+    rt_.counters_.governance.Count(d);
+    if (d.verdict == governance::Verdict::kSkip) Trace(&j, &inst, "skip", d.text, &step);
+    if (d.verdict == governance::Verdict::kDefer) {
+      const TimestampMs due = std::min(d.until, inst.expires_at_ms());
+      inst.set_wait_due_ms(due);
+      inst.set_wait_tag(AddTimer(due, v1::TimerPayload::STEP, j.name, inst.id()));
+      Trace(&j, &inst, "defer", d.text, &step);
+    }
+    return d.verdict;
+  }
+
+  // false: deferred (the instance waits at the step); true: sent or skipped.
+  bool Send(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
     std::string why;
     if (!ConsentAllows(j, step.channel, &why)) {
       Trace(&j, &inst, "skip", why, &step);
-      return;
+      return true;
+    }
+    switch (Govern(j, inst, step)) {
+      case governance::Verdict::kSend:
+        break;
+      case governance::Verdict::kSkip:
+        return true;
+      case governance::Verdict::kDefer:
+        return false;
     }
     const std::string id =
         Runtime::TaskId(j.name, j.version, c_.id(), inst.id(), step.id, inst.iteration());
@@ -726,6 +763,7 @@ class Walk {
     ctx_.effects->Publish(std::move(rec));
     rt_.counters_.sends++;
     Trace(&j, &inst, "send", "", &step, id);
+    return true;
   }
 
   void Update(const Journey& j, v1::JourneyInstance& inst, const Step& step) {
@@ -926,6 +964,11 @@ class Walk {
           AddTimer(inst->wait_due_ms(), v1::TimerPayload::STEP, j->name, inst->id()));
       Trace(j, inst, "resume",
             fmt::format("journey resumed; waiting until {}", FormatTimestamp(inst->wait_due_ms())));
+      return;
+    } else if (step.kind == StepKind::kSend) {  // deferred by governance: ask again
+      inst->set_wait_due_ms(0);
+      inst->set_wait_tag(0);
+      OpenStep(*j, *inst);
       return;
     } else if (step.kind == StepKind::kWaitFor) {
       Trace(j, inst, "timeout",

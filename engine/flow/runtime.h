@@ -25,6 +25,7 @@
 #include "cairn/event.h"
 #include "cairn/v1/state.pb.h"
 #include "flow/catalog.h"
+#include "governance/governor.h"
 #include "profile/profiler.h"
 #include "timer/timer_store.h"
 
@@ -63,6 +64,7 @@ struct Context {
 struct RuntimeCounters {
   std::atomic<uint64_t> entered{0}, sends{0}, exits{0}, timers_fired{0}, stale_timers{0}, goals{0},
       eval_errors{0};
+  governance::Counters governance;  // deferred / skipped sends by reason
 };
 
 // The task as JSON (the default form on the tasks topic; the webhook body).

@@ -76,7 +76,6 @@ enum class CondPlace {
   kStep,        // branch conditions, update.compute: no current event
 };
 
-
 struct PendingRef {
   std::string id;
   Pos pos;
@@ -109,7 +108,6 @@ class Loader : public internal::YamlReader {
     CheckSlots(c, f.name, place);
     return c;
   }
-
 
   // Variables a condition may not use where it is written. For absence and
   // date triggers `event` and `entry` are the runtime's synthetic "Absence
@@ -202,6 +200,20 @@ class Loader : public internal::YamlReader {
       j_.max_lifetime_ms = Duration(*f, Sign::kPositive).value_or(kDefaultMaxLifetimeMs);
     }
     if (auto* f = top.Get("paused")) j_.paused = Bool(*f).value_or(false);
+    if (auto* f = top.Get("transactional")) j_.transactional = Bool(*f).value_or(false);
+    if (auto* f = top.Get("on_cap")) {
+      if (auto s = Str(*f)) {
+        if (*s == "defer" || *s == "skip") {
+          j_.on_cap = *s == "skip" ? OnCap::kSkip : OnCap::kDefer;
+        } else {
+          Error(ValuePos(*f), "on_cap must be defer or skip, not " + Quoted(*s) +
+                                  DidYouMean(*s, {"defer", "skip"}));
+        }
+      }
+    }
+    if (auto* f = top.Get("max_deferral")) {
+      j_.max_deferral_ms = Duration(*f, Sign::kPositive).value_or(0);
+    }
     if (auto* f = top.Get("on_new_version")) {
       if (auto s = Str(*f)) {
         if (*s == "pin") {
@@ -703,7 +715,13 @@ class Loader : public internal::YamlReader {
   void ParseSend(const Field& k, size_t i) {
     Step& s = j_.steps[i];
     Fields f;
-    if (!ReadMap(k.value, ValuePos(k), "send", {"channel", "template", "params"}, f)) return;
+    if (!ReadMap(k.value, ValuePos(k), "send", {"channel", "template", "params", "transactional"},
+                 f)) {
+      return;
+    }
+    if (auto* t = f.Get("transactional")) {
+      if (auto b = Bool(*t)) s.transactional = *b ? 1 : 0;
+    }
     if (Require(f, "channel", ValuePos(k), "send")) {
       const Field& c = *f.Get("channel");
       if (auto n = Name(c, true, "channel")) {
@@ -992,9 +1010,10 @@ class Loader : public internal::YamlReader {
   static constexpr int kUnset = -2;
 
   inline static const std::vector<std::string> kTopKeys = {
-      "journey",      "version",        "description", "owner",  "priority", "timezone",
-      "max_lifetime", "on_new_version", "migrate",     "paused", "when",     "who",
-      "entry",        "exit_when",      "goal",        "steps"};
+      "journey",  "version",       "description",    "owner",       "priority",
+      "timezone", "max_lifetime",  "on_new_version", "migrate",     "paused",
+      "when",     "who",           "entry",          "exit_when",   "goal",
+      "steps",    "transactional", "on_cap",         "max_deferral"};
   inline static const std::vector<std::string> kWhenKeys = {
       "event", "trait_changed", "absence", "date", "schedule",
       "where", "for",           "offset",  "at",   "yearly"};

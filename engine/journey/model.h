@@ -108,6 +108,8 @@ enum class StepKind : uint8_t {
   kExit,
 };
 
+enum class OnCap : uint8_t { kDefer, kSkip };
+
 inline constexpr int kNoStep = -1;  // "no next step": the instance exits
 
 struct BranchCase {
@@ -139,6 +141,9 @@ struct Step {
   std::string channel;
   std::string template_name;
   std::string params_json = "{}";  // JSON object of the step's params
+  // Governance (docs/governance.md): -1 = as the journey, 0 = marketing,
+  // 1 = transactional (exempt from caps, quiet hours and the holdout).
+  int transactional = -1;
 
   // kWait: wait_ms first, then (if set) until the next at_minute in the
   // customer's time zone; or until the date in `until_trait` + offset.
@@ -191,6 +196,13 @@ struct Journey {
   int64_t max_lifetime_ms = 0;   // an instance exits after this; 0 = 365 days
   VersionPolicy on_new_version = VersionPolicy::kPin;
   std::map<std::string, std::string> migrate;  // kMigrate: old step id -> new step id
+  // Governance (docs/governance.md): transactional journeys are exempt from
+  // caps, quiet hours and the holdout (not from consent and suppression); a
+  // capped send waits for a slot (defer, at most max_deferral_ms; 0 = the
+  // policy's) or is skipped.
+  bool transactional = false;
+  OnCap on_cap = OnCap::kDefer;
+  int64_t max_deferral_ms = 0;
 
   Trigger trigger;                             // When
   Condition audience;                          // Who

@@ -624,6 +624,7 @@ EngineMetrics Engine::metrics() const {
     m.p99_batch_ms = sorted[idx];
   }
   m.assigned_partitions = assigned_.load();
+  m.governance = runtime_.counters().governance.Snapshot();
   return m;
 }
 

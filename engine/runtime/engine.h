@@ -88,6 +88,8 @@ struct EngineMetrics {
   double p99_batch_ms = 0;  // over the last 1024 batches
   size_t cached_customers = 0;
   int assigned_partitions = 0;
+  // Sends deferred / skipped by governance, by reason ("deferred.quiet_hours").
+  std::map<std::string, uint64_t> governance;
 };
 
 class Engine final : private kafka::RebalanceListener, private flow::Effects {
