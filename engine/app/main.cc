@@ -9,6 +9,7 @@
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/import_labels_command.h"
+#include "app/segment_command.h"
 #include "app/simulate_command.h"
 #include "app/validate_command.h"
 
@@ -109,6 +110,18 @@ int main(int argc, char** argv) {
   labels_cmd->add_option("--topic", import_labels.topic,
                          "Events topic (default: the config's topics.events, cairn.events)");
 
+  // cairn segment preview NAME
+  SegmentPreviewOptions preview;
+  auto* segment_cmd = cli.add_subcommand("segment", "Segments (docs/profiles.md)");
+  segment_cmd->require_subcommand(1);
+  auto* preview_cmd = segment_cmd->add_subcommand(
+      "preview", "A segment's live size, condition and a sample of members, from a running engine");
+  preview_cmd->add_option("name", preview.name, "The segment's name")->required();
+  preview_cmd->add_option("--api", preview.api, "The engine's HTTP API")->capture_default_str();
+  preview_cmd->add_option("--sample", preview.sample, "Members to show (0-1000)")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+
   CLI11_PARSE(cli, argc, argv);
   InstallSignalHandlers();
 
@@ -137,6 +150,7 @@ int main(int argc, char** argv) {
     return ImportLabelsCommand(import_labels, std::cout, std::cerr);
   }
   if (*validate) return RunValidate(validate_paths, std::cout, std::cerr);
+  if (*preview_cmd) return RunSegmentPreview(preview, std::cout, std::cerr);
   if (*simulate) {
     spdlog::set_level(spdlog::level::warn);
     return SimulateCommand(sim, std::cout, std::cerr);

@@ -15,7 +15,7 @@
 namespace cairn::profile {
 
 struct LoadResult {
-  std::shared_ptr<const Model> model;          // set iff diagnostics is empty
+  std::shared_ptr<const Model> model;            // set iff diagnostics is empty
   std::vector<journey::Diagnostic> diagnostics;  // by file, then position
 };
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/fnv1a.h"
+#include "cairn/quantile_sketch.h"
 #include "cairn/time.h"
 #include "profile/eval_scope.h"
 #include "profile/values.h"
@@ -265,18 +266,37 @@ class Deriver {
 
   void UpdateRfmStats(bool has_recency, TimestampMs recency_at, double f, double mo) {
     const int64_t day = has_recency ? recency_at / kDayMs : -1;
-    if (ctx_.stats != nullptr) {
+    const bool was = p_.in_rfm_stats() && p_.rfm_recency_day() >= 0;  // was a scored customer
+    if (ctx_.stats != nullptr && (day != p_.rfm_recency_day() || !p_.in_rfm_stats())) {
       auto& days = *ctx_.stats->mutable_recency_days();
-      if (p_.in_rfm_stats() && p_.rfm_recency_day() >= 0) {
+      if (was) {
         auto it = days.find(p_.rfm_recency_day());
         if (it != days.end() && it->second > 0 && --it->second == 0) days.erase(it);
       }
       if (day >= 0) days[day]++;
     }
+    if (ctx_.stats != nullptr) {
+      // Frequency and monetary of scored customers, for quantile cut points.
+      MoveInSketch(*ctx_.stats->mutable_frequency(), was, p_.rfm_frequency(), day >= 0, f);
+      MoveInSketch(*ctx_.stats->mutable_monetary(), was, p_.rfm_monetary(), day >= 0, mo);
+    }
     p_.set_in_rfm_stats(true);
     p_.set_rfm_recency_day(day);
     p_.set_rfm_frequency(f);
     p_.set_rfm_monetary(mo);
+  }
+
+  static void MoveInSketch(v1::QuantileSketch& proto, bool had, double old_value, bool has,
+                           double value) {
+    if (had == has && (!has || old_value == value)) return;
+    QuantileSketch sketch;  // an unreadable one starts again
+    if (proto.relative_accuracy() > 0) {
+      if (auto r = QuantileSketch::FromProto(proto); r.ok()) sketch = std::move(*r);
+    }
+    if (had) (void)sketch.Remove(std::max(0.0, old_value));
+    if (has) (void)sketch.Add(std::max(0.0, value));
+    proto.Clear();
+    sketch.ToProto(&proto);
   }
 
   // ---- lifecycle
@@ -490,6 +510,21 @@ RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& sta
     }
   }
   if (n == 0) return t;
+  QuantileSketch f, m;
+  for (const auto* s : stats) {
+    for (auto [proto, sketch] :
+         {std::make_pair(&s->frequency(), &f), std::make_pair(&s->monetary(), &m)}) {
+      if (proto->relative_accuracy() <= 0) continue;
+      auto one = QuantileSketch::FromProto(*proto);
+      if (one.ok()) (void)sketch->Merge(*one);
+    }
+  }
+  if (f.empty() || m.empty()) return t;
+  for (size_t k = 0; k < 4; ++k) {
+    const double q = 0.2 * static_cast<double>(k + 1);
+    t.frequency[k] = f.Quantile(q).value_or(0);
+    t.monetary[k] = m.Quantile(q).value_or(0);
+  }
   // Age quantiles: the newest 20% score 5. Walk days from the newest.
   size_t k = 0;
   uint64_t seen = 0;
@@ -505,7 +540,7 @@ RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& sta
   for (size_t i = 1; i < 4; ++i) {
     t.recency_ms[i] = std::max(t.recency_ms[i], t.recency_ms[i - 1] + 1);
   }
-  t.ready = false;  // frequency and monetary need their sketches
+  t.ready = true;
   return t;
 }
 

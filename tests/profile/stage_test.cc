@@ -248,3 +248,77 @@ TEST(ProfileStage, RfmScoresMatchABruteForceComputation) {
 
 }  // namespace
 }  // namespace cairn::flow::testing
+
+namespace cairn::flow::testing {
+namespace {
+
+// Quantile scores: the partition's distributions (kept by the stage in its
+// counts) give cut points at the 20/40/60/80 % quantiles; frequency and
+// monetary within the sketch's 1 %, recency exact to the day.
+TEST(ProfileStage, RfmQuantileCutPointsMatchTheSortedPopulation) {
+  Host h;
+  h.SetProfile(R"(
+traits:
+  orders: { count: Order Completed }
+  revenue: { sum: Order Completed, of: total }
+  last_order_at: { last: Order Completed }
+rfm:
+  recency: last_order_at
+  frequency: orders
+  monetary: revenue
+  scores: quantiles
+  groups: { top: "traits.rfm_m == 5", rest: "true" }
+)");
+  h.Install(std::vector<std::string>{});
+  std::mt19937_64 rng(5);
+  const TimestampMs t0 = T("2026-01-01T00:00:00Z");
+  std::map<std::string, std::tuple<TimestampMs, double, double>> truth;  // last, f, m
+  for (int c = 0; c < 400; ++c) {
+    const std::string id = "q" + std::to_string(c);
+    const int n = 1 + static_cast<int>(rng() % 6);
+    TimestampMs at = t0 + static_cast<int64_t>(rng() % (60 * kDay));
+    double m = 0;
+    for (int i = 0; i < n; ++i) {
+      const double total = 5.0 + static_cast<double>(rng() % 50000) / 100.0;
+      h.Track(id, "Order Completed", at + i * kMinute, fmt::format(R"({{"total": {}}})", total));
+      m += total;
+    }
+    truth[id] = {at + (n - 1) * kMinute, n, m};
+  }
+  const TimestampMs now = t0 + 70 * kDay;
+  const auto cuts = profile::QuantileThresholds({&h.profile_stats()}, now);
+  ASSERT_TRUE(cuts.ready);
+  std::vector<double> f, m, age_days;
+  for (const auto& [id, v] : truth) {
+    f.push_back(std::get<1>(v));
+    m.push_back(std::get<2>(v));
+  }
+  std::sort(f.begin(), f.end());
+  std::sort(m.begin(), m.end());
+  for (size_t k = 0; k < 4; ++k) {
+    const double q = 0.2 * static_cast<double>(k + 1);
+    const size_t rank = static_cast<size_t>(q * static_cast<double>(f.size() - 1));
+    EXPECT_NEAR(cuts.frequency[k], f[rank], f[rank] * 0.011) << k;
+    EXPECT_NEAR(cuts.monetary[k], m[rank], m[rank] * 0.011) << k;
+  }
+  // Recency: at least k*20 % of customers are within cut k (by day), and the
+  // cut is the newest such day.
+  for (size_t k = 0; k < 4; ++k) {
+    size_t within = 0;
+    for (const auto& [id, v] : truth) {
+      const int64_t day = std::get<0>(v) / kDay;
+      if (static_cast<double>(now - day * kDay) <= cuts.recency_ms[k]) ++within;
+    }
+    EXPECT_GE(within * 5, truth.size() * (k + 1)) << k;
+  }
+  // With the cut points, customers score; about a fifth have M5.
+  h.set_rfm_quantiles(&cuts);
+  for (const auto& [id, v] : truth) h.Track(id, "Page Viewed", now);
+  int m5 = 0;
+  for (const auto& [id, v] : truth) m5 += h.customer(id).profile().rfm_m() == 5 ? 1 : 0;
+  EXPECT_NEAR(m5, 80, 8);
+  EXPECT_EQ(h.profile_stats().rfm_groups().at("top"), m5);
+}
+
+}  // namespace
+}  // namespace cairn::flow::testing
