@@ -5,7 +5,7 @@
 //   GET /v1/customers/{id}/journeys  journey instances, entry records and the
 //                              decision trace (?trace=N, newest first)
 //   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
-//   GET /v1/status             ingest totals (from the checkpoints) and live metrics
+//   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 #pragma once
 
 #include <functional>
@@ -29,6 +29,8 @@ struct EngineApiContext {
   // Delivery (unset when nothing is dispatched): lane counters and the ledger.
   std::function<dispatch::DispatchMetrics()> dispatch;
   std::function<std::optional<v1::LedgerEntry>(const std::string& task_id)> ledger;
+  // Schedule-triggered journeys (engine/campaign); unset: no "campaigns" section.
+  std::function<std::vector<campaign::CampaignStatus>()> campaigns;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

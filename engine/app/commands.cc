@@ -117,6 +117,7 @@ int RunCommand(const Config& config) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  ctx.campaigns = [e] { return e->campaigns(); };
   if (dispatcher != nullptr) {
     ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };

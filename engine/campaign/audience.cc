@@ -1,0 +1,107 @@
+#include "campaign/audience.h"
+
+#include "flow/runtime.h"
+#include "journey/scope.h"
+
+namespace cairn::campaign {
+namespace {
+
+bool Varint(const char*& p, const char* end, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const auto b = static_cast<uint8_t>(*p++);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+flow::EventView CampaignEvent(std::string_view journey, TimestampMs run_at_ms) {
+  return flow::CampaignStartedEvent(journey, run_at_ms);
+}
+
+bool ReadTraitsJson(std::string_view record, std::string_view& traits) {
+  traits = {};
+  const char* p = record.data();
+  const char* end = p + record.size();
+  while (p < end) {
+    uint64_t tag = 0;
+    if (!Varint(p, end, tag)) return false;
+    const uint32_t field = static_cast<uint32_t>(tag >> 3);
+    switch (tag & 7) {
+      case 0: {  // varint
+        uint64_t v = 0;
+        if (!Varint(p, end, v)) return false;
+        break;
+      }
+      case 1:  // 64-bit
+        if (end - p < 8) return false;
+        p += 8;
+        break;
+      case 2: {  // length-delimited
+        uint64_t n = 0;
+        if (!Varint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
+        if (field == 2) traits = std::string_view(p, n);  // the last one wins, as in protobuf
+        p += n;
+        break;
+      }
+      case 5:  // 32-bit
+        if (end - p < 4) return false;
+        p += 4;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
+Audience::Audience(const journey::Journey& journey, TimestampMs run_at_ms)
+    : journey_(journey), event_(CampaignEvent(journey.name, run_at_ms)) {
+  if (!journey.audience.empty()) {
+    for (int slot : journey.audience.program.used_slots()) {
+      if (slot == journey::kCustomerSlot || slot == journey::kInstanceSlot) full_ = true;
+      if (slot == journey::kTraitsSlot) traits_ = true;
+    }
+  }
+  if (!journey.consent.empty()) traits_ = true;
+}
+
+bool Audience::Matches(std::string_view record, TimestampMs now, std::string* error) const {
+  thread_local v1::CustomerState customer;
+  if (full_) {
+    if (!customer.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+      if (error != nullptr) *error = "customer record does not parse";
+      return false;
+    }
+  } else {
+    customer.Clear();
+    if (traits_) {
+      std::string_view traits;
+      if (!ReadTraitsJson(record, traits)) {
+        if (error != nullptr) *error = "customer record does not parse";
+        return false;
+      }
+      customer.set_traits_json(traits.data(), traits.size());
+    }
+  }
+  flow::EvalScope scope(customer, now);
+  scope.SetEvent(&event_);
+  if (!scope.Test(journey_.audience, error)) return false;
+  if (journey_.consent.empty()) return true;
+  // Any channel the journey may use is allowed (as the runtime's entry check).
+  const expr::Value* consent = scope.Traits().Find("consent");
+  for (const auto& [channel, mode] : journey_.consent) {
+    const expr::Value* v = consent != nullptr ? consent->Find(channel) : nullptr;
+    const bool is_bool = v != nullptr && v->kind() == expr::Kind::kBool;
+    if (mode == journey::ConsentMode::kExplicit ? is_bool && v->bool_value()
+                                                : !(is_bool && !v->bool_value())) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace cairn::campaign
