@@ -101,10 +101,11 @@ Status Scheduler::Step(const flow::Catalog& catalog, const std::function<Timesta
     jr.schedule = ScheduleText(j->trigger);
     jr.rate = j->trigger.rate;
     jr.paused = j->paused;
-    // The bucket holds at most one second of entries.
-    const double cap = std::max(1.0, jr.rate);
+    // The bucket holds a tenth of a second of entries: no one-second window
+    // sees more than 1.1 x rate, however long the run waited.
+    const double cap = std::max(1.0, jr.rate / 10);
     if (jr.bucket.at == std::chrono::steady_clock::time_point{}) {
-      jr.bucket.tokens = std::min(cap, std::max(1.0, jr.rate / 10));
+      jr.bucket.tokens = cap;
     } else {
       const double dt = std::chrono::duration<double>(steady - jr.bucket.at).count();
       jr.bucket.tokens = std::min(cap, jr.bucket.tokens + std::max(0.0, dt) * jr.rate);
@@ -223,8 +224,8 @@ Status Scheduler::Scan(JourneyRuns& jr, const journey::Journey& j, int32_t parti
   pr.snapshot.reset();
   pr.dirty = dirty_ = true;
   counts_.runs_finished++;
-  spdlog::info("campaign {}: run of {} done on partition {}: {} scanned, {} admitted", j.name,
-               FormatTimestamp(rec.run_at_ms()), partition, rec.scanned(), rec.entered());
+  spdlog::info("campaign {}: run of {} done on partition {}: {} profiles scanned", j.name,
+               FormatTimestamp(rec.run_at_ms()), partition, rec.scanned());
   return Status::Ok();
 }
 
@@ -273,7 +274,8 @@ void Scheduler::Publish() {
         s.entered += r.entered();
       }
     }
-    s.state = jr.paused                  ? "paused"
+    s.state = jr.parts.empty()           ? "unassigned"
+              : jr.paused                ? "paused"
               : s.partitions_running > 0 ? "running"
               : s.next_run_ms > 0        ? "scheduled"
                                          : "done";

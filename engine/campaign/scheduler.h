@@ -64,7 +64,7 @@ struct CampaignStatus {
   std::string journey;
   std::string schedule;         // "at 2026-12-01T08:00:00Z" or "cron 0 9 * * MON (Europe/Berlin)"
   double rate = 0;              // entries/s per instance
-  std::string state;            // scheduled | running | paused | done
+  std::string state;            // scheduled | running | paused | done | unassigned
   TimestampMs run_at_ms = 0;    // the current or last run; 0 = none yet
   TimestampMs next_run_ms = 0;  // 0 = none
   uint64_t runs = 0;            // partition runs finished
