@@ -1,5 +1,7 @@
 #include "campaign/audience.h"
 
+#include <algorithm>
+
 #include "flow/runtime.h"
 #include "journey/scope.h"
 
@@ -58,8 +60,39 @@ bool ReadTraitsJson(std::string_view record, std::string_view& traits) {
   return true;
 }
 
+namespace {
+
+// The variables of a traits-only condition: the projected traits and the
+// campaign's entry event (as `event` and `entry`).
+class TraitsActivation final : public expr::Activation {
+ public:
+  TraitsActivation(const expr::Value& traits, const expr::Value& event, TimestampMs now)
+      : traits_(traits), event_(event), now_(now) {}
+  expr::Value Resolve(int slot) const override {
+    switch (slot) {
+      case journey::kTraitsSlot:
+        return traits_;
+      case journey::kEventSlot:
+      case journey::kEntrySlot:
+        return event_;
+      default:
+        return expr::Value::Null();
+    }
+  }
+  TimestampMs Now() const override { return now_; }
+
+ private:
+  const expr::Value& traits_;
+  const expr::Value& event_;
+  TimestampMs now_;
+};
+
+}  // namespace
+
 Audience::Audience(const journey::Journey& journey, TimestampMs run_at_ms)
-    : journey_(journey), event_(CampaignEvent(journey.name, run_at_ms)) {
+    : journey_(journey),
+      event_(CampaignEvent(journey.name, run_at_ms)),
+      event_value_(flow::EventValue(event_)) {
   if (!journey.audience.empty()) {
     for (int slot : journey.audience.program.used_slots()) {
       if (slot == journey::kCustomerSlot || slot == journey::kInstanceSlot) full_ = true;
@@ -67,32 +100,21 @@ Audience::Audience(const journey::Journey& journey, TimestampMs run_at_ms)
     }
   }
   if (!journey.consent.empty()) traits_ = true;
+  if (traits_ && !full_) {
+    project_ = journey.audience.empty() ||
+               journey.audience.program.SelectedFields(journey::kTraitsSlot, &trait_fields_);
+    if (!journey.consent.empty()) trait_fields_.push_back("consent");
+    std::sort(trait_fields_.begin(), trait_fields_.end());
+    trait_fields_.erase(std::unique(trait_fields_.begin(), trait_fields_.end()),
+                        trait_fields_.end());
+    for (const auto& f : trait_fields_) trait_keys_.push_back(expr::Value::String(f));
+  }
 }
 
-bool Audience::Matches(std::string_view record, TimestampMs now, std::string* error) const {
-  thread_local v1::CustomerState customer;
-  if (full_) {
-    if (!customer.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
-      if (error != nullptr) *error = "customer record does not parse";
-      return false;
-    }
-  } else {
-    customer.Clear();
-    if (traits_) {
-      std::string_view traits;
-      if (!ReadTraitsJson(record, traits)) {
-        if (error != nullptr) *error = "customer record does not parse";
-        return false;
-      }
-      customer.set_traits_json(traits.data(), traits.size());
-    }
-  }
-  flow::EvalScope scope(customer, now);
-  scope.SetEvent(&event_);
-  if (!scope.Test(journey_.audience, error)) return false;
+bool Audience::Consents(const expr::Value& traits) const {
   if (journey_.consent.empty()) return true;
   // Any channel the journey may use is allowed (as the runtime's entry check).
-  const expr::Value* consent = scope.Traits().Find("consent");
+  const expr::Value* consent = traits.Find("consent");
   for (const auto& [channel, mode] : journey_.consent) {
     const expr::Value* v = consent != nullptr ? consent->Find(channel) : nullptr;
     const bool is_bool = v != nullptr && v->kind() == expr::Kind::kBool;
@@ -102,6 +124,44 @@ bool Audience::Matches(std::string_view record, TimestampMs now, std::string* er
     }
   }
   return false;
+}
+
+bool Audience::Matches(std::string_view record, TimestampMs now, std::string* error) const {
+  if (!full_) {
+    // The fast path: the traits field alone, only the traits named.
+    std::string_view traits_json;
+    if (traits_ && !ReadTraitsJson(record, traits_json)) {
+      if (error != nullptr) *error = "customer record does not parse";
+      return false;
+    }
+    expr::Value traits;
+    if (!traits_ || traits_json.empty()) {
+      traits = expr::Value::Map({});
+    } else if (project_) {
+      traits = expr::Value::FromJsonFields(traits_json, trait_keys_);
+    } else {
+      traits = expr::Value::FromJson(traits_json);
+    }
+    if (!journey_.audience.empty()) {
+      TraitsActivation activation(traits, event_value_, now);
+      auto r = journey_.audience.program.EvalBool(activation);
+      if (!r.ok()) {
+        if (error != nullptr) *error = r.status().message();
+        return false;
+      }
+      if (!r.value()) return false;
+    }
+    return Consents(traits);
+  }
+  thread_local v1::CustomerState customer;
+  if (!customer.ParseFromArray(record.data(), static_cast<int>(record.size()))) {
+    if (error != nullptr) *error = "customer record does not parse";
+    return false;
+  }
+  flow::EvalScope scope(customer, now);
+  scope.SetEvent(&event_);
+  if (!scope.Test(journey_.audience, error)) return false;
+  return Consents(scope.Traits());
 }
 
 }  // namespace cairn::campaign

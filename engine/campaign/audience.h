@@ -3,8 +3,9 @@
 // v1::CustomerState as the customers column family holds them).
 //
 // Decodes only what the condition reads: a condition over `traits` (and the
-// consent rules) reads field 2 (traits_json) straight from the wire format
-// and skips the rest; one that reads `customer` parses the whole record.
+// consent rules) reads field 2 (traits_json) straight from the wire format,
+// skips the rest, and builds only the top-level traits it names; one that
+// reads `customer` parses the whole record.
 // `event` and `entry` are the synthetic `Campaign Started` event of the run.
 //
 // The runtime checks the same rules again on the live record when it enters
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cairn/clock.h"
 #include "flow/eval_scope.h"
@@ -41,10 +43,19 @@ class Audience {
   bool reads_customer() const { return full_; }
 
  private:
+  // The consent rules: any channel of the journey may reach the customer.
+  bool Consents(const expr::Value& traits) const;
+
   const journey::Journey& journey_;
   flow::EventView event_;
-  bool full_ = false;    // the condition reads `customer`: parse the whole record
-  bool traits_ = false;  // it reads `traits`, or there are consent rules
+  expr::Value event_value_;  // event_ as conditions see it (built once)
+  bool full_ = false;        // the condition reads `customer`: parse the whole record
+  bool traits_ = false;      // it reads `traits`, or there are consent rules
+  // Only these top-level traits are built (the condition's and `consent`);
+  // empty with project_ false: all of them.
+  bool project_ = false;
+  std::vector<std::string> trait_fields_;
+  std::vector<expr::Value> trait_keys_;  // trait_fields_ as values
 };
 
 // Field 2 (traits_json) of a serialized v1::CustomerState, without parsing
