@@ -5,6 +5,7 @@
 
 #include "dispatch/templates.h"
 #include "journey/loader.h"
+#include "profile/loader.h"
 
 namespace cairn::app {
 namespace {
@@ -14,6 +15,15 @@ bool SameDir(const std::filesystem::path& a, const std::filesystem::path& b) {
   const auto ca = std::filesystem::weakly_canonical(a, ea);
   const auto cb = std::filesystem::weakly_canonical(b, eb);
   return !ea && !eb ? ca == cb : a.lexically_normal() == b.lexically_normal();
+}
+
+std::string ProfileSummary(const profile::Model& m) {
+  if (m.empty()) return "";
+  std::string s = ", profile: " + std::to_string(m.traits.size()) + " computed traits, " +
+                  std::to_string(m.segments.size()) + " segments";
+  if (m.lifecycle.declared) s += ", " + std::to_string(m.lifecycle.stages.size()) + " stages";
+  if (m.rfm.declared) s += ", RFM";
+  return s;
 }
 
 }  // namespace
@@ -40,6 +50,7 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   // A directory's templates (<dir>/templates) are loaded and every send step
   // of the journeys loaded from that directory is checked against them.
   int files = set.files;
+  std::string profile_summary;
   for (const auto& p : paths) {
     std::error_code ec;
     if (!std::filesystem::is_directory(p, ec)) continue;
@@ -57,6 +68,21 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
     }
     for (const auto& problem : found) out << problem << "\n";
     problems += found.size();
+    // The directory's profile model (<dir>/profile/*.yaml).
+    const std::string pdir = profile::ProfileDirOf(p);
+    if (std::filesystem::is_directory(pdir, ec)) {
+      const auto prof = profile::LoadProfileDir(pdir);
+      for (const auto& d : prof.diagnostics) {
+        out << d.ToString() << "\n";
+        bad_files.insert(d.file);
+        ++problems;
+      }
+      for (const auto& e : std::filesystem::directory_iterator(pdir, ec)) {
+        const auto ext = e.path().extension().string();
+        if (ext == ".yaml" || ext == ".yml") ++files;
+      }
+      if (prof.model) profile_summary = ProfileSummary(*prof.model);
+    }
   }
   if (problems > 0) {
     out << "failed: " << problems << (problems == 1 ? " problem" : " problems") << " in "
@@ -66,7 +92,7 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   size_t steps = 0;
   for (const auto& j : set.journeys) steps += j.steps.size();
   out << "ok: " << set.journeys.size() << (set.journeys.size() == 1 ? " journey, " : " journeys, ")
-      << steps << (steps == 1 ? " step" : " steps") << ", 0 problems\n";
+      << steps << (steps == 1 ? " step" : " steps") << profile_summary << ", 0 problems\n";
   return 0;
 }
 

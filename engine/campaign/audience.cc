@@ -20,7 +20,7 @@ bool Varint(const char*& p, const char* end, uint64_t& v) {
 
 }  // namespace
 
-flow::EventView CampaignEvent(std::string_view journey, TimestampMs run_at_ms) {
+profile::EventView CampaignEvent(std::string_view journey, TimestampMs run_at_ms) {
   return flow::CampaignStartedEvent(journey, run_at_ms);
 }
 
@@ -89,10 +89,12 @@ class TraitsActivation final : public expr::Activation {
 
 }  // namespace
 
-Audience::Audience(const journey::Journey& journey, TimestampMs run_at_ms)
+Audience::Audience(const journey::Journey& journey, TimestampMs run_at_ms,
+                   const profile::Model* model)
     : journey_(journey),
+      model_(model != nullptr && !model->empty() ? model : nullptr),
       event_(CampaignEvent(journey.name, run_at_ms)),
-      event_value_(flow::EventValue(event_)) {
+      event_value_(profile::EventValue(event_)) {
   if (!journey.audience.empty()) {
     for (int slot : journey.audience.program.used_slots()) {
       if (slot == journey::kCustomerSlot || slot == journey::kInstanceSlot) full_ = true;
@@ -100,6 +102,7 @@ Audience::Audience(const journey::Journey& journey, TimestampMs run_at_ms)
     }
   }
   if (!journey.consent.empty()) traits_ = true;
+  if (traits_ && model_ != nullptr) full_ = true;  // computed traits join `traits`
   if (traits_ && !full_) {
     project_ = journey.audience.empty() ||
                journey.audience.program.SelectedFields(journey::kTraitsSlot, &trait_fields_);
@@ -158,7 +161,8 @@ bool Audience::Matches(std::string_view record, TimestampMs now, std::string* er
     if (error != nullptr) *error = "customer record does not parse";
     return false;
   }
-  flow::EvalScope scope(customer, now);
+  profile::EvalScope scope(customer, now);
+  scope.SetProfile(model_);
   scope.SetEvent(&event_);
   if (!scope.Test(journey_.audience, error)) return false;
   return Consents(scope.Traits());

@@ -22,18 +22,21 @@
 #include <vector>
 
 #include "cairn/clock.h"
-#include "flow/eval_scope.h"
 #include "journey/model.h"
+#include "profile/eval_scope.h"
 
 namespace cairn::campaign {
 
 // The entry event of a run: `Campaign Started` {journey, run_at}.
-flow::EventView CampaignEvent(std::string_view journey, TimestampMs run_at_ms);
+profile::EventView CampaignEvent(std::string_view journey, TimestampMs run_at_ms);
 
 class Audience {
  public:
-  // `journey` must outlive the Audience (catalog journeys do).
-  Audience(const journey::Journey& journey, TimestampMs run_at_ms);
+  // `journey` and `model` (the catalog's profile model, may be null) must
+  // outlive the Audience. A model that computes traits, scores, stages or
+  // segments makes every evaluation parse the whole record (they live there).
+  Audience(const journey::Journey& journey, TimestampMs run_at_ms,
+           const profile::Model* model = nullptr);
 
   // Whether the stored record is in the audience at `now`. A record that
   // does not parse, or a condition that fails to evaluate, is not (with
@@ -47,7 +50,8 @@ class Audience {
   bool Consents(const expr::Value& traits) const;
 
   const journey::Journey& journey_;
-  flow::EventView event_;
+  const profile::Model* model_ = nullptr;  // set only when not empty
+  profile::EventView event_;
   expr::Value event_value_;  // event_ as conditions see it (built once)
   bool full_ = false;        // the condition reads `customer`: parse the whole record
   bool traits_ = false;      // it reads `traits`, or there are consent rules

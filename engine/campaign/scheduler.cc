@@ -79,7 +79,8 @@ Result<Scheduler::PartRun*> Scheduler::Load(JourneyRuns& jr, const std::string& 
   return &pr;
 }
 
-Status Scheduler::Step(const flow::Catalog& catalog, const std::function<TimestampMs(int32_t)>& now,
+Status Scheduler::Step(const std::shared_ptr<const flow::Catalog>& catalog,
+                       const std::function<TimestampMs(int32_t)>& now,
                        std::chrono::steady_clock::time_point steady, std::vector<Candidate>& out) {
   out.clear();
   busy_ = false;
@@ -88,14 +89,14 @@ Status Scheduler::Step(const flow::Catalog& catalog, const std::function<Timesta
   // Journeys no longer loaded (or no longer scheduled) stop here; their
   // records stay in RocksDB for a reload.
   for (auto it = runs_.begin(); it != runs_.end();) {
-    const journey::Journey* j = catalog.Current(it->first);
+    const journey::Journey* j = catalog->Current(it->first);
     if (j == nullptr || j->trigger.kind != journey::TriggerKind::kSchedule) {
       it = runs_.erase(it);
     } else {
       ++it;
     }
   }
-  for (const auto& [name, j] : catalog.current()) {
+  for (const auto& [name, j] : catalog->current()) {
     if (j->trigger.kind != journey::TriggerKind::kSchedule) continue;
     JourneyRuns& jr = runs_[name];
     jr.schedule = ScheduleText(j->trigger);
@@ -148,7 +149,8 @@ Status Scheduler::Step(const flow::Catalog& catalog, const std::function<Timesta
       }
       if (!rec.active()) continue;
       bool throttled = false;
-      CAIRN_RETURN_IF_ERROR(Scan(jr, *j, p, pr, t, scan_budget, entry_budget, throttled, out));
+      CAIRN_RETURN_IF_ERROR(
+          Scan(jr, catalog, *j, p, pr, t, scan_budget, entry_budget, throttled, out));
       if (throttled) break;  // the bucket is dry for this journey
     }
   }
@@ -156,13 +158,14 @@ Status Scheduler::Step(const flow::Catalog& catalog, const std::function<Timesta
   return Status::Ok();
 }
 
-Status Scheduler::Scan(JourneyRuns& jr, const journey::Journey& j, int32_t partition, PartRun& pr,
-                       TimestampMs now, size_t& scan_budget, size_t& entry_budget, bool& throttled,
+Status Scheduler::Scan(JourneyRuns& jr, const std::shared_ptr<const flow::Catalog>& catalog,
+                       const journey::Journey& j, int32_t partition, PartRun& pr, TimestampMs now,
+                       size_t& scan_budget, size_t& entry_budget, bool& throttled,
                        std::vector<Candidate>& out) {
   auto& rec = pr.rec;
-  if (!jr.audience || jr.audience_of != &j || jr.audience_run != rec.run_at_ms()) {
-    jr.audience = std::make_unique<Audience>(j, rec.run_at_ms());
-    jr.audience_of = &j;
+  if (!jr.audience || jr.audience_of != catalog || jr.audience_run != rec.run_at_ms()) {
+    jr.audience = std::make_unique<Audience>(j, rec.run_at_ms(), &catalog->profile());
+    jr.audience_of = catalog;
     jr.audience_run = rec.run_at_ms();
   }
   if (!pr.it) {

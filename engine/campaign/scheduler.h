@@ -94,7 +94,8 @@ class Scheduler {
   // One bounded slice of work. `now(partition)` is the partition's clock
   // (wall or event time); `steady` drives the token buckets. Appends to
   // `out` (cleared first).
-  Status Step(const flow::Catalog& catalog, const std::function<TimestampMs(int32_t)>& now,
+  Status Step(const std::shared_ptr<const flow::Catalog>& catalog,
+              const std::function<TimestampMs(int32_t)>& now,
               std::chrono::steady_clock::time_point steady, std::vector<Candidate>& out);
   void Entered(const Candidate& candidate, bool entered);
   // Puts every changed run record into `batch`. True when there were any.
@@ -126,8 +127,8 @@ class Scheduler {
   struct JourneyRuns {
     std::map<int32_t, PartRun> parts;
     Bucket bucket;
-    std::unique_ptr<Audience> audience;  // of the run it was built for
-    const journey::Journey* audience_of = nullptr;
+    std::unique_ptr<Audience> audience;                // of the run it was built for
+    std::shared_ptr<const flow::Catalog> audience_of;  // holds its journey and profile model
     TimestampMs audience_run = 0;
     std::string schedule;  // the trigger as text; a change re-plans the next run
     double rate = 0;
@@ -137,8 +138,9 @@ class Scheduler {
   Result<PartRun*> Load(JourneyRuns& jr, const std::string& journey, int32_t partition);
   // Scans part of one partition's run. Sets `throttled` when the bucket
   // (or the step's entry budget) ran dry before the partition's end.
-  Status Scan(JourneyRuns& jr, const journey::Journey& j, int32_t partition, PartRun& pr,
-              TimestampMs now, size_t& scan_budget, size_t& entry_budget, bool& throttled,
+  Status Scan(JourneyRuns& jr, const std::shared_ptr<const flow::Catalog>& catalog,
+              const journey::Journey& j, int32_t partition, PartRun& pr, TimestampMs now,
+              size_t& scan_budget, size_t& entry_budget, bool& throttled,
               std::vector<Candidate>& out);
   void Publish();
 

@@ -15,9 +15,11 @@ const JourneyList& Lookup(const NameIndex& index, std::string_view key) {
 
 std::shared_ptr<const Catalog> Catalog::Build(std::vector<journey::Journey> current,
                                               std::vector<journey::Journey> previous,
-                                              uint64_t generation) {
+                                              uint64_t generation,
+                                              std::shared_ptr<const profile::Model> profile) {
   std::shared_ptr<Catalog> c(new Catalog());
   c->generation_ = generation;
+  c->profile_ = profile != nullptr ? std::move(profile) : std::make_shared<const profile::Model>();
   for (auto& j : current) {
     auto owned = std::make_unique<journey::Journey>(std::move(j));
     const journey::Journey* p = owned.get();

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "journey/model.h"
+#include "profile/model.h"
 
 namespace cairn::flow {
 
@@ -30,9 +31,12 @@ class Catalog {
   // `current`: the journeys as loaded from files now (one version each).
   // `previous`: older versions still needed by pinned instances (e.g. from
   // RocksDB); a version in both is taken from `current`.
+  // `profile`: the profile model (computed traits, segments, governance);
+  // null means an empty one.
   static std::shared_ptr<const Catalog> Build(std::vector<journey::Journey> current,
                                               std::vector<journey::Journey> previous,
-                                              uint64_t generation);
+                                              uint64_t generation,
+                                              std::shared_ptr<const profile::Model> profile = nullptr);
 
   // The version new customers enter; nullptr if the journey is not loaded.
   const journey::Journey* Current(std::string_view name) const;
@@ -58,6 +62,9 @@ class Catalog {
     return current_;
   }
   uint64_t generation() const { return generation_; }
+  // The profile model loaded with these journeys; never null.
+  const profile::Model& profile() const { return *profile_; }
+  const std::shared_ptr<const profile::Model>& profile_ptr() const { return profile_; }
 
  private:
   Catalog() = default;
@@ -69,6 +76,7 @@ class Catalog {
   std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> lookback_;
   int64_t max_lookback_ms_ = 0;
   uint64_t generation_ = 0;
+  std::shared_ptr<const profile::Model> profile_;
 };
 
 }  // namespace cairn::flow

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cairn/big_endian.h"
+#include "profile/loader.h"
 
 namespace cairn::flow {
 namespace {
@@ -147,6 +148,7 @@ Library::Outcome Library::Reload() {
       ++it;
     }
   }
+  changed = ReloadProfile(out) || changed;
   first_ = false;
   if (!changed) return out;
   std::vector<journey::Journey> current;
@@ -157,8 +159,35 @@ Library::Outcome Library::Reload() {
   }
   std::vector<journey::Journey> previous = StoredVersions(versions);
   for (const auto& j : retired_) previous.push_back(j);
-  out.catalog = Catalog::Build(std::move(current), std::move(previous), ++generation_);
+  out.catalog =
+      Catalog::Build(std::move(current), std::move(previous), ++generation_, profile_);
   return out;
+}
+
+bool Library::ReloadProfile(Outcome& out) {
+  const std::string pdir = profile::ProfileDirOf(dir_);
+  size_t h = 0;
+  for (const auto& file : JourneyFiles(pdir)) {
+    auto text = ReadFile(file);
+    h = h * 31 + std::hash<std::string>()(file + '\0' + text.value_or(""));
+  }
+  if (!first_ && h == profile_hash_) return false;
+  profile_hash_ = h;
+  auto r = profile::LoadProfileDir(pdir);
+  if (!r.model) {
+    for (auto& d : r.diagnostics) {
+      spdlog::error("profile refused: {}", d.ToString());
+      out.refused.push_back(std::move(d));
+    }
+    if (profile_ != nullptr) spdlog::error("{}: keeps running the profile loaded before", pdir);
+    return false;
+  }
+  profile_ = std::move(r.model);
+  if (!profile_->empty()) {
+    out.loaded.push_back(fmt::format("profile: {} computed traits, {} segments ({})",
+                                     profile_->traits.size(), profile_->segments.size(), pdir));
+  }
+  return true;
 }
 
 void Library::Watch(int interval_ms, OnChange on_change) {

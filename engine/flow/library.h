@@ -9,6 +9,9 @@
 //  - Every version that was ever loaded is stored in RocksDB
 //    ("jv/<journey>/<version u32 BE>" -> YAML source), so customers pinned to
 //    an old version keep walking it after a restart.
+//  - The profile model (computed traits, segments, ...; docs/profiles.md)
+//    comes from <dir>/profile/*.yaml and is reloaded the same way: a model
+//    with problems is refused and the last good one keeps running.
 //  - Watch() polls the directory (content hashes, every `interval`) on its
 //    own thread and calls `on_change` with each new catalog.
 //
@@ -54,6 +57,8 @@ class Library {
  private:
   std::vector<journey::Journey> StoredVersions(const std::map<std::string, uint32_t>& current);
   void Persist(const journey::Journey& j);
+  // Reloads <dir>/profile when its files changed; true when a new model loaded.
+  bool ReloadProfile(Outcome& out);
 
   std::string dir_;
   state::StateStore* store_;
@@ -61,6 +66,8 @@ class Library {
   std::map<std::string, size_t> hashes_;          // file -> content hash (last read)
   std::map<std::string, journey::Journey> good_;  // file -> last journey that loaded
   std::vector<journey::Journey> retired_;         // versions replaced while running
+  size_t profile_hash_ = 0;                        // of the profile files' names and texts
+  std::shared_ptr<const profile::Model> profile_;  // the last profile model that loaded
   uint64_t generation_ = 0;
   bool first_ = true;
 

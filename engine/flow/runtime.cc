@@ -7,8 +7,8 @@
 
 #include "cairn/time.h"
 #include "cairn/v1/task.pb.h"
-#include "flow/eval_scope.h"
 #include "flow/local_time.h"
+#include "profile/eval_scope.h"
 
 namespace cairn::flow {
 
@@ -35,6 +35,9 @@ std::string TaskJson(const v1::Task& t) {
 using journey::Journey;
 using journey::Step;
 using journey::StepKind;
+using profile::EvalScope;
+using profile::EventValue;
+using profile::EventView;
 
 namespace {
 
@@ -139,7 +142,9 @@ const v1::EventStats* StatsOf(const v1::CustomerState& c, std::string_view name)
 class Walk {
  public:
   Walk(Runtime& rt, const Context& ctx, v1::CustomerState& c)
-      : rt_(rt), ctx_(ctx), c_(c), catalog_(rt.catalog()), scope_(c, ctx.now) {}
+      : rt_(rt), ctx_(ctx), c_(c), catalog_(rt.catalog()), scope_(c, ctx.now) {
+    if (catalog_ != nullptr) scope_.SetProfile(&catalog_->profile());
+  }
 
   bool has_catalog() const { return catalog_ != nullptr; }
 
@@ -199,6 +204,9 @@ class Walk {
       case v1::TimerPayload::DATE:
         DateTimer(payload.journey(), t.tag);
         break;
+      case v1::TimerPayload::PROFILE:
+        profile::OnTimer(catalog_->profile(), ProfileContext(), c_, t);
+        break;
       default:
         rt_.counters_.stale_timers++;
     }
@@ -221,6 +229,22 @@ class Walk {
     current_event_ = nullptr;
     Cleanup();
     return entries.entries() > before;
+  }
+
+ public:
+  void Profile(const cairn::Event& e) {
+    profile::OnEvent(catalog_->profile(), ProfileContext(), c_, e);
+  }
+
+  profile::Context ProfileContext() const {
+    profile::Context p;
+    p.partition = ctx_.partition;
+    p.now = ctx_.now;
+    p.sink = ctx_.effects;
+    p.stats = ctx_.profile_stats;
+    p.rfm_quantiles = ctx_.rfm_quantiles;
+    p.events_topic = rt_.options_.events_topic;
+    return p;
   }
 
  private:
@@ -764,20 +788,11 @@ class Walk {
     // customer's dedup window when it comes back.
     const std::string id =
         Runtime::TaskId(j.name, j.version, c_.id(), inst.id(), step.id + "#emit", inst.iteration());
-    nlohmann::json e;
-    e["type"] = "track";
-    e["userId"] = c_.id();
-    e["event"] = step.emit_event;
-    e["messageId"] = id;
-    e["timestamp"] = FormatTimestamp(ctx_.now);
-    e["properties"] = nlohmann::json::parse(step.emit_properties_json, nullptr, false);
-    e["context"] = {{"cairn", {{"journey", j.name}, {"version", j.version}, {"step", step.id}}}};
-    v1::OutboxRecord rec;
-    rec.set_topic(rt_.options_.events_topic);
-    rec.set_key(c_.id());
-    rec.set_value(e.dump());
-    (*rec.mutable_headers())["content-type"] = "application/json";
-    ctx_.effects->Publish(std::move(rec));
+    const nlohmann::json context = {
+        {"cairn", {{"journey", j.name}, {"version", j.version}, {"step", step.id}}}};
+    ctx_.effects->Publish(profile::EventRecord(rt_.options_.events_topic, c_.id(), step.emit_event,
+                                               id, ctx_.now, step.emit_properties_json,
+                                               context.dump()));
     Trace(&j, &inst, "emit", step.emit_event, &step);
   }
 
@@ -1127,6 +1142,9 @@ void Runtime::OnEvent(const Context& ctx, v1::CustomerState& customer, const Eve
                       const std::string* old_traits_json) {
   Walk walk(*this, ctx, customer);
   if (!walk.has_catalog()) return;
+  // The profile stage first: journeys see the computed traits, stage and
+  // segments this event made.
+  walk.Profile(event);
   walk.Event(event, old_traits_json);
 }
 
@@ -1137,7 +1155,7 @@ bool Runtime::EnterScheduled(const Context& ctx, v1::CustomerState& customer,
   return walk.Scheduled(journey, run_at_ms);
 }
 
-EventView CampaignStartedEvent(std::string_view journey, TimestampMs run_at_ms) {
+profile::EventView CampaignStartedEvent(std::string_view journey, TimestampMs run_at_ms) {
   EventView v;
   v.name = "Campaign Started";
   v.timestamp_ms = run_at_ms;

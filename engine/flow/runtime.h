@@ -25,7 +25,8 @@
 #include "cairn/event.h"
 #include "cairn/v1/state.pb.h"
 #include "flow/catalog.h"
-#include "flow/eval_scope.h"
+#include "profile/eval_scope.h"
+#include "profile/profiler.h"
 #include "timer/timer_store.h"
 
 namespace cairn::flow {
@@ -41,24 +42,23 @@ struct RuntimeOptions {
   uint32_t max_instances = 64;  // per customer, all journeys
 };
 
-// What the runtime asks of its host.
-class Effects {
+// What the runtime asks of its host: the profile stage's Sink (timers,
+// messages for the broker, decision-trace lines, segment members), plus sends.
+class Effects : public profile::Sink {
  public:
-  virtual ~Effects() = default;
-  virtual void AddTimer(const timer::Timer& timer) = 0;
-  // A message for the broker, published once the batch is durable.
-  virtual void Publish(v1::OutboxRecord record) = 0;
   // A send task (also published to the tasks topic): queued for the
   // channel connectors when the engine dispatches itself. Default: nothing.
   virtual void Dispatch(const v1::Task& /*task*/) {}
-  // One decision-trace line (seq already assigned from the customer record).
-  virtual void Record(const v1::TraceEntry& entry) = 0;
 };
 
 struct Context {
   int32_t partition = 0;
   TimestampMs now = 0;
   Effects* effects = nullptr;
+  // The profile stage's per-partition counts (null: not kept) and RFM
+  // quantile thresholds (null: not computed yet).
+  v1::ProfileStats* profile_stats = nullptr;
+  const profile::RfmThresholds* rfm_quantiles = nullptr;
 };
 
 struct RuntimeCounters {
@@ -68,7 +68,7 @@ struct RuntimeCounters {
 
 // The entry event of a campaign run: `Campaign Started` with properties
 // {journey, run_at} and a message id naming the run.
-EventView CampaignStartedEvent(std::string_view journey, TimestampMs run_at_ms);
+profile::EventView CampaignStartedEvent(std::string_view journey, TimestampMs run_at_ms);
 
 // The task as JSON (the default form on the tasks topic; the webhook body).
 std::string TaskJson(const v1::Task& task);

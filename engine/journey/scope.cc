@@ -38,6 +38,8 @@ expr::Declarations Make() {
                        {"events_total", T::Of(B::kInt)},
                        {"events", T::MapOf(stats)},
                        {"labels", T::ListOf(T::Of(B::kString))},
+                       {"segments", T::ListOf(T::Of(B::kString))},
+                       {"stage", T::Of(B::kString)},
                    })},
       {"instance", T::Object({
                        {"journey", T::Of(B::kString)},

@@ -290,8 +290,7 @@ void Engine::CollectCampaignWork() {
     auto it = partitions_.find(partition);
     return it == partitions_.end() ? clock_->NowMs() : Now(it->second);
   };
-  if (Status s =
-          campaigns_.Step(*catalog, now, std::chrono::steady_clock::now(), campaign_in_hand_);
+  if (Status s = campaigns_.Step(catalog, now, std::chrono::steady_clock::now(), campaign_in_hand_);
       !s.ok()) {
     fatal_ = s.WithContext("campaigns");
   }

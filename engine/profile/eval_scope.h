@@ -15,8 +15,9 @@
 #include "expr/expr.h"
 #include "journey/model.h"
 #include "journey/scope.h"
+#include "profile/model.h"
 
-namespace cairn::flow {
+namespace cairn::profile {
 
 // An event as conditions see it: from a live Event, a stored RecentEvent, or
 // a synthetic one (absence and date triggers).
@@ -50,6 +51,12 @@ class EvalScope final : public expr::Activation {
     values_[journey::kInstanceSlot].reset();
   }
   void SetChange(std::string trait, expr::Value old_value, expr::Value new_value);
+  // The profile model: its computed traits (and RFM scores and group) join
+  // `traits`; without one, traits are the identify traits only.
+  void SetProfile(const Model* model) {
+    model_ = model;
+    values_[journey::kTraitsSlot].reset();
+  }
   // Traits or labels changed (an update step): rebuild them on next use.
   void InvalidateCustomer() {
     values_[journey::kTraitsSlot].reset();
@@ -70,10 +77,16 @@ class EvalScope final : public expr::Activation {
   TimestampMs now_;
   const EventView* event_ = nullptr;
   const v1::JourneyInstance* instance_ = nullptr;
+  const Model* model_ = nullptr;
   mutable std::array<std::optional<expr::Value>, 6> values_;
 };
 
 // An event's value (name, type, timestamp, message_id, properties, ...).
 expr::Value EventValue(const EventView& e);
 
-}  // namespace cairn::flow
+// The customer's identify traits joined with the model's computed traits and
+// RFM scores at `now` (a computed trait replaces an identify trait of the
+// same name). `model` may be null.
+expr::Value TraitsValue(const v1::CustomerState& customer, const Model* model, TimestampMs now);
+
+}  // namespace cairn::profile

@@ -1,8 +1,10 @@
-#include "flow/eval_scope.h"
+#include "profile/eval_scope.h"
 
 #include <nlohmann/json.hpp>
 
-namespace cairn::flow {
+#include "profile/values.h"
+
+namespace cairn::profile {
 
 using expr::Value;
 
@@ -80,6 +82,10 @@ Value CustomerValue(const v1::CustomerState& c) {
   m.emplace_back(Value::String("events_total"), Value::Int(static_cast<int64_t>(c.events_total())));
   m.emplace_back(Value::String("events"), Value::Map(std::move(events)));
   m.emplace_back(Value::String("labels"), Value::List(std::move(labels)));
+  expr::ValueList segments;
+  for (const auto& s : c.profile().segments()) segments.push_back(Value::String(s));
+  m.emplace_back(Value::String("segments"), Value::List(std::move(segments)));
+  m.emplace_back(Value::String("stage"), Value::String(c.profile().stage()));
   return Value::Map(std::move(m));
 }
 
@@ -106,11 +112,40 @@ void EvalScope::SetChange(std::string trait, Value old_value, Value new_value) {
   values_[journey::kChangeSlot] = Value::Map(std::move(m));
 }
 
+Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs now) {
+  Value base = c.traits_json().empty() ? Value::Map({}) : Value::FromJson(c.traits_json());
+  if (model == nullptr || (model->traits.empty() && !model->rfm.declared)) return base;
+  expr::ValueMap m;
+  if (base.kind() == expr::Kind::kMap) m = base.map();
+  auto put = [&](const std::string& name, Value v) {
+    auto key = Value::String(name);
+    auto it = std::find_if(m.begin(), m.end(), [&](const auto& kv) { return kv.first.Equals(key); });
+    if (it != m.end()) m.erase(it);
+    if (v.kind() != expr::Kind::kNull) m.emplace_back(std::move(key), std::move(v));
+  };
+  const auto& p = c.profile();
+  for (const auto& t : model->traits) {
+    const v1::ComputedState* s = nullptr;
+    for (const auto& x : p.traits()) {
+      if (x.name() == t.name) {
+        s = &x;
+        break;
+      }
+    }
+    put(t.name, ComputedValue(t, s, now));
+  }
+  if (model->rfm.declared && p.rfm_r() > 0) {
+    put("rfm_r", Value::Int(p.rfm_r()));
+    put("rfm_f", Value::Int(p.rfm_f()));
+    put("rfm_m", Value::Int(p.rfm_m()));
+    put("rfm_group", Value::String(p.rfm_group()));
+  }
+  return Value::Map(std::move(m));
+}
+
 const Value& EvalScope::Traits() const {
   auto& v = values_[journey::kTraitsSlot];
-  if (!v) {
-    v = customer_.traits_json().empty() ? Value::Map({}) : Value::FromJson(customer_.traits_json());
-  }
+  if (!v) v = TraitsValue(customer_, model_, now_);
   return *v;
 }
 
@@ -155,4 +190,4 @@ bool EvalScope::Test(const journey::Condition& condition, std::string* error) co
   return r.value();
 }
 
-}  // namespace cairn::flow
+}  // namespace cairn::profile

@@ -1,0 +1,107 @@
+// The customer profile model: what Cairn computes about every customer
+// beyond the raw events — computed traits (aggregates over events, with
+// optional sliding windows), RFM scores and groups, lifecycle stages,
+// rule-based labels and segments — plus the governance policy applied at
+// send time. Declared in YAML files in <journeys>/profile/ (docs/profiles.md,
+// JSON Schema journeys/schema/profile.schema.json) and loaded by
+// profile/loader.h. Immutable once loaded; read from any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "governance/policy.h"
+#include "journey/model.h"
+
+namespace cairn::profile {
+
+enum class Aggregate : uint8_t { kCount, kSum, kMin, kMax, kAvg, kFirst, kLast, kDistinct };
+
+// "count", "sum", ...
+std::string_view AggregateName(Aggregate a);
+
+// One computed trait: an aggregate over the occurrences of an event, seen by
+// conditions as traits.<name>.
+struct ComputedTrait {
+  std::string name;
+  Aggregate aggregate = Aggregate::kCount;
+  std::string event;                // the event name counted
+  std::vector<std::string> of;      // property path; empty: the event's time (min/max/first/last)
+  journey::Condition where;         // optional filter on the event (`event` is set)
+  int64_t window_ms = 0;            // 0: all time; else a sliding window ending now
+  journey::Pos pos;
+};
+
+enum class RfmMode : uint8_t { kThresholds, kQuantiles };
+
+struct RfmGroup {
+  std::string name;
+  journey::Condition when;  // the first group whose condition holds is the customer's
+};
+
+struct Rfm {
+  bool declared = false;
+  int recency_trait = -1;    // index of a computed trait giving a time (last/max of an event)
+  int frequency_trait = -1;  // index of a computed trait giving a number
+  int monetary_trait = -1;
+  RfmMode mode = RfmMode::kThresholds;
+  // Thresholds: recency in ms, ascending (<= t[0] scores 5 ... > t[3] scores 1);
+  // frequency and monetary ascending (>= t[3] scores 5 ... < t[0] scores 1).
+  std::array<double, 4> recency_ms{}, frequency{}, monetary{};
+  int64_t refresh_ms = 3600 * 1000;  // quantiles: how often cut points are recomputed
+  std::vector<RfmGroup> groups;
+};
+
+struct Transition {
+  std::vector<std::string> from;  // empty: from any stage
+  std::string to;
+  journey::Condition when;        // optional condition over the profile
+  std::string on_event;           // optional: only when this event arrives
+  std::string idle_event;         // optional: no such event for idle_ms
+  int64_t idle_ms = 0;            // since its last occurrence, or since first seen
+  journey::Pos pos;
+};
+
+struct Lifecycle {
+  bool declared = false;
+  std::string initial;
+  std::vector<std::string> stages;
+  std::vector<Transition> transitions;
+};
+
+struct LabelRule {
+  std::string label;
+  journey::Condition when;  // true: the label is set; false: a label this rule set is removed
+};
+
+struct Segment {
+  std::string name;
+  std::string description;
+  journey::Condition when;
+};
+
+struct Model {
+  std::vector<ComputedTrait> traits;
+  Rfm rfm;
+  Lifecycle lifecycle;
+  std::vector<LabelRule> labels;
+  std::vector<Segment> segments;
+  governance::Policy governance;
+  std::vector<std::string> files;  // the files it was loaded from
+
+  // Indexes, built by Finish(): computed traits by event name.
+  std::unordered_map<std::string, std::vector<int>> traits_by_event;
+  bool has_windows = false;
+  bool empty() const {
+    return traits.empty() && !rfm.declared && !lifecycle.declared && labels.empty() &&
+           segments.empty();
+  }
+  int TraitIndex(std::string_view name) const;
+  void Finish();
+};
+
+}  // namespace cairn::profile

@@ -1,0 +1,500 @@
+#include "profile/profiler.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "cairn/fnv1a.h"
+#include "cairn/time.h"
+#include "profile/eval_scope.h"
+#include "profile/values.h"
+
+namespace cairn::profile {
+namespace {
+
+constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
+constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::max();
+
+v1::ComputedState& StateOf(v1::ProfileState& p, const std::string& name) {
+  for (auto& s : *p.mutable_traits()) {
+    if (s.name() == name) return s;
+  }
+  auto* s = p.add_traits();
+  s->set_name(name);
+  return *s;
+}
+
+const v1::ComputedState* FindState(const v1::ProfileState& p, const std::string& name) {
+  for (const auto& s : p.traits()) {
+    if (s.name() == name) return &s;
+  }
+  return nullptr;
+}
+
+bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, std::string_view v) {
+  return std::find(list.begin(), list.end(), v) != list.end();
+}
+
+void Remove(google::protobuf::RepeatedPtrField<std::string>* list, std::string_view v) {
+  for (int i = 0; i < list->size(); ++i) {
+    if (list->Get(i) == v) {
+      list->DeleteSubrange(i, 1);
+      return;
+    }
+  }
+}
+
+void InsertSorted(google::protobuf::RepeatedPtrField<std::string>* list, const std::string& v) {
+  list->Add(std::string(v));
+  for (int i = list->size() - 1; i > 0 && list->Get(i - 1) > list->Get(i); --i) {
+    list->SwapElements(i, i - 1);
+  }
+}
+
+int ScoreAscending(double v, const std::array<double, 4>& t) {
+  int s = 1;
+  for (double x : t) {
+    if (v >= x) ++s;
+  }
+  return s;
+}
+
+// One derivation pass over one customer.
+class Deriver {
+ public:
+  Deriver(const Model& m, const Context& ctx, v1::CustomerState& c)
+      : m_(m), ctx_(ctx), c_(c), p_(*c.mutable_profile()), scope_(c, ctx.now) {
+    scope_.SetProfile(&m);
+  }
+
+  EvalScope& scope() { return scope_; }
+
+  void FoldEvent(const Event& e) {
+    if (e.name == kLabelsUpdated) ApplyLabels(e);
+    auto it = m_.traits_by_event.find(e.name);
+    if (it == m_.traits_by_event.end()) return;
+    PropertyCache cache(e);
+    EventView view;
+    bool view_set = false;
+    for (int i : it->second) {
+      const ComputedTrait& t = m_.traits[static_cast<size_t>(i)];
+      if (!t.where.empty()) {
+        if (!view_set) {
+          view = EventView::Of(e);
+          scope_.SetEvent(&view);
+          view_set = true;
+        }
+        std::string error;
+        if (!scope_.Test(t.where, &error)) {
+          if (!error.empty()) Trace("trait", t.name, "where: " + error);
+          continue;
+        }
+      }
+      auto o = Extract(t, e, cache);
+      if (!o) continue;
+      Fold(t, *o, StateOf(p_, t.name));
+    }
+    if (view_set) scope_.SetEvent(nullptr);
+    scope_.InvalidateCustomer();
+  }
+
+  void Derive(const Event* e) {
+    next_ = kNever;
+    for (const auto& t : m_.traits) {
+      if (t.window_ms <= 0) continue;
+      v1::ComputedState& s = StateOf(p_, t.name);
+      const TimestampMs due = Expire(t, ctx_.now, s);
+      if (due > 0) next_ = std::min(next_, due);
+    }
+    scope_.InvalidateCustomer();
+    if (m_.rfm.declared) Rfm();
+    if (m_.lifecycle.declared) Lifecycle(e);
+    if (!m_.labels.empty()) LabelRules();
+    if (!m_.segments.empty()) Segments();
+    ArmTimer();
+  }
+
+ private:
+  // ---- labels from events
+
+  void ApplyLabels(const Event& e) {
+    auto j = nlohmann::json::parse(e.properties_json, nullptr, false);
+    if (!j.is_object()) return;
+    auto* labels = c_.mutable_labels();
+    std::vector<std::string> added, removed;
+    if (auto it = j.find("remove"); it != j.end() && it->is_array()) {
+      for (const auto& l : *it) {
+        if (!l.is_string() || !Contains(*labels, l.get<std::string>())) continue;
+        Remove(labels, l.get<std::string>());
+        removed.push_back(l.get<std::string>());
+      }
+    }
+    if (auto it = j.find("add"); it != j.end() && it->is_array()) {
+      for (const auto& l : *it) {
+        if (!l.is_string() || l.get<std::string>().empty() ||
+            Contains(*labels, l.get<std::string>())) {
+          continue;
+        }
+        labels->Add(l.get<std::string>());
+        added.push_back(l.get<std::string>());
+      }
+    }
+    if (!added.empty() || !removed.empty()) {
+      Trace("labels", "",
+            fmt::format("+[{}] -[{}]", fmt::join(added, ", "), fmt::join(removed, ", ")));
+    }
+  }
+
+  // ---- RFM
+
+  void Rfm() {
+    const auto& r = m_.rfm;
+    const RfmThresholds* th = nullptr;
+    RfmThresholds own;
+    if (r.mode == RfmMode::kThresholds) {
+      own.recency_ms = r.recency_ms;
+      own.frequency = r.frequency;
+      own.monetary = r.monetary;
+      own.ready = true;
+      th = &own;
+    } else if (ctx_.rfm_quantiles != nullptr && ctx_.rfm_quantiles->ready) {
+      th = ctx_.rfm_quantiles;
+    }
+    const auto& rt = m_.traits[static_cast<size_t>(r.recency_trait)];
+    const auto& ft = m_.traits[static_cast<size_t>(r.frequency_trait)];
+    const auto& mt = m_.traits[static_cast<size_t>(r.monetary_trait)];
+    const expr::Value rv = ComputedValue(rt, FindState(p_, rt.name), ctx_.now);
+    const expr::Value fv = ComputedValue(ft, FindState(p_, ft.name), ctx_.now);
+    const expr::Value mv = ComputedValue(mt, FindState(p_, mt.name), ctx_.now);
+    auto number = [](const expr::Value& v) {
+      switch (v.kind()) {
+        case expr::Kind::kInt:
+          return static_cast<double>(v.int_value());
+        case expr::Kind::kUint:
+          return static_cast<double>(v.uint_value());
+        case expr::Kind::kDouble:
+          return v.double_value();
+        default:
+          return 0.0;
+      }
+    };
+    const bool has_recency = rv.kind() == expr::Kind::kTimestamp;
+    const TimestampMs recency_at = has_recency ? rv.millis() : 0;
+    const double f = number(fv);
+    const double mo = number(mv);
+    UpdateRfmStats(has_recency, recency_at, f, mo);
+
+    int rs = 0, fs = 0, ms = 0;
+    if (has_recency && th != nullptr) {
+      const double age = static_cast<double>(ctx_.now - recency_at);
+      rs = 1;
+      for (int i = 3; i >= 0; --i) {
+        if (age <= th->recency_ms[static_cast<size_t>(i)]) rs = 5 - i;
+      }
+      // The score drops when the age passes the threshold it is under.
+      for (double x : th->recency_ms) {
+        const auto due = recency_at + static_cast<TimestampMs>(x) + 1;
+        if (due > ctx_.now) {
+          next_ = std::min(next_, due);
+          break;
+        }
+      }
+      fs = ScoreAscending(f, th->frequency);
+      ms = ScoreAscending(mo, th->monetary);
+    }
+    p_.set_rfm_r(rs);
+    p_.set_rfm_f(fs);
+    p_.set_rfm_m(ms);
+    scope_.InvalidateCustomer();
+    std::string group;
+    if (rs > 0) {
+      for (const auto& g : r.groups) {
+        std::string error;
+        if (scope_.Test(g.when, &error)) {
+          group = g.name;
+          break;
+        }
+        if (!error.empty()) Trace("rfm", g.name, "group condition: " + error);
+      }
+    }
+    if (group != p_.rfm_group()) {
+      Trace("rfm", group, fmt::format("R{} F{} M{}", rs, fs, ms));
+      p_.set_rfm_group(group);
+      scope_.InvalidateCustomer();
+    }
+  }
+
+  void UpdateRfmStats(bool has_recency, TimestampMs recency_at, double f, double mo) {
+    const int64_t day = has_recency ? recency_at / kDayMs : -1;
+    if (ctx_.stats != nullptr) {
+      auto& days = *ctx_.stats->mutable_recency_days();
+      if (p_.in_rfm_stats() && p_.rfm_recency_day() >= 0) {
+        auto it = days.find(p_.rfm_recency_day());
+        if (it != days.end() && it->second > 0 && --it->second == 0) days.erase(it);
+      }
+      if (day >= 0) days[day]++;
+    }
+    p_.set_in_rfm_stats(true);
+    p_.set_rfm_recency_day(day);
+    p_.set_rfm_frequency(f);
+    p_.set_rfm_monetary(mo);
+  }
+
+  // ---- lifecycle
+
+  TimestampMs LastSeenOf(const std::string& event) const {
+    for (const auto& s : c_.events()) {
+      if (s.name() == event) return s.last_at_ms();
+    }
+    return c_.first_seen_ms();
+  }
+
+  void Lifecycle(const Event* e) {
+    const auto& lc = m_.lifecycle;
+    if (p_.stage().empty()) {
+      SetStage(lc.initial, "initial stage");
+    }
+    for (size_t round = 0; round <= lc.stages.size(); ++round) {
+      const Transition* taken = nullptr;
+      for (const auto& t : lc.transitions) {
+        if (t.to == p_.stage()) continue;
+        if (!t.from.empty() &&
+            std::find(t.from.begin(), t.from.end(), p_.stage()) == t.from.end()) {
+          continue;
+        }
+        if (!t.on_event.empty() && (round > 0 || e == nullptr || e->name != t.on_event)) continue;
+        if (t.idle_ms > 0) {
+          const TimestampMs due = LastSeenOf(t.idle_event) + t.idle_ms;
+          if (due > ctx_.now) {
+            next_ = std::min(next_, due);
+            continue;
+          }
+        }
+        std::string error;
+        if (!scope_.Test(t.when, &error)) {
+          if (!error.empty()) Trace("stage", t.to, "transition condition: " + error);
+          continue;
+        }
+        taken = &t;
+        break;
+      }
+      if (taken == nullptr) break;
+      std::string why = taken->on_event.empty() ? "" : "on " + taken->on_event;
+      if (taken->idle_ms > 0) {
+        why += (why.empty() ? "" : ", ") +
+               fmt::format("no {} for {}d", taken->idle_event, taken->idle_ms / kDayMs);
+      }
+      if (!taken->when.empty()) why += (why.empty() ? "" : ", ") + taken->when.source;
+      SetStage(taken->to, why);
+    }
+    // Timers of idle transitions out of the final stage.
+    for (const auto& t : lc.transitions) {
+      if (t.idle_ms <= 0 || t.to == p_.stage()) continue;
+      if (!t.from.empty() && std::find(t.from.begin(), t.from.end(), p_.stage()) == t.from.end()) {
+        continue;
+      }
+      const TimestampMs due = LastSeenOf(t.idle_event) + t.idle_ms;
+      if (due > ctx_.now) next_ = std::min(next_, due);
+    }
+  }
+
+  void SetStage(const std::string& to, const std::string& why) {
+    const std::string from = p_.stage();
+    if (ctx_.stats != nullptr) {
+      auto& stages = *ctx_.stats->mutable_stages();
+      if (!from.empty()) {
+        auto it = stages.find(from);
+        if (it != stages.end() && --it->second <= 0) stages.erase(it);
+      }
+      stages[to]++;
+    }
+    p_.set_stage(to);
+    p_.set_stage_since_ms(ctx_.now);
+    scope_.InvalidateCustomer();
+    nlohmann::json props = {{"from", from.empty() ? nlohmann::json(nullptr) : nlohmann::json(from)},
+                            {"to", to}};
+    EmitEvent(kStageChanged, props);
+    Trace("stage", to, (from.empty() ? std::string("entered") : "from " + from) +
+                           (why.empty() ? "" : ": " + why));
+  }
+
+  // ---- rule labels and segments
+
+  void LabelRules() {
+    for (const auto& rule : m_.labels) {
+      std::string error;
+      const bool holds = scope_.Test(rule.when, &error);
+      if (!error.empty()) Trace("label", rule.label, "rule condition: " + error);
+      const bool owned = Contains(p_.rule_labels(), rule.label);
+      if (holds && !owned) {
+        InsertSorted(p_.mutable_rule_labels(), rule.label);
+        if (!Contains(c_.labels(), rule.label)) c_.add_labels(rule.label);
+        scope_.InvalidateCustomer();
+        Trace("label", rule.label, "added by rule");
+      } else if (!holds && owned && error.empty()) {
+        Remove(p_.mutable_rule_labels(), rule.label);
+        Remove(c_.mutable_labels(), rule.label);
+        scope_.InvalidateCustomer();
+        Trace("label", rule.label, "removed by rule");
+      }
+    }
+  }
+
+  void Segments() {
+    for (const auto& seg : m_.segments) {
+      std::string error;
+      const bool holds = scope_.Test(seg.when, &error);
+      if (!error.empty()) {
+        Trace("segment", seg.name, "condition: " + error);
+        continue;  // an error changes nothing (no flapping on bad data)
+      }
+      const bool member = std::binary_search(p_.segments().begin(), p_.segments().end(), seg.name);
+      if (holds == member) continue;
+      if (holds) {
+        InsertSorted(p_.mutable_segments(), seg.name);
+      } else {
+        Remove(p_.mutable_segments(), seg.name);
+      }
+      if (ctx_.stats != nullptr) {
+        auto& counts = *ctx_.stats->mutable_segments();
+        if (holds) {
+          counts[seg.name]++;
+        } else if (auto it = counts.find(seg.name); it != counts.end() && --it->second <= 0) {
+          counts.erase(it);
+        }
+      }
+      if (ctx_.sink != nullptr) ctx_.sink->SetSegmentMember(seg.name, ctx_.partition, c_.id(), holds);
+      EmitEvent(holds ? kSegmentEntered : kSegmentExited, {{"segment", seg.name}});
+      Trace("segment", seg.name, holds ? "entered" : "exited");
+    }
+    scope_.InvalidateCustomer();
+  }
+
+  // ---- effects
+
+  void EmitEvent(std::string_view name, const nlohmann::json& properties) {
+    if (ctx_.sink == nullptr) return;
+    p_.set_emitted(p_.emitted() + 1);
+    const std::string id = fmt::format("prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted());
+    ctx_.sink->Publish(EventRecord(ctx_.events_topic, c_.id(), name, id, ctx_.now,
+                                   properties.dump(), R"({"cairn":{"source":"profile"}})"));
+  }
+
+  void Trace(std::string_view action, const std::string& subject, std::string reason) {
+    if (ctx_.sink == nullptr) return;
+    v1::TraceEntry e;
+    e.set_at_ms(ctx_.now);
+    e.set_customer(c_.id());
+    e.set_action(std::string(action));
+    e.set_step(subject);
+    e.set_reason(std::move(reason));
+    e.set_seq(c_.next_trace_seq());
+    c_.set_next_trace_seq(c_.next_trace_seq() + 1);
+    ctx_.sink->Record(e);
+  }
+
+  void ArmTimer() {
+    const TimestampMs due = next_ == kNever ? 0 : std::max(next_, ctx_.now + 1);
+    if (due == p_.due_ms()) return;
+    p_.set_due_ms(due);
+    if (due == 0 || ctx_.sink == nullptr) {
+      p_.set_due_tag(0);
+      return;
+    }
+    c_.set_next_timer_tag(c_.next_timer_tag() + 1);
+    timer::Timer t;
+    t.partition = ctx_.partition;
+    t.due_ms = due;
+    t.customer_id = c_.id();
+    t.tag = c_.next_timer_tag();
+    v1::TimerPayload payload;
+    payload.set_kind(v1::TimerPayload::PROFILE);
+    payload.SerializeToString(&t.payload);
+    p_.set_due_tag(t.tag);
+    ctx_.sink->AddTimer(t);
+  }
+
+  const Model& m_;
+  const Context& ctx_;
+  v1::CustomerState& c_;
+  v1::ProfileState& p_;
+  EvalScope scope_;
+  TimestampMs next_ = kNever;
+};
+
+}  // namespace
+
+void OnEvent(const Model& model, const Context& ctx, v1::CustomerState& customer,
+             const Event& event) {
+  if (model.empty() && event.name != kLabelsUpdated) return;
+  Deriver d(model, ctx, customer);
+  d.FoldEvent(event);
+  d.Derive(&event);
+}
+
+void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer,
+             const timer::Timer& timer) {
+  auto& p = *customer.mutable_profile();
+  if (timer.tag != p.due_tag() || p.due_ms() == 0) return;  // stale: a later one replaced it
+  p.set_due_ms(0);
+  p.set_due_tag(0);
+  if (model.empty()) return;
+  Deriver d(model, ctx, customer);
+  d.Derive(nullptr);
+}
+
+RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& stats,
+                                 TimestampMs now) {
+  RfmThresholds t;
+  std::map<int64_t, uint64_t> days;
+  uint64_t n = 0;
+  for (const auto* s : stats) {
+    for (const auto& [day, count] : s->recency_days()) {
+      days[day] += count;
+      n += count;
+    }
+  }
+  if (n == 0) return t;
+  // Age quantiles: the newest 20% score 5. Walk days from the newest.
+  size_t k = 0;
+  uint64_t seen = 0;
+  for (auto it = days.rbegin(); it != days.rend() && k < 4; ++it) {
+    seen += it->second;
+    while (k < 4 && seen * 5 >= n * (k + 1)) {
+      // Everyone on this day or newer is within this age.
+      t.recency_ms[k] = static_cast<double>(now - it->first * kDayMs);
+      ++k;
+    }
+  }
+  for (; k < 4; ++k) t.recency_ms[k] = t.recency_ms[k > 0 ? k - 1 : 0] + 1;
+  for (size_t i = 1; i < 4; ++i) {
+    t.recency_ms[i] = std::max(t.recency_ms[i], t.recency_ms[i - 1] + 1);
+  }
+  t.ready = false;  // frequency and monetary need their sketches
+  return t;
+}
+
+v1::OutboxRecord EventRecord(std::string_view topic, std::string_view customer,
+                             std::string_view name, std::string_view message_id, TimestampMs now,
+                             std::string properties_json, std::string context_json) {
+  nlohmann::json e;
+  e["type"] = "track";
+  e["userId"] = customer;
+  e["event"] = name;
+  e["messageId"] = message_id;
+  e["timestamp"] = FormatTimestamp(now);
+  e["properties"] = nlohmann::json::parse(properties_json, nullptr, false);
+  if (e["properties"].is_discarded()) e["properties"] = nlohmann::json::object();
+  e["context"] = nlohmann::json::parse(context_json, nullptr, false);
+  if (e["context"].is_discarded()) e["context"] = nlohmann::json::object();
+  v1::OutboxRecord rec;
+  rec.set_topic(std::string(topic));
+  rec.set_key(std::string(customer));
+  rec.set_value(e.dump());
+  (*rec.mutable_headers())["content-type"] = "application/json";
+  return rec;
+}
+
+}  // namespace cairn::profile

@@ -1,0 +1,244 @@
+#include "profile/values.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "cairn/fnv1a.h"
+
+namespace cairn::profile {
+namespace {
+
+using expr::Value;
+
+bool Numeric(Aggregate a) {
+  return a == Aggregate::kSum || a == Aggregate::kAvg || a == Aggregate::kMin ||
+         a == Aggregate::kMax;
+}
+
+// A merged entry's smallest / largest / summed value.
+double EntryMin(const v1::WindowEntry& e) { return e.value(); }
+double EntryMax(const v1::WindowEntry& e) { return e.count() > 1 ? e.max() : e.value(); }
+double EntrySum(const v1::WindowEntry& e) { return e.count() > 1 ? e.sum() : e.value(); }
+
+Value TimeOrJson(const ComputedTrait& t, const std::string& json, TimestampMs at) {
+  if (t.of.empty()) return Value::TimestampFromMs(at);
+  return Value::FromJson(json);
+}
+
+Value NumberOrTime(const ComputedTrait& t, double v) {
+  if (t.of.empty()) return Value::TimestampFromMs(static_cast<TimestampMs>(v));
+  return Value::Double(v);
+}
+
+}  // namespace
+
+const void* PropertyCache::Node(const std::vector<std::string>& path) {
+  if (!parsed_) {
+    auto j = std::make_shared<nlohmann::json>(
+        nlohmann::json::parse(event_.properties_json, nullptr, false));
+    parsed_ = j;
+  }
+  const auto* node = static_cast<const nlohmann::json*>(parsed_.get());
+  for (const auto& key : path) {
+    if (!node->is_object()) return nullptr;
+    auto it = node->find(key);
+    if (it == node->end()) return nullptr;
+    node = &*it;
+  }
+  return node->is_null() ? nullptr : node;
+}
+
+std::optional<std::string> PropertyCache::JsonAt(const std::vector<std::string>& path) {
+  const auto* n = static_cast<const nlohmann::json*>(Node(path));
+  if (n == nullptr) return std::nullopt;
+  return n->dump();
+}
+
+std::optional<double> PropertyCache::NumberAt(const std::vector<std::string>& path) {
+  if (path.size() == 1) {  // the ingest parser already read the top-level numbers
+    for (const auto& [name, v] : event_.numeric_properties) {
+      if (name == path[0]) return v;
+    }
+    return std::nullopt;
+  }
+  const auto* n = static_cast<const nlohmann::json*>(Node(path));
+  if (n == nullptr || !n->is_number()) return std::nullopt;
+  const double d = n->get<double>();
+  if (!std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
+std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
+                                  PropertyCache& cache) {
+  Occurrence o;
+  o.at_ms = event.timestamp_ms;
+  if (t.aggregate == Aggregate::kCount) return o;
+  if (t.of.empty()) {  // min/max/first/last of the event's time
+    o.number = static_cast<double>(event.timestamp_ms);
+    return o;
+  }
+  if (Numeric(t.aggregate)) {
+    auto v = cache.NumberAt(t.of);
+    if (!v) return std::nullopt;
+    o.number = *v;
+    return o;
+  }
+  auto json = cache.JsonAt(t.of);
+  if (!json) return std::nullopt;
+  if (t.aggregate == Aggregate::kDistinct) {
+    o.hash = Fnv1a64(*json);
+  } else {
+    o.json = std::move(*json);
+  }
+  return o;
+}
+
+void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
+  if (t.window_ms > 0) {
+    auto* w = s.mutable_window();
+    v1::WindowEntry e;
+    e.set_at_ms(o.at_ms);
+    e.set_value(o.number);
+    e.set_count(1);
+    if (t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) e.set_json(o.json);
+    if (t.aggregate == Aggregate::kDistinct) e.set_hash(o.hash);
+    // Keep time order; a late event goes where it belongs (after equal times).
+    int pos = w->size();
+    while (pos > 0 && w->Get(pos - 1).at_ms() > o.at_ms) --pos;
+    w->Add(std::move(e));
+    for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
+    if (w->size() > kMaxWindowEntries) {
+      if (t.aggregate == Aggregate::kDistinct) {
+        w->DeleteSubrange(0, 1);
+      } else {  // merge the two oldest
+        const auto& a = w->Get(0);
+        v1::WindowEntry& b = *w->Mutable(1);
+        const double mn = std::min(EntryMin(a), EntryMin(b));
+        const double mx = std::max(EntryMax(a), EntryMax(b));
+        const double sum = EntrySum(a) + EntrySum(b);
+        if (t.aggregate == Aggregate::kFirst) b.set_json(a.json());
+        b.set_count(a.count() + b.count());
+        b.set_value(mn);
+        b.set_max(mx);
+        b.set_sum(sum);
+        w->DeleteSubrange(0, 1);
+      }
+    }
+    return;
+  }
+  const bool had = s.count() > 0;
+  s.set_count(s.count() + 1);
+  switch (t.aggregate) {
+    case Aggregate::kCount:
+      break;
+    case Aggregate::kSum:
+    case Aggregate::kAvg:
+      s.set_sum(s.sum() + o.number);
+      break;
+    case Aggregate::kMin:
+      if (!had || o.number < s.min()) s.set_min(o.number);
+      break;
+    case Aggregate::kMax:
+      if (!had || o.number > s.max()) s.set_max(o.number);
+      break;
+    case Aggregate::kFirst:
+      if (!had || o.at_ms < s.first_at_ms()) {
+        s.set_first_at_ms(o.at_ms);
+        s.set_first_json(o.json);
+      }
+      break;
+    case Aggregate::kLast:
+      if (!had || o.at_ms >= s.last_at_ms()) {
+        s.set_last_at_ms(o.at_ms);
+        s.set_last_json(o.json);
+      }
+      break;
+    case Aggregate::kDistinct: {
+      auto* d = s.mutable_distinct();
+      auto it = std::lower_bound(d->begin(), d->end(), o.hash);
+      if ((it == d->end() || *it != o.hash) && d->size() < kMaxDistinct) {
+        const auto at = static_cast<int>(it - d->begin());
+        d->Add(o.hash);
+        for (int i = d->size() - 1; i > at; --i) d->SwapElements(i, i - 1);
+      }
+      break;
+    }
+  }
+}
+
+TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s) {
+  if (t.window_ms <= 0) return 0;
+  auto* w = s.mutable_window();
+  int gone = 0;
+  while (gone < w->size() && w->Get(gone).at_ms() <= now - t.window_ms) ++gone;
+  if (gone > 0) w->DeleteSubrange(0, gone);
+  return w->empty() ? 0 : w->Get(0).at_ms() + t.window_ms;
+}
+
+Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, TimestampMs now) {
+  static const v1::ComputedState kEmpty;
+  if (s == nullptr) s = &kEmpty;
+  if (t.window_ms <= 0) {
+    const bool any = s->count() > 0;
+    switch (t.aggregate) {
+      case Aggregate::kCount:
+        return Value::Int(static_cast<int64_t>(s->count()));
+      case Aggregate::kSum:
+        return Value::Double(s->sum());
+      case Aggregate::kAvg:
+        return any ? Value::Double(s->sum() / static_cast<double>(s->count())) : Value::Null();
+      case Aggregate::kMin:
+        return any ? NumberOrTime(t, s->min()) : Value::Null();
+      case Aggregate::kMax:
+        return any ? NumberOrTime(t, s->max()) : Value::Null();
+      case Aggregate::kFirst:
+        return any ? TimeOrJson(t, s->first_json(), s->first_at_ms()) : Value::Null();
+      case Aggregate::kLast:
+        return any ? TimeOrJson(t, s->last_json(), s->last_at_ms()) : Value::Null();
+      case Aggregate::kDistinct:
+        return Value::Int(s->distinct_size());
+    }
+    return Value::Null();
+  }
+  // Windowed: only the entries inside (now - window, now].
+  const TimestampMs from = now - t.window_ms;
+  uint64_t count = 0;
+  double sum = 0, mn = 0, mx = 0;
+  const v1::WindowEntry* first = nullptr;
+  const v1::WindowEntry* last = nullptr;
+  std::vector<uint64_t> hashes;
+  for (const auto& e : s->window()) {
+    if (e.at_ms() <= from) continue;
+    if (count == 0 || EntryMin(e) < mn) mn = EntryMin(e);
+    if (count == 0 || EntryMax(e) > mx) mx = EntryMax(e);
+    count += e.count();
+    sum += EntrySum(e);
+    if (first == nullptr) first = &e;
+    last = &e;
+    if (t.aggregate == Aggregate::kDistinct) hashes.push_back(e.hash());
+  }
+  switch (t.aggregate) {
+    case Aggregate::kCount:
+      return Value::Int(static_cast<int64_t>(count));
+    case Aggregate::kSum:
+      return Value::Double(sum);
+    case Aggregate::kAvg:
+      return count > 0 ? Value::Double(sum / static_cast<double>(count)) : Value::Null();
+    case Aggregate::kMin:
+      return count > 0 ? NumberOrTime(t, mn) : Value::Null();
+    case Aggregate::kMax:
+      return count > 0 ? NumberOrTime(t, mx) : Value::Null();
+    case Aggregate::kFirst:
+      return first != nullptr ? TimeOrJson(t, first->json(), first->at_ms()) : Value::Null();
+    case Aggregate::kLast:
+      return last != nullptr ? TimeOrJson(t, last->json(), last->at_ms()) : Value::Null();
+    case Aggregate::kDistinct: {
+      std::sort(hashes.begin(), hashes.end());
+      return Value::Int(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
+    }
+  }
+  return Value::Null();
+}
+
+}  // namespace cairn::profile
