@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "journey/loader.h"
+#include "journey/scope.h"
 
 namespace cairn::campaign {
 namespace {
@@ -69,6 +70,30 @@ TEST(AudienceTest, TraitConditionAndConsent) {
   EXPECT_FALSE(a.Matches(Record(R"({"country":"DE"})"), kNow, &error));
   EXPECT_FALSE(error.empty());
   EXPECT_FALSE(a.Matches("\xff\xff\xff", kNow));
+}
+
+TEST(AudienceTest, ConditionOverTheWholeTraitsMap) {
+  // `traits` used whole (not field by field): every trait is built.
+  const auto j = Load(
+      "who:\n  where: \"'vip' in traits && traits['plan'] == 'pro'\"\n  consent: { email: implied "
+      "}\n");
+  std::vector<std::string> fields;
+  EXPECT_FALSE(j.audience.program.SelectedFields(journey::kTraitsSlot, &fields));
+  Audience a(j, kNow);
+  EXPECT_TRUE(a.Matches(Record(R"({"vip":1,"plan":"pro"})"), kNow));
+  EXPECT_FALSE(a.Matches(Record(R"({"plan":"pro"})"), kNow));
+}
+
+TEST(AudienceTest, SelectedFieldsOfTraits) {
+  const auto j = Load(
+      "who:\n  where: traits.plan == 'pro' && has(traits.country) && traits['age'] > 18\n"
+      "  consent: { email: implied }\n");
+  std::vector<std::string> fields;
+  ASSERT_TRUE(j.audience.program.SelectedFields(journey::kTraitsSlot, &fields));
+  EXPECT_EQ(fields, (std::vector<std::string>{"age", "country", "plan"}));
+  Audience a(j, kNow);
+  EXPECT_TRUE(a.Matches(Record(R"({"plan":"pro","country":"DE","age":30,"x":[1,2]})"), kNow));
+  EXPECT_FALSE(a.Matches(Record(R"({"plan":"pro","age":30})"), kNow));
 }
 
 TEST(AudienceTest, ExplicitConsentNeedsOptIn) {

@@ -359,7 +359,7 @@ TEST(LoaderCheckTest, BadSchedule) {
             "schedule needs either `at` (one time) or `cron` (repeating), not neither");
   ExpectOne(Replace(kBase, "when: { event: Signed Up }",
                     "when: { schedule: { cron: \"0 9 * * *\", rate: 0 } }"),
-            "3:47", "'rate' must be between 1 and 1000000, not 0");
+            "3:46", "'rate' must be between 1 and 1000000, not 0");
 }
 
 // CEL errors point into the expression: plain, quoted, block and folded.
