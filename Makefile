@@ -32,6 +32,7 @@ bench: build
 	$(BUILD)/tests/bench/cairn_bench_triggers
 	$(BUILD)/tests/bench/cairn_bench_dispatch
 	$(BUILD)/tests/bench/cairn_bench_profile
+	$(BUILD)/tests/bench/cairn_bench_campaign
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

@@ -145,6 +145,29 @@ std::string CustomerJourneysJson(const v1::CustomerState& state,
 
 namespace {
 
+// The "campaigns" section of /v1/status: each schedule journey's runs on
+// this instance, and the process's counters.
+json CampaignsJson(const std::vector<campaign::CampaignStatus>& list,
+                   const campaign::SchedulerMetrics& m) {
+  json runs = json::array();
+  for (const auto& c : list) {
+    runs.push_back({{"journey", c.journey},
+                    {"schedule", c.schedule},
+                    {"state", c.state},
+                    {"rate", c.rate},
+                    {"run_at", c.run_at_ms > 0 ? FormatTimestamp(c.run_at_ms) : ""},
+                    {"next_run", c.next_run_ms > 0 ? FormatTimestamp(c.next_run_ms) : ""},
+                    {"scanned", c.scanned},
+                    {"entered", c.entered},
+                    {"partition_runs", c.runs},
+                    {"partitions_running", c.partitions_running}});
+  }
+  json process = {{"runs_started", m.runs_started}, {"runs_finished", m.runs_finished},
+                  {"scanned", m.scanned},           {"candidates", m.candidates},
+                  {"entered", m.entered},           {"throttled", m.throttled}};
+  return {{"runs", std::move(runs)}, {"process", std::move(process)}};
+}
+
 json DispatchJson(const dispatch::DispatchMetrics& m) {
   json lanes = json::array();
   for (const auto& l : m.lanes) {
@@ -306,6 +329,11 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                         out["governance"] = m.governance;
                       }
                       if (ctx.dispatch) out["dispatch"] = DispatchJson(ctx.dispatch());
+                      if (ctx.campaigns) {
+                        out["campaigns"] = CampaignsJson(
+                            ctx.campaigns(),
+                            ctx.metrics ? ctx.metrics().campaigns : campaign::SchedulerMetrics{});
+                      }
                       return HttpResponse::Json(200, out.dump());
                     }});
   routes.push_back({"GET", {"v1", "tasks", "*"}, [ctx](const HttpRequest& req) {

@@ -5,7 +5,7 @@
 //   GET /v1/customers/{id}/journeys  journey instances, entry records and the
 //                              decision trace (?trace=N, newest first)
 //   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
-//   GET /v1/status             ingest totals (from the checkpoints) and live metrics
+//   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 //   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
 #pragma once
 
@@ -32,6 +32,8 @@ struct EngineApiContext {
   std::function<std::optional<v1::LedgerEntry>(const std::string& task_id)> ledger;
   // The engine's "now" (event time on the event-time clock); unset: wall clock.
   std::function<TimestampMs()> now;
+  // Schedule-triggered journeys (engine/campaign); unset: no "campaigns" section.
+  std::function<std::vector<campaign::CampaignStatus>()> campaigns;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

@@ -119,6 +119,7 @@ int RunCommand(const Config& config) {
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
+  ctx.campaigns = [e] { return e->campaigns(); };
   if (dispatcher != nullptr) {
     ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };

@@ -77,6 +77,10 @@ class Value {
   // maps with string keys, integral numbers int (double beyond int64), other
   // numbers double. Invalid JSON gives null.
   static Value FromJson(std::string_view json_text);
+  // FromJson of a JSON object keeping only the top-level `fields` (string
+  // values, sorted) that are present; the keys of the result share the
+  // fields' storage. Anything but an object is converted whole.
+  static Value FromJsonFields(std::string_view json_text, const std::vector<Value>& fields);
 
   Kind kind() const;
   bool is_null() const { return kind() == Kind::kNull; }
@@ -211,6 +215,11 @@ class Program {
   const Type& result_type() const;
   // Slots of the variables the expression reads, ascending.
   const std::vector<int>& used_slots() const;
+  // The top-level fields the expression reads of the variable in `slot`
+  // (`v.f`, `has(v.f)`, `v['f']`), into `fields` (sorted, unique). False
+  // when it uses the variable any other way (whole, a computed key, ...), so
+  // a host may then build only those fields of an expensive variable.
+  bool SelectedFields(int slot, std::vector<std::string>* fields) const;
 
  private:
   friend Result<Program> Compile(std::string_view, const Declarations&, const SourceLocation&,

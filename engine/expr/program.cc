@@ -1,4 +1,5 @@
 // expr::Program: evaluation entry points over the compiled form.
+#include <algorithm>
 #include <memory>
 
 #include "expr/program_impl.h"
@@ -78,6 +79,39 @@ const std::string& Program::source() const {
 const Type& Program::result_type() const {
   static const Type kDyn;
   return impl_ != nullptr ? impl_->result_type : kDyn;
+}
+
+bool Program::SelectedFields(int slot, std::vector<std::string>* fields) const {
+  fields->clear();
+  if (impl_ == nullptr) return true;
+  const auto& nodes = impl_->nodes;
+  auto is_var = [&](int32_t i) {
+    return i >= 0 && static_cast<size_t>(i) < nodes.size() &&
+           nodes[static_cast<size_t>(i)].op == internal::Op::kVar &&
+           nodes[static_cast<size_t>(i)].var_slot == slot;
+  };
+  if (is_var(impl_->root)) return false;
+  for (const auto& n : nodes) {
+    const bool select = n.op == internal::Op::kSelect || n.op == internal::Op::kHas;
+    const bool index = n.op == internal::Op::kIndex;
+    if (is_var(n.a)) {
+      if (select) {
+        fields->push_back(n.name);
+      } else if (index && n.b >= 0 && nodes[static_cast<size_t>(n.b)].op == internal::Op::kConst &&
+                 nodes[static_cast<size_t>(n.b)].constant.kind() == Kind::kString) {
+        fields->push_back(nodes[static_cast<size_t>(n.b)].constant.string_value());
+      } else {
+        return false;
+      }
+    }
+    if ((!select && !index && is_var(n.a)) || is_var(n.b) || is_var(n.c)) return false;
+    for (int32_t arg : n.args) {
+      if (is_var(arg)) return false;
+    }
+  }
+  std::sort(fields->begin(), fields->end());
+  fields->erase(std::unique(fields->begin(), fields->end()), fields->end());
+  return true;
 }
 
 const std::vector<int>& Program::used_slots() const {

@@ -861,6 +861,42 @@ Value Value::FromJson(std::string_view json_text) {
   }
 }
 
+Value Value::FromJsonFields(std::string_view json_text, const std::vector<Value>& fields) {
+  try {
+    thread_local simdjson::dom::parser parser;
+    // A padded copy in a reused buffer: no allocation per call.
+    thread_local std::string padded;
+    padded.assign(json_text);
+    padded.resize(json_text.size() + simdjson::SIMDJSON_PADDING, '\0');
+    simdjson::dom::element root;
+    if (parser.parse(padded.data(), json_text.size(), false).get(root) != simdjson::SUCCESS) {
+      return Value();
+    }
+    simdjson::dom::object object;
+    if (root.get(object) != simdjson::SUCCESS) return FromElement(root);
+    ValueMap entries;
+    entries.reserve(fields.size());
+    for (simdjson::dom::key_value_pair member : object) {
+      auto field =
+          std::lower_bound(fields.begin(), fields.end(), member.key,
+                           [](const Value& f, std::string_view k) { return f.string_value() < k; });
+      if (field == fields.end() || field->string_value() != member.key) continue;
+      // The last of duplicate keys wins, as in FromJson's maps.
+      Value key = *field;  // shares the caller's string
+      auto same = std::find_if(entries.begin(), entries.end(),
+                               [&](const auto& e) { return e.first.string_value() == member.key; });
+      if (same != entries.end()) {
+        same->second = FromElement(member.value);
+      } else {
+        entries.emplace_back(std::move(key), FromElement(member.value));
+      }
+    }
+    return Value::Map(std::move(entries));
+  } catch (...) {
+    return Value();
+  }
+}
+
 // ---- types and declarations
 
 Type Type::ListOf(Type element) {

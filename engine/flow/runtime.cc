@@ -214,6 +214,24 @@ class Walk {
     Cleanup();
   }
 
+  bool Scheduled(const std::string& name, TimestampMs run_at) {
+    const Journey* j = catalog_->Current(name);
+    if (j == nullptr || j->trigger.kind != journey::TriggerKind::kSchedule) return false;
+    Reconcile();
+    if (EntriesOf(j->name).last_run_ms() >= run_at) return false;  // this run decided already
+    const EventView v = CampaignStartedEvent(j->name, run_at);
+    current_event_ = &v;
+    scope_.SetEvent(&v);
+    const uint64_t before = EntriesOf(j->name).entries();
+    TryEnter(*j, v);
+    auto& entries = EntriesOf(j->name);  // TryEnter may have grown the list
+    entries.set_last_run_ms(run_at);
+    scope_.SetEvent(nullptr);
+    current_event_ = nullptr;
+    Cleanup();
+    return entries.entries() > before;
+  }
+
  public:
   void Profile(const cairn::Event& e) {
     profile::OnEvent(catalog_->profile(), ProfileContext(), c_, e);
@@ -1172,6 +1190,23 @@ void Runtime::OnEvent(const Context& ctx, v1::CustomerState& customer, const Eve
   // segments this event made.
   walk.Profile(event);
   walk.Event(event, old_traits_json);
+}
+
+bool Runtime::EnterScheduled(const Context& ctx, v1::CustomerState& customer,
+                             const std::string& journey, TimestampMs run_at_ms) {
+  Walk walk(*this, ctx, customer);
+  if (!walk.has_catalog()) return false;
+  return walk.Scheduled(journey, run_at_ms);
+}
+
+profile::EventView CampaignStartedEvent(std::string_view journey, TimestampMs run_at_ms) {
+  EventView v;
+  v.name = "Campaign Started";
+  v.timestamp_ms = run_at_ms;
+  v.message_id = fmt::format("campaign:{}:{}", journey, run_at_ms);
+  v.properties_json =
+      nlohmann::json{{"journey", journey}, {"run_at", FormatTimestamp(run_at_ms)}}.dump();
+  return v;
 }
 
 void Runtime::OnTimer(const Context& ctx, v1::CustomerState& customer, const timer::Timer& t) {

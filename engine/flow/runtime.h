@@ -26,6 +26,7 @@
 #include "cairn/v1/state.pb.h"
 #include "flow/catalog.h"
 #include "governance/governor.h"
+#include "profile/eval_scope.h"
 #include "profile/profiler.h"
 #include "timer/timer_store.h"
 
@@ -67,6 +68,10 @@ struct RuntimeCounters {
   governance::Counters governance;  // deferred / skipped sends by reason
 };
 
+// The entry event of a campaign run: `Campaign Started` with properties
+// {journey, run_at} and a message id naming the run.
+profile::EventView CampaignStartedEvent(std::string_view journey, TimestampMs run_at_ms);
+
 // The task as JSON (the default form on the tasks topic; the webhook body).
 std::string TaskJson(const v1::Task& task);
 
@@ -83,6 +88,14 @@ class Runtime {
                const std::string* old_traits_json);
   // One of the customer's timers is due (stale ones are recognised and ignored).
   void OnTimer(const Context& ctx, v1::CustomerState& customer, const timer::Timer& timer);
+  // A campaign run (engine/campaign) of the schedule-triggered journey
+  // `journey`, scheduled at `run_at_ms`, reached this customer: the entry
+  // path of every trigger (paused, entry rules, who, consent, trace) with
+  // the synthetic event `Campaign Started` {journey, run_at}. The customer's
+  // JourneyEntries.last_run_ms notes the run, and a customer already noted
+  // for this run (a replay) is left alone. True when an instance started.
+  bool EnterScheduled(const Context& ctx, v1::CustomerState& customer, const std::string& journey,
+                      TimestampMs run_at_ms);
 
   const RuntimeCounters& counters() const { return counters_; }
   const RuntimeOptions& options() const { return options_; }

@@ -331,8 +331,9 @@ class Loader : public internal::YamlReader {
 
   void ParseSchedule(const Field& f) {
     Fields s;
-    if (!ReadMap(f.value, ValuePos(f), "schedule", {"at", "cron", "timezone"}, s)) return;
+    if (!ReadMap(f.value, ValuePos(f), "schedule", {"at", "cron", "timezone", "rate"}, s)) return;
     Trigger& t = j_.trigger;
+    if (auto* r = s.Get("rate")) t.rate = static_cast<double>(Int(*r, 1, 1000000).value_or(1000));
     const Field* at = s.Get("at");
     const Field* cron = s.Get("cron");
     if ((at == nullptr) == (cron == nullptr)) {

@@ -46,7 +46,7 @@ enum class TriggerKind : uint8_t {
   kTraitChanged,  // a trait gets a new value (identify), `where` may test it
   kAbsence,       // no `event` for `for_ms` since the last one (or since first seen)
   kDate,          // a date trait plus an offset, optionally every year
-  kSchedule,      // a campaign at a time or on a cron; audience scan: customer-profile issue
+  kSchedule,      // a campaign at a time or on a cron: engine/campaign scans the audience
 };
 
 struct Trigger {
@@ -63,6 +63,7 @@ struct Trigger {
   std::optional<TimestampMs> at;  // once, at this instant
   std::string cron;               // or repeatedly (five-field cron)
   std::string timezone;           // for cron
+  double rate = 1000;             // entries per second per instance (`rate`)
 };
 
 // ---- Who

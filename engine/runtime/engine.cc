@@ -56,6 +56,7 @@ Engine::Engine(const EngineOptions& options, state::StateStore* store, const Clo
       cache_(options.cache_capacity),
       runtime_(options_.journeys),
       timers_(store),
+      campaigns_(store, options.campaigns),
       batch_a_(store->NewBatch()),
       batch_b_(store->NewBatch()),
       writer_(store) {}
@@ -91,7 +92,9 @@ Status Engine::Run(const std::atomic<bool>& stop) {
     PollBatch();
     poll_ms_ += MsSince(start);
     CollectDueTimers();
-    if (pending_count_ == 0 && fired_count_ == 0) {
+    CollectCampaignWork();
+    if (pending_count_ == 0 && fired_count_ == 0 && campaign_in_hand_.empty() &&
+        !campaigns_.dirty()) {
       // Idle: let the last write land so its offsets are published, and
       // delete the outbox rows the broker has acknowledged meanwhile.
       if (Status s = FinishWrite(); !s.ok()) fatal_ = s;
@@ -119,7 +122,8 @@ void Engine::PollBatch() {
   if (pending_count_ >= options_.max_batch || !fatal_.ok()) return;
   polled_.clear();
   // Messages carried over (held behind timers) are work in hand: don't wait.
-  consumer_->PollBatch(pending_count_ > 0 ? 0 : options_.poll_timeout_ms,
+  // So is a campaign with more to scan now.
+  consumer_->PollBatch(pending_count_ > 0 || campaigns_.busy() ? 0 : options_.poll_timeout_ms,
                        options_.max_batch - pending_count_, polled_);
   for (auto& msg : polled_) {
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -169,18 +173,26 @@ void Engine::LoadCustomers() {
   // at its entry. Allocates per distinct missing customer, not per event.
   miss_index_.clear();
   miss_keys_.clear();
-  auto want = [&](Pending& p) {
-    p.entry = nullptr;
-    state::StateStore::CustomerKeyInto(key_scratch_, p.partition(), p.customer());
+  auto want_key = [&](int32_t partition, const std::string& customer,
+                      state::CustomerCache::Entry*& entry, size_t& miss) {
+    entry = nullptr;
+    state::StateStore::CustomerKeyInto(key_scratch_, partition, customer);
     if (auto* e = cache_.Find(key_scratch_)) {
-      p.entry = e;
+      entry = e;
       return;
     }
     auto [it, inserted] = miss_index_.try_emplace(key_scratch_, miss_keys_.size());
-    if (inserted) miss_keys_.emplace_back(p.partition(), p.customer());
-    p.miss = it->second;
+    if (inserted) miss_keys_.emplace_back(partition, customer);
+    miss = it->second;
   };
+  auto want = [&](Pending& p) { want_key(p.partition(), p.customer(), p.entry, p.miss); };
   for (size_t i = 0; i < fired_count_; ++i) want(fired_[i]);
+  campaign_entries_.assign(campaign_in_hand_.size(), nullptr);
+  campaign_miss_.assign(campaign_in_hand_.size(), 0);
+  for (size_t i = 0; i < campaign_in_hand_.size(); ++i) {
+    want_key(campaign_in_hand_[i].partition, campaign_in_hand_[i].customer, campaign_entries_[i],
+             campaign_miss_[i]);
+  }
   for (size_t i = 0; i < pending_count_; ++i) {
     if (pending_[i].parsed && pending_[i].entry == nullptr) want(pending_[i]);
   }
@@ -200,6 +212,9 @@ void Engine::LoadCustomers() {
   }
   for (size_t i = 0; i < fired_count_; ++i) {
     if (fired_[i].entry == nullptr) fired_[i].entry = miss_entries_[fired_[i].miss];
+  }
+  for (size_t i = 0; i < campaign_entries_.size(); ++i) {
+    if (campaign_entries_[i] == nullptr) campaign_entries_[i] = miss_entries_[campaign_miss_[i]];
   }
   for (size_t i = 0; i < pending_count_; ++i) {
     Pending& p = pending_[i];
@@ -268,6 +283,41 @@ void Engine::FireTimers() {
   }
   timers_fired_ += fired_count_;
   effects_entry_ = nullptr;
+}
+
+void Engine::CollectCampaignWork() {
+  campaign_in_hand_.clear();
+  if (!fatal_.ok()) return;
+  auto catalog = runtime_.catalog();
+  if (catalog == nullptr) return;
+  auto now = [this](int32_t partition) {
+    auto it = partitions_.find(partition);
+    return it == partitions_.end() ? clock_->NowMs() : Now(it->second);
+  };
+  if (Status s = campaigns_.Step(catalog, now, std::chrono::steady_clock::now(), campaign_in_hand_);
+      !s.ok()) {
+    fatal_ = s.WithContext("campaigns");
+  }
+}
+
+void Engine::EnterCampaigns() {
+  // After the due timers, before the messages: the run came due before them.
+  for (size_t i = 0; i < campaign_in_hand_.size() && fatal_.ok(); ++i) {
+    const campaign::Candidate& c = campaign_in_hand_[i];
+    auto* entry = campaign_entries_[i];
+    auto part = partitions_.find(c.partition);
+    if (entry == nullptr || part == partitions_.end()) continue;
+    effects_entry_ = entry;
+    flow::Context ctx{c.partition, Now(part->second), this};
+    const bool entered = runtime_.EnterScheduled(ctx, entry->state, c.journey, c.run_at_ms);
+    campaigns_.Entered(c, entered);
+    if (!entry->dirty) {
+      entry->dirty = true;
+      dirty_.push_back(entry);
+    }
+  }
+  effects_entry_ = nullptr;
+  campaign_in_hand_.clear();
 }
 
 void Engine::AddTimer(const timer::Timer& timer) { timers_.Add(*building_, timer); }
@@ -372,7 +422,11 @@ void Engine::NoteGap(int32_t partition, int64_t offset, PartitionState& ps) {
 }
 
 void Engine::ProcessBatch() {
-  if ((pending_count_ == 0 && fired_count_ == 0) || !fatal_.ok()) return;
+  if ((pending_count_ == 0 && fired_count_ == 0 && campaign_in_hand_.empty() &&
+       !campaigns_.dirty()) ||
+      !fatal_.ok()) {
+    return;
+  }
   const auto start = std::chrono::steady_clock::now();
   uint64_t dead = 0;
 
@@ -417,6 +471,7 @@ void Engine::ProcessBatch() {
   //    see time in order.
   stage = std::chrono::steady_clock::now();
   if (fatal_.ok()) FireTimers();
+  if (fatal_.ok()) EnterCampaigns();
   const double timer_ms = MsSince(stage);
   stage = std::chrono::steady_clock::now();
   counts_ = {};
@@ -505,6 +560,8 @@ Status Engine::SubmitWrite() {
   // older than one still waiting to be written.
   CAIRN_RETURN_IF_ERROR(FinishWrite());
   outbox_->Collect(*building_);
+  // Campaign cursors ride with the customers their slice entered.
+  campaigns_.Stage(*building_);
   for (auto* entry : dirty_) {
     building_->PutCustomer(entry->partition, entry->state);
     entry->dirty = false;
@@ -574,6 +631,7 @@ void Engine::OnAssign(std::vector<kafka::TopicPartition>& parts) {
                    tp.partition);
     }
     partitions_[tp.partition] = std::move(ps);
+    campaigns_.Assign(tp.partition);
     if (Status s = outbox_->Recover(tp.partition); !s.ok() && fatal_.ok()) fatal_ = s;
     if (dispatcher_ != nullptr) {
       if (Status s = dispatcher_->Assign(tp.partition); !s.ok() && fatal_.ok()) fatal_ = s;
@@ -591,6 +649,7 @@ void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
     cache_.DropPartition(tp.partition);
     partitions_.erase(tp.partition);
     timers_.Forget(tp.partition);
+    campaigns_.Revoke(tp.partition);
     outbox_->Forget(tp.partition);
     if (dispatcher_ != nullptr) dispatcher_->Revoke(tp.partition);
   }
@@ -625,6 +684,7 @@ EngineMetrics Engine::metrics() const {
   }
   m.assigned_partitions = assigned_.load();
   m.governance = runtime_.counters().governance.Snapshot();
+  m.campaigns = campaigns_.metrics();
   return m;
 }
 

@@ -27,6 +27,7 @@
 #include "cairn/clock.h"
 #include "cairn/event.h"
 #include "cairn/status.h"
+#include "campaign/scheduler.h"
 #include "dispatch/dispatcher.h"
 #include "flow/runtime.h"
 #include "ingest/event_parser.h"
@@ -65,7 +66,8 @@ struct EngineOptions {
   // the highest event timestamp seen so far (replays and the demo, where
   // months of events are pushed through in seconds and timers must follow).
   bool event_time_clock = false;
-  uint32_t trace_limit = 100;  // decision-trace entries kept per customer
+  uint32_t trace_limit = 100;            // decision-trace entries kept per customer
+  campaign::SchedulerOptions campaigns;  // slice sizes of the campaign scan
 };
 
 // Counters since the process started (totals across restarts live in the
@@ -90,6 +92,7 @@ struct EngineMetrics {
   int assigned_partitions = 0;
   // Sends deferred / skipped by governance, by reason ("deferred.quiet_hours").
   std::map<std::string, uint64_t> governance;
+  campaign::SchedulerMetrics campaigns;  // schedule-triggered journeys (engine/campaign)
 };
 
 class Engine final : private kafka::RebalanceListener, private flow::Effects {
@@ -121,6 +124,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   TimestampMs latest_event_ms() const { return latest_event_ms_.load(std::memory_order_relaxed); }
   // Next input offset per partition, as of the last write.
   std::map<int32_t, int64_t> committed_offsets() const;
+  // The schedule-triggered journeys and their runs on this instance. Any thread.
+  std::vector<campaign::CampaignStatus> campaigns() const { return campaigns_.status(); }
 
  private:
   struct PartitionState {
@@ -169,6 +174,10 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   void DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError& error);
   void LoadCustomers();
   void FireTimers();
+  // A slice of campaign work for the batch in hand (engine/campaign), and
+  // entering its candidates through the runtime on their cached records.
+  void CollectCampaignWork();
+  void EnterCampaigns();
   void ApplyEvent(Pending& p, PartitionState& ps);
   // Counts (and logs) offsets between the checkpoint and `offset` that the
   // log no longer had.
@@ -191,6 +200,10 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   timer::TimerStore timers_;
   std::unique_ptr<outbox::Outbox> outbox_;
   dispatch::Dispatcher* dispatcher_ = nullptr;
+  campaign::Scheduler campaigns_;
+  std::vector<campaign::Candidate> campaign_in_hand_;  // of the batch in hand (after its timers)
+  std::vector<state::CustomerCache::Entry*> campaign_entries_;
+  std::vector<size_t> campaign_miss_;
   std::vector<Pending> fired_;  // due timers of the batch in hand (before its messages)
   size_t fired_count_ = 0;
   std::vector<timer::Timer> due_scratch_;

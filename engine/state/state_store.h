@@ -108,6 +108,8 @@ class StateStore {
   rocksdb::DB* db() const { return db_.get(); }
   bool sync_writes() const { return options_.sync_writes; }
   rocksdb::ColumnFamilyHandle* timers_cf() const { return timers_; }
+  // Read-only use outside this class (the campaign scan); writes go through Batch.
+  rocksdb::ColumnFamilyHandle* customers_cf() const { return customers_; }
   rocksdb::ColumnFamilyHandle* outbox_cf() const { return outbox_; }
   rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_; }
   rocksdb::ColumnFamilyHandle* dispatch_cf() const { return dispatch_; }

@@ -220,6 +220,11 @@ TEST(LoaderTest, TriggerKinds) {
                      "timezone: Europe/Berlin\nwhen: { schedule: { cron: \"0 9 * * MON-FRI\" } }"));
   EXPECT_EQ(cron.trigger.cron, "0 9 * * MON-FRI");
   EXPECT_EQ(cron.trigger.timezone, "Europe/Berlin");
+  EXPECT_EQ(cron.trigger.rate, 1000);  // entries/s by default
+
+  Journey paced = LoadOk(Replace(kBase, "when: { event: Signed Up }",
+                                 "when: { schedule: { cron: \"0 9 * * *\", rate: 250 } }"));
+  EXPECT_EQ(paced.trigger.rate, 250);
 }
 
 TEST(LoaderTest, MetadataAndEntry) {
@@ -352,6 +357,9 @@ TEST(LoaderCheckTest, BadSchedule) {
             "3:25", "'tomorrow' is not a timestamp");
   ExpectOne(Replace(kBase, "when: { event: Signed Up }", "when: { schedule: {} }"), "3:19",
             "schedule needs either `at` (one time) or `cron` (repeating), not neither");
+  ExpectOne(Replace(kBase, "when: { event: Signed Up }",
+                    "when: { schedule: { cron: \"0 9 * * *\", rate: 0 } }"),
+            "3:46", "'rate' must be between 1 and 1000000, not 0");
 }
 
 // CEL errors point into the expression: plain, quoted, block and folded.
