@@ -33,10 +33,9 @@ class Catalog {
   // RocksDB); a version in both is taken from `current`.
   // `profile`: the profile model (computed traits, segments, governance);
   // null means an empty one.
-  static std::shared_ptr<const Catalog> Build(std::vector<journey::Journey> current,
-                                              std::vector<journey::Journey> previous,
-                                              uint64_t generation,
-                                              std::shared_ptr<const profile::Model> profile = nullptr);
+  static std::shared_ptr<const Catalog> Build(
+      std::vector<journey::Journey> current, std::vector<journey::Journey> previous,
+      uint64_t generation, std::shared_ptr<const profile::Model> profile = nullptr);
 
   // The version new customers enter; nullptr if the journey is not loaded.
   const journey::Journey* Current(std::string_view name) const;

@@ -159,8 +159,7 @@ Library::Outcome Library::Reload() {
   }
   std::vector<journey::Journey> previous = StoredVersions(versions);
   for (const auto& j : retired_) previous.push_back(j);
-  out.catalog =
-      Catalog::Build(std::move(current), std::move(previous), ++generation_, profile_);
+  out.catalog = Catalog::Build(std::move(current), std::move(previous), ++generation_, profile_);
   return out;
 }
 

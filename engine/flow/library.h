@@ -63,9 +63,9 @@ class Library {
   std::string dir_;
   state::StateStore* store_;
   std::mutex mu_;
-  std::map<std::string, size_t> hashes_;          // file -> content hash (last read)
-  std::map<std::string, journey::Journey> good_;  // file -> last journey that loaded
-  std::vector<journey::Journey> retired_;         // versions replaced while running
+  std::map<std::string, size_t> hashes_;           // file -> content hash (last read)
+  std::map<std::string, journey::Journey> good_;   // file -> last journey that loaded
+  std::vector<journey::Journey> retired_;          // versions replaced while running
   size_t profile_hash_ = 0;                        // of the profile files' names and texts
   std::shared_ptr<const profile::Model> profile_;  // the last profile model that loaded
   uint64_t generation_ = 0;

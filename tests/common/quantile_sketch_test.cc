@@ -105,8 +105,7 @@ TEST(QuantileSketchTest, QuantilesWithinRelativeAccuracy) {
   ExpectWithinAccuracy(SketchOf({42.0}), {42.0}, "one value");
   // Other accuracies keep their own bound. At 0.1% 2048 buckets span only a
   // factor of ~60, so this one needs a larger bound to stay uncollapsed.
-  ExpectWithinAccuracy(SketchOf(LogNormal(20000, 5), 0.001, 16384), LogNormal(20000, 5),
-                       "a=0.001");
+  ExpectWithinAccuracy(SketchOf(LogNormal(20000, 5), 0.001, 16384), LogNormal(20000, 5), "a=0.001");
   ExpectWithinAccuracy(SketchOf(LogNormal(20000, 6), 0.05), LogNormal(20000, 6), "a=0.05");
 }
 
