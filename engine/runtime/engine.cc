@@ -268,7 +268,8 @@ void Engine::FireTimers() {
     Pending& p = fired_[i];
     effects_entry_ = p.entry;
     PartitionState& ps = partitions_[p.timer.partition];
-    ps.dirty = true;  // the profile stage may change its counts
+    if (ps.checkpoint.next_offset() > 0)
+      ps.dirty = true;  // the profile stage may change its counts
     flow::Context ctx{p.timer.partition,
                       options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this,
                       ps.checkpoint.mutable_profile(), &rfm_quantiles_};
@@ -308,7 +309,11 @@ void Engine::EnterCampaigns() {
     auto part = partitions_.find(c.partition);
     if (entry == nullptr || part == partitions_.end()) continue;
     effects_entry_ = entry;
-    flow::Context ctx{c.partition, Now(part->second), this};
+    PartitionState& ps = part->second;
+    // The profile stage may change the partition's counts. A partition that
+    // has read nothing yet keeps no checkpoint: it must start from the group's offset.
+    if (ps.checkpoint.next_offset() > 0) ps.dirty = true;
+    flow::Context ctx{c.partition, Now(ps), this, ps.checkpoint.mutable_profile(), &rfm_quantiles_};
     const bool entered = runtime_.EnterScheduled(ctx, entry->state, c.journey, c.run_at_ms);
     campaigns_.Entered(c, entered);
     if (!entry->dirty) {

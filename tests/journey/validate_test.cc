@@ -18,7 +18,8 @@ TEST(ValidateTest, ShippedJourneysAreOk) {
   std::ostringstream out, err;
   EXPECT_EQ(RunValidate({std::string(CAIRN_SOURCE_DIR) + "/journeys"}, out, err), 0) << out.str();
   EXPECT_THAT(out.str(),
-              ::testing::MatchesRegex("ok: [0-9]+ journeys, [0-9]+ steps, 0 problems\n"));
+              ::testing::MatchesRegex("ok: [0-9]+ journeys, [0-9]+ steps, profile: [0-9]+ computed "
+                                      "traits, [0-9]+ segments, [0-9]+ stages, RFM, 0 problems\n"));
   EXPECT_EQ(err.str(), "");
 }
 
