@@ -1,5 +1,7 @@
 #include "cairn/time.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -96,6 +98,21 @@ std::string FormatTimestamp(TimestampMs ms) {
                 static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
                 static_cast<int>(tod.subseconds().count()));
   return buf;
+}
+
+std::string FormatDurationMs(int64_t ms) {
+  if (ms < 0) return "-" + FormatDurationMs(-ms);
+  if (ms % 1000 != 0 || ms == 0) return fmt::format("{}s", static_cast<double>(ms) / 1000.0);
+  std::string out;
+  int64_t s = ms / 1000;
+  for (auto [unit, name] :
+       {std::pair<int64_t, const char*>{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}}) {
+    if (s >= unit) {
+      out += fmt::format("{}{}", s / unit, name);
+      s %= unit;
+    }
+  }
+  return out;
 }
 
 }  // namespace cairn

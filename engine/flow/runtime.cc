@@ -62,22 +62,6 @@ uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
   return x;
 }
 
-// "2d", "5h30m", "90s", "1.5s": the largest units that divide it.
-std::string FormatDuration(int64_t ms) {
-  if (ms < 0) return "-" + FormatDuration(-ms);
-  if (ms % 1000 != 0 || ms == 0) return fmt::format("{}s", static_cast<double>(ms) / 1000.0);
-  std::string out;
-  int64_t s = ms / 1000;
-  for (auto [unit, name] :
-       {std::pair<int64_t, const char*>{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}}) {
-    if (s >= unit) {
-      out += fmt::format("{}{}", s / unit, name);
-      s %= unit;
-    }
-  }
-  return out;
-}
-
 // The customer's time zone: the `timezone` trait, else the journey's.
 std::string ZoneOf(const EvalScope& scope, const Journey& j) {
   if (const auto* tz = scope.Traits().Find("timezone");
@@ -477,8 +461,8 @@ class Walk {
           ctx_.now < entries.last_entered_ms() + j.entry.reentry_after_ms) {
         Trace(&j, nullptr, "skip",
               fmt::format("entered {} ago (reentry after {})",
-                          FormatDuration(ctx_.now - entries.last_entered_ms()),
-                          FormatDuration(j.entry.reentry_after_ms)));
+                          FormatDurationMs(ctx_.now - entries.last_entered_ms()),
+                          FormatDurationMs(j.entry.reentry_after_ms)));
         return;
       }
     }
@@ -585,8 +569,8 @@ class Walk {
             Trace(&j, &inst, "arrived",
                   fmt::format("{} at {}, {} before the step opened (look-back {})",
                               step.awaited.event, FormatTimestamp(found->timestamp_ms()),
-                              FormatDuration(ctx_.now - found->timestamp_ms()),
-                              FormatDuration(step.lookback_ms)),
+                              FormatDurationMs(ctx_.now - found->timestamp_ms()),
+                              FormatDurationMs(step.lookback_ms)),
                   &step);
             next = step.on_event;
             break;
@@ -873,7 +857,7 @@ class Walk {
         rt_.counters_.goals++;
         Trace(j, &inst, "goal",
               fmt::format("{} {} after entry", e.name,
-                          FormatDuration(ctx_.now - inst.entered_at_ms())));
+                          FormatDurationMs(ctx_.now - inst.entered_at_ms())));
       } else if (!error.empty()) {
         EvalError(*j, &inst, "goal", error);
       }
@@ -990,7 +974,7 @@ class Walk {
       return;
     } else if (step.kind == StepKind::kWaitFor) {
       Trace(j, inst, "timeout",
-            fmt::format("no {} within {}{}", step.awaited.event, FormatDuration(step.timeout_ms),
+            fmt::format("no {} within {}{}", step.awaited.event, FormatDurationMs(step.timeout_ms),
                         resumed ? " (held while paused)" : ""),
             &step);
       inst->set_step(step.on_timeout);
@@ -1069,7 +1053,7 @@ class Walk {
     v.timestamp_ms = ctx_.now;
     nlohmann::json props = {{"event", j->trigger.event},
                             {"since", FormatTimestamp(AbsenceSince(*j))},
-                            {"for", FormatDuration(j->trigger.for_ms)}};
+                            {"for", FormatDurationMs(j->trigger.for_ms)}};
     v.properties_json = props.dump();
     scope_.SetEvent(&v);
     TryEnter(*j, v);

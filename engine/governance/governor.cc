@@ -17,26 +17,11 @@ namespace {
 namespace chr = std::chrono;
 using Ms = chr::milliseconds;
 
-// "2d", "5h30m", "90s": the largest units that divide it.
-std::string Dur(int64_t ms) {
-  if (ms % 1000 != 0 || ms <= 0) return fmt::format("{}ms", ms);
-  std::string out;
-  int64_t s = ms / 1000;
-  for (auto [unit, name] :
-       {std::pair<int64_t, const char*>{86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}}) {
-    if (s >= unit) {
-      out += fmt::format("{}{}", s / unit, name);
-      s %= unit;
-    }
-  }
-  return out;
-}
-
 std::string Hhmm(int minute) { return fmt::format("{:02}:{:02}", minute / 60, minute % 60); }
 
 std::string CapText(const Cap& c) {
   return fmt::format("{} marketing message{} in {} ({})", c.max, c.max == 1 ? "" : "s",
-                     Dur(c.per_ms), c.channel.empty() ? "any channel" : c.channel);
+                     FormatDurationMs(c.per_ms), c.channel.empty() ? "any channel" : c.channel);
 }
 
 uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
@@ -325,7 +310,7 @@ Decision Decide(const Policy& policy, const v1::CustomerState& c, const SendRequ
   if (capped.until - since > max_deferral) {
     return Skip(Reason::kMaxDeferral,
                 fmt::format("{}; would wait past max_deferral {} (first due {})", capped.text,
-                            Dur(max_deferral), FormatTimestamp(since)));
+                            FormatDurationMs(max_deferral), FormatTimestamp(since)));
   }
   capped.text += ": deferred to " + FormatTimestamp(capped.until);
   return capped;

@@ -58,14 +58,11 @@ using internal::DidYouMean;
 using internal::Entries;
 using internal::Field;
 using internal::Fields;
-using internal::FlowDepth;
 using internal::IsName;
 using internal::IsTraitPath;
 using internal::kMaxLiteralNodes;
 using internal::Quoted;
 
-constexpr size_t kMaxFileBytes = 1 << 20;
-constexpr int kMaxFlowDepth = 64;
 constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
 
 // Where a condition is written decides which variables it may use.
@@ -158,21 +155,9 @@ class Loader : public internal::YamlReader {
   // ---- the document
 
   void Parse() {
-    if (text_.size() > kMaxFileBytes) {
-      Error(Pos{1, 1}, "file is larger than 1 MiB");
-      return;
-    }
-    if (FlowDepth(text_) > kMaxFlowDepth) {
-      Error(Pos{1, 1}, "brackets nested deeper than " + std::to_string(kMaxFlowDepth) + " levels");
-      return;
-    }
-    YAML::Node root;
-    try {
-      root = YAML::Load(std::string(text_));
-    } catch (const YAML::Exception& e) {
-      Error(Pos{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
-      return;
-    }
+    auto loaded = LoadRoot();
+    if (!loaded) return;
+    const YAML::Node root = *loaded;
     j_.file = file_;
     j_.source = std::string(text_);
     if (!root || root.IsNull()) {

@@ -183,6 +183,26 @@ class YamlReader {
     return std::move(diags_);
   }
   bool ok() const { return diags_.empty(); }
+
+  // Parses the whole text into its root node. A file over 1 MiB, brackets
+  // nested deeper than 64 levels (yaml-cpp recurses on them) and YAML
+  // syntax errors are diagnostics; then nullopt.
+  std::optional<YAML::Node> LoadRoot() {
+    if (text_.size() > (size_t{1} << 20)) {
+      Error(Pos{1, 1}, "file is larger than 1 MiB");
+      return std::nullopt;
+    }
+    if (FlowDepth(text_) > 64) {
+      Error(Pos{1, 1}, "brackets nested deeper than 64 levels");
+      return std::nullopt;
+    }
+    try {
+      return YAML::Load(std::string(text_));
+    } catch (const YAML::Exception& e) {
+      Error(Pos{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
+      return std::nullopt;
+    }
+  }
   const std::string& file() const { return file_; }
   std::string_view text() const { return text_; }
 

@@ -20,8 +20,6 @@ using journey::internal::Field;
 using journey::internal::Fields;
 using journey::internal::Quoted;
 
-constexpr size_t kMaxFileBytes = 1 << 20;
-
 // traits.<name> is read by CEL field access: an identifier.
 bool IsTraitName(std::string_view s) {
   if (s.empty() || s.size() > 64 || !(s[0] >= 'a' && s[0] <= 'z')) return false;
@@ -67,21 +65,9 @@ class FileLoader : public journey::internal::YamlReader {
 
  private:
   void Parse() {
-    if (text_.size() > kMaxFileBytes) {
-      Error(Pos{1, 1}, "file is larger than 1 MiB");
-      return;
-    }
-    if (journey::internal::FlowDepth(text_) > 64) {
-      Error(Pos{1, 1}, "brackets nested deeper than 64 levels");
-      return;
-    }
-    YAML::Node root;
-    try {
-      root = YAML::Load(std::string(text_));
-    } catch (const YAML::Exception& e) {
-      Error(Pos{e.mark.line + 1, e.mark.column + 1}, "YAML syntax error: " + e.msg);
-      return;
-    }
+    auto loaded = LoadRoot();
+    if (!loaded) return;
+    const YAML::Node root = *loaded;
     if (!root || root.IsNull()) return;  // an empty file declares nothing
     Fields top;
     if (!ReadMap(root, Pos{1, 1}, "a profile file",
@@ -518,10 +504,8 @@ int Model::TraitIndex(std::string_view name) const {
 void Model::Finish() {
   traits_by_event.clear();
   computed_names.clear();
-  has_windows = false;
   for (size_t i = 0; i < traits.size(); ++i) {
     traits_by_event[traits[i].event].push_back(static_cast<int>(i));
-    has_windows = has_windows || traits[i].window_ms > 0;
     computed_names.push_back(traits[i].name);
   }
   if (rfm.declared)

@@ -96,7 +96,6 @@ struct Model {
 
   // Indexes, built by Finish(): computed traits by event name.
   std::unordered_map<std::string, std::vector<int>> traits_by_event;
-  bool has_windows = false;
   bool empty() const {
     return traits.empty() && !rfm.declared && !lifecycle.declared && labels.empty() &&
            segments.empty();

@@ -341,7 +341,7 @@ class Deriver {
       std::string why = taken->on_event.empty() ? "" : "on " + taken->on_event;
       if (taken->idle_ms > 0) {
         why += (why.empty() ? "" : ", ") +
-               fmt::format("no {} for {}d", taken->idle_event, taken->idle_ms / kDayMs);
+               fmt::format("no {} for {}", taken->idle_event, FormatDurationMs(taken->idle_ms));
       }
       if (!taken->when.empty()) why += (why.empty() ? "" : ", ") + taken->when.source;
       SetStage(taken->to, why);
