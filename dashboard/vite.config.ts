@@ -13,4 +13,8 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 400,
   },
+  // `npm run dev` next to `make demo SERVE=1`: API calls go to the demo.
+  server: {
+    proxy: { "/v1": process.env.CAIRN_API ?? "http://127.0.0.1:8080" },
+  },
 });
