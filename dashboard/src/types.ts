@@ -11,14 +11,14 @@ export interface JourneyFigures {
 export interface JourneysAnswer { from: string; to: string; journeys: JourneyFigures[] }
 
 export interface StepFigures {
-  step: string; type: string; channel?: string;
+  step: string; type: string | null; channel: string | null;
   entered: number; in_step: number; exited: number; sent: number; delivered: number;
   opened: number; clicked: number; unsubscribed: number; bounced: number;
   open_rate: number; click_rate: number;
 }
 export interface Arm { arm: string; entered: number; goal: number; conversion_rate: number; revenue: number }
 export interface Uplift {
-  arm: string; vs: string; absolute: number; relative: number; ci95: [number, number];
+  arm: string; vs: string; absolute: number; relative: number | null; ci95: [number, number];
   z: number; p_value: number; significant: boolean;
 }
 export interface JourneyAnswer {
@@ -34,7 +34,7 @@ export interface PathsAnswer { paths: { path: string[]; count: number }[] }
 export interface HeatmapAnswer { event: string; tz: string; weekdays: string[]; cells: number[][]; total: number }
 export interface IntervalsAnswer {
   from_event: string; to_event: string; count: number;
-  buckets: { le_seconds: number; count: number }[]; p50_seconds: number; p90_seconds: number;
+  buckets: { le_seconds: number | null; count: number }[]; p50_seconds: number | null; p90_seconds: number | null;
 }
 export interface DistributionAnswer { kind: string; days: { day: string; counts: Record<string, number> }[] }
 

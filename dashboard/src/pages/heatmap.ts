@@ -103,11 +103,17 @@ export async function heatmapPage(root: HTMLElement, r: Route): Promise<void> {
     });
   }
   if (iv.ok) {
+    // 27 log buckets (1 s .. 2^25 s, then unbounded): show the span that has counts.
+    const b = iv.data.buckets;
+    let lo = b.findIndex((x) => x.count > 0);
+    let hi = b.length - 1 - [...b].reverse().findIndex((x) => x.count > 0);
+    if (lo < 0) [lo, hi] = [0, b.length - 1];
+    const shown = b.slice(Math.max(0, lo - 1), Math.min(b.length, hi + 2));
     chart(ivCanvas, {
       type: "bar",
       data: {
-        labels: iv.data.buckets.map((b) => `≤ ${seconds(b.le_seconds)}`),
-        datasets: [{ label: "conversions", data: iv.data.buckets.map((b) => b.count), backgroundColor: "#2a9d6f" }],
+        labels: shown.map((x) => (x.le_seconds === null ? "longer" : `≤ ${seconds(x.le_seconds)}`)),
+        datasets: [{ label: "conversions", data: shown.map((x) => x.count), backgroundColor: "#2a9d6f" }],
       },
       options: { maintainAspectRatio: false, plugins: { legend: { display: false } } },
     });

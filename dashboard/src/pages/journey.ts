@@ -16,7 +16,8 @@ const stepColumns: [string, string, (v: number) => string][] = [
   ["open_rate", "Open rate", pct], ["click_rate", "CTR", pct],
 ];
 
-function signed(x: number, f: (v: number) => string): string {
+function signed(x: number | null, f: (v: number) => string): string {
+  if (x === null || Number.isNaN(x)) return "–";
   return (x > 0 ? "+" : "") + f(x);
 }
 
@@ -62,7 +63,7 @@ export async function journeyPage(root: HTMLElement, r: Route): Promise<void> {
       h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", {}, "Type"),
         stepColumns.map(([, l]) => h("th", { class: "num" }, l)))),
       h("tbody", {}, d.steps.map((s) => h("tr", { "data-step": s.step },
-        h("td", {}, s.step), h("td", {}, s.channel ? `${s.type} (${s.channel})` : s.type),
+        h("td", {}, s.step), h("td", {}, s.channel ? `${s.type ?? "–"} (${s.channel})` : (s.type ?? "(older version)")),
         stepColumns.map(([k, , f]) => h("td", { class: "num", "data-field": k },
           f((s as unknown as Record<string, number>)[k])))))))));
 
