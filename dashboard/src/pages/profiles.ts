@@ -24,11 +24,14 @@ function stacked(canvas: HTMLCanvasElement, days: string[], series: Map<string, 
   });
 }
 
-function seriesOf(days: { counts: Record<string, number> }[]): Map<string, number[]> {
+// One series per name: those in `order` first (e.g. the declared stages),
+// then any other name seen, sorted.
+function seriesOf(days: { counts: Record<string, number> }[], order: string[] = []): Map<string, number[]> {
   const names = new Set<string>();
   for (const d of days) for (const k of Object.keys(d.counts)) names.add(k);
+  const rest = [...names].filter((n) => !order.includes(n)).sort();
   const out = new Map<string, number[]>();
-  for (const n of [...names].sort()) out.set(n, days.map((d) => d.counts[n] ?? 0));
+  for (const n of [...order.filter((x) => names.has(x)), ...rest]) out.set(n, days.map((d) => d.counts[n] ?? 0));
   return out;
 }
 
@@ -65,7 +68,7 @@ export async function profilesPage(root: HTMLElement, r: Route): Promise<void> {
   body.replaceWith(...parts);
   if (life.ok && life.data.history.length) {
     const h2 = life.data.history.map((x) => ({ day: x.day, counts: x.stages }));
-    stacked(lifeCanvas, h2.map((x) => x.day), seriesOf(h2));
+    stacked(lifeCanvas, h2.map((x) => x.day), seriesOf(h2, life.data.stages.map((x) => x.stage)));
   }
   if (rfm.ok && rfm.data.days.length) {
     stacked(rfmCanvas, rfm.data.days.map((x) => x.day), seriesOf(rfm.data.days));
