@@ -94,10 +94,13 @@ export async function heatmapPage(root: HTMLElement, r: Route): Promise<void> {
           },
         },
         scales: {
+          // Cells are centred on whole numbers: one tick per hour and per weekday.
           x: { type: "linear", min: -0.5, max: 23.5, grid: { display: false },
-            ticks: { stepSize: 1, callback: (v) => (Number.isInteger(v) ? String(v) : "") } },
+            afterBuildTicks: (axis) => { axis.ticks = Array.from({ length: 24 }, (_, i) => ({ value: i })); },
+            ticks: { autoSkip: false, callback: (v) => String(v) } },
           y: { type: "linear", min: -0.5, max: 6.5, reverse: true, grid: { display: false },
-            ticks: { stepSize: 1, callback: (v) => d.weekdays[Number(v)] ?? "" } },
+            afterBuildTicks: (axis) => { axis.ticks = d.weekdays.map((_, i) => ({ value: i })); },
+            ticks: { autoSkip: false, callback: (v) => d.weekdays[Number(v)] ?? "" } },
         },
       },
     });
