@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/dashboard_routes.h"
 #include "api/engine_api.h"
 #include "api/http_server.h"
 #include "api/tracking_routes.h"
@@ -376,6 +377,8 @@ int DemoCommand(const DemoOptions& d) {
   auto tracking =
       api::TrackingRoutes(delivery->tracker.get(), delivery->sink.get(), &stream_clock, {"texts"});
   routes.insert(routes.end(), tracking.begin(), tracking.end());
+  auto dashboard = api::DashboardRoutes();
+  routes.insert(routes.end(), dashboard.begin(), dashboard.end());
   auto http = api::HttpServer::Start(http_listen, std::move(routes));
   if (!http.ok()) {
     fmt::print(stderr, "demo: {}\n", http.status().ToString());
@@ -384,6 +387,9 @@ int DemoCommand(const DemoOptions& d) {
 
   fmt::print("Cairn demo: embedded Kafka on {}, RocksDB in {}, HTTP API on http://{}\n",
              options.brokers, d.data_dir, (*http)->address());
+  fmt::print("Dashboard: http://{}/dashboard/ ({})\n", (*http)->address(),
+             d.serve ? "kept up after the report until Ctrl-C"
+                     : "up while the demo runs; `make demo SERVE=1` keeps it up");
   SampleOptions so;
   so.customers = d.customers;
   so.days = d.days;
@@ -567,7 +573,9 @@ int DemoCommand(const DemoOptions& d) {
       ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, (*http)->address());
 
   if (d.serve && ok && journeys_ok && delivery_ok) {
-    fmt::print("\nServing on http://{} until Ctrl-C.\n", (*http)->address());
+    fmt::print("\nDashboard: http://{}/dashboard/\nServing on http://{} until Ctrl-C.\n",
+               (*http)->address(), (*http)->address());
+    std::fflush(stdout);
     while (!StopFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   stop = true;
