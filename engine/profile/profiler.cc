@@ -18,29 +18,6 @@ namespace {
 constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
 constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::max();
 
-// Puts the customer's computed states in model order (index i holds trait
-// i), keeping the states of traits still declared; returns true if it had to.
-bool Align(const Model& m, v1::ProfileState& p) {
-  bool aligned = p.traits_size() == static_cast<int>(m.traits.size());
-  for (size_t i = 0; aligned && i < m.traits.size(); ++i) {
-    aligned = p.traits(static_cast<int>(i)).name() == m.traits[i].name;
-  }
-  if (aligned) return false;
-  google::protobuf::RepeatedPtrField<v1::ComputedState> old;
-  old.Swap(p.mutable_traits());
-  for (const auto& t : m.traits) {
-    v1::ComputedState* s = p.add_traits();
-    for (auto& o : old) {
-      if (o.name() == t.name) {
-        s->Swap(&o);
-        break;
-      }
-    }
-    s->set_name(t.name);
-  }
-  return true;
-}
-
 bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
 }
@@ -88,7 +65,7 @@ class Deriver {
     // A new model (or a customer never derived): evaluate everything once.
     if (p_.generation() != ctx.generation ||
         p_.traits_size() != static_cast<int>(m.traits.size())) {
-      Align(m, p_);
+      AlignTraits(m, p_);
       traits_dirty_ = true;
     }
     p_.set_generation(ctx.generation);
@@ -495,6 +472,13 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
   if (model.empty()) return;
   Deriver d(model, ctx, customer);
   d.MarkTraitsDirty();  // time passed: windows, recency
+  d.Derive(nullptr);
+}
+
+void Rederive(const Model& model, const Context& ctx, v1::CustomerState& customer) {
+  if (model.empty()) return;
+  Deriver d(model, ctx, customer);
+  d.MarkTraitsDirty();
   d.Derive(nullptr);
 }
 

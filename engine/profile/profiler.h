@@ -64,6 +64,13 @@ void OnEvent(const Model& model, const Context& ctx, v1::CustomerState& customer
 void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer,
              const timer::Timer& timer);
 
+// Re-derives everything from the customer's computed traits as they are
+// now (after an identity merge, profile/merge.h): windows pruned, RFM
+// scores and group, lifecycle stage, rule labels and segments, each
+// condition evaluated; changes emit their events and move the live counts;
+// the profile timer is re-armed.
+void Rederive(const Model& model, const Context& ctx, v1::CustomerState& customer);
+
 // The thresholds scores are cut at: the model's (scores: thresholds), or the
 // 20/40/60/80% quantiles of the given partitions' distributions.
 RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& stats,
