@@ -240,16 +240,17 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
 void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
   if (t.window_ms > 0) {
     auto* w = s.mutable_window();
-    v1::WindowEntry e;
-    e.set_at_ms(o.at_ms);
-    e.set_value(o.number);
-    e.set_count(1);
-    if (t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) e.set_json(o.json);
-    if (t.aggregate == Aggregate::kDistinct) e.set_hash(o.hash);
     // Keep time order; a late event goes where it belongs (after equal times).
     int pos = w->size();
     while (pos > 0 && w->Get(pos - 1).at_ms() > o.at_ms) --pos;
-    w->Add(std::move(e));
+    v1::WindowEntry& e = *w->Add();  // built in place
+    e.set_at_ms(o.at_ms);
+    e.set_value(o.number);
+    e.set_count(1);
+    if ((t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) && !o.json.empty()) {
+      e.set_json(o.json);
+    }
+    if (t.aggregate == Aggregate::kDistinct) e.set_hash(o.hash);
     for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
     s.set_window_count(s.window_count() + 1);
     s.set_window_sum(s.window_sum() + o.number);
