@@ -112,7 +112,8 @@ void EvalScope::SetChange(std::string trait, Value old_value, Value new_value) {
   values_[journey::kChangeSlot] = Value::Map(std::move(m));
 }
 
-Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs now) {
+Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs now,
+                  const std::vector<bool>* only) {
   Value base = c.traits_json().empty() ? Value::Map({}) : Value::FromJson(c.traits_json());
   if (model == nullptr || (model->traits.empty() && !model->rfm.declared)) return base;
   const auto& p = c.profile();
@@ -124,6 +125,7 @@ Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs no
     }
   }
   for (size_t i = 0; i < model->traits.size(); ++i) {
+    if (only != nullptr && (i >= only->size() || !(*only)[i])) continue;
     const auto& t = model->traits[i];
     auto v = ComputedValue(t, FindComputed(p, t.name, i), now);
     if (!v.is_null()) m.emplace_back(Value::String(t.name), std::move(v));
@@ -139,7 +141,7 @@ Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs no
 
 const Value& EvalScope::Traits() const {
   auto& v = values_[journey::kTraitsSlot];
-  if (!v) v = TraitsValue(customer_, model_, now_);
+  if (!v) v = TraitsValue(customer_, model_, now_, only_);
   return *v;
 }
 

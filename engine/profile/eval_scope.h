@@ -9,6 +9,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cairn/event.h"
 #include "cairn/v1/state.pb.h"
@@ -57,6 +58,12 @@ class EvalScope final : public expr::Activation {
     model_ = model;
     values_[journey::kTraitsSlot].reset();
   }
+  // Only the computed traits marked in `only` (by index) join `traits`; null:
+  // all. For a host that evaluates only conditions reading those.
+  void SetTraitFilter(const std::vector<bool>* only) {
+    only_ = only;
+    values_[journey::kTraitsSlot].reset();
+  }
   // Traits or labels changed (an update step): rebuild them on next use.
   void InvalidateCustomer() {
     values_[journey::kTraitsSlot].reset();
@@ -82,6 +89,7 @@ class EvalScope final : public expr::Activation {
   const EventView* event_ = nullptr;
   const v1::JourneyInstance* instance_ = nullptr;
   const Model* model_ = nullptr;
+  const std::vector<bool>* only_ = nullptr;
   mutable std::array<std::optional<expr::Value>, 6> values_;
 };
 
@@ -90,7 +98,9 @@ expr::Value EventValue(const EventView& e);
 
 // The customer's identify traits joined with the model's computed traits and
 // RFM scores at `now` (a computed trait replaces an identify trait of the
-// same name). `model` may be null.
-expr::Value TraitsValue(const v1::CustomerState& customer, const Model* model, TimestampMs now);
+// same name). `model` may be null. `only`: the computed traits to include,
+// by index (null: all).
+expr::Value TraitsValue(const v1::CustomerState& customer, const Model* model, TimestampMs now,
+                        const std::vector<bool>* only = nullptr);
 
 }  // namespace cairn::profile

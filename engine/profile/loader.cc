@@ -521,6 +521,51 @@ void Model::Finish() {
   for (const auto& s : segments) segment_reads_customer.push_back(reads_customer(s.when));
   rfm_groups_read_customer = false;
   for (const auto& g : rfm.groups) rfm_groups_read_customer |= reads_customer(g.when);
+
+  auto trait_reads = [&](const journey::Condition& c) {
+    TraitReads r;
+    if (c.empty()) return r;
+    std::vector<std::string> fields;
+    // Conservative: any mention of the clock (`now`, days_since, days_until,
+    // hours_since) re-evaluates with every change.
+    const bool clock = c.source.find("now") != std::string::npos ||
+                       c.source.find("_since") != std::string::npos ||
+                       c.source.find("_until") != std::string::npos;
+    if (clock || !c.program.SelectedFields(journey::kTraitsSlot, &fields)) {
+      r.all = true;
+      return r;
+    }
+    for (const auto& f : fields) {
+      const int i = TraitIndex(f);
+      if (i >= 0) {
+        r.traits.push_back(i);
+      } else if (f == "rfm_r" || f == "rfm_f" || f == "rfm_m" || f == "rfm_group") {
+        r.rfm = true;
+      }
+    }
+    return r;
+  };
+  label_reads.clear();
+  segment_reads.clear();
+  std::vector<bool> read(traits.size(), false);
+  bool read_all = false;
+  auto note = [&](const TraitReads& r) {
+    read_all |= r.all;
+    for (int i : r.traits) read[static_cast<size_t>(i)] = true;
+  };
+  for (const auto& l : labels) {
+    label_reads.push_back(trait_reads(l.when));
+    note(label_reads.back());
+  }
+  for (const auto& s : segments) {
+    segment_reads.push_back(trait_reads(s.when));
+    note(segment_reads.back());
+  }
+  for (const auto& g : rfm.groups) note(trait_reads(g.when));
+  for (const auto& t : lifecycle.transitions) note(trait_reads(t.when));
+  for (const auto& t : traits) note(trait_reads(t.where));
+  traits_read.clear();
+  if (!read_all) traits_read = std::move(read);
 }
 
 LoadResult LoadProfile(const std::vector<std::pair<std::string, std::string>>& files) {

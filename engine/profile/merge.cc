@@ -71,4 +71,11 @@ void MergeProfiles(const Model& model, v1::ProfileState& into, const v1::Profile
   }
 }
 
+void MergeLabels(google::protobuf::RepeatedPtrField<std::string>& into,
+                 const google::protobuf::RepeatedPtrField<std::string>& from) {
+  for (const auto& l : from) {
+    if (std::find(into.begin(), into.end(), l) == into.end()) into.Add(std::string(l));
+  }
+}
+
 }  // namespace cairn::profile

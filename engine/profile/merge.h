@@ -19,4 +19,10 @@ namespace cairn::profile {
 void MergeProfiles(const Model& model, v1::ProfileState& into, const v1::ProfileState& from,
                    TimestampMs now);
 
+// Adds to `into` every label of `from` it lacks, keeping `into`'s order
+// (new ones appended in `from`'s order): customer labels
+// (v1::CustomerState::labels) are outside ProfileState.
+void MergeLabels(google::protobuf::RepeatedPtrField<std::string>& into,
+                 const google::protobuf::RepeatedPtrField<std::string>& from);
+
 }  // namespace cairn::profile

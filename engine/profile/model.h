@@ -111,6 +111,20 @@ struct Model {
   // event; the others only when the customer's traits changed.
   std::vector<bool> label_reads_customer, segment_reads_customer;
   bool rfm_groups_read_customer = false;
+  // What a condition reads of `traits`, so the stage re-evaluates it only
+  // when one of those changed: computed traits by index, the RFM scores and
+  // group, or everything (a use other than naming fields, or the clock).
+  // Identify traits change only with identify events, which change all.
+  struct TraitReads {
+    bool all = false;
+    bool rfm = false;
+    std::vector<int> traits;  // indexes into `traits`
+  };
+  std::vector<TraitReads> label_reads, segment_reads;
+  // The computed traits some profile condition reads (trait `where`s, RFM
+  // groups, transitions, label rules, segments): the only ones the stage
+  // builds for them. Empty when they read all of them.
+  std::vector<bool> traits_read;
   void Finish();
 };
 

@@ -18,29 +18,6 @@ namespace {
 constexpr int64_t kDayMs = int64_t{24} * 3600 * 1000;
 constexpr TimestampMs kNever = std::numeric_limits<TimestampMs>::max();
 
-// Puts the customer's computed states in model order (index i holds trait
-// i), keeping the states of traits still declared; returns true if it had to.
-bool Align(const Model& m, v1::ProfileState& p) {
-  bool aligned = p.traits_size() == static_cast<int>(m.traits.size());
-  for (size_t i = 0; aligned && i < m.traits.size(); ++i) {
-    aligned = p.traits(static_cast<int>(i)).name() == m.traits[i].name;
-  }
-  if (aligned) return false;
-  google::protobuf::RepeatedPtrField<v1::ComputedState> old;
-  old.Swap(p.mutable_traits());
-  for (const auto& t : m.traits) {
-    v1::ComputedState* s = p.add_traits();
-    for (auto& o : old) {
-      if (o.name() == t.name) {
-        s->Swap(&o);
-        break;
-      }
-    }
-    s->set_name(t.name);
-  }
-  return true;
-}
-
 bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
 }
@@ -79,28 +56,63 @@ int ScoreAscending(double v, const std::array<double, 4>& t) {
   return s;
 }
 
+// EventRecord for the stage's own events, written directly: the same bytes
+// (keys in nlohmann's sorted order, properties already compact JSON),
+// without parsing the properties and context back.
+v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view customer,
+                                    std::string_view name, std::string_view message_id,
+                                    TimestampMs now, const std::string& properties_json) {
+  auto quoted = [](std::string_view v) { return nlohmann::json(v).dump(); };
+  std::string value;
+  value.reserve(160 + properties_json.size() + customer.size() + name.size());
+  value += R"({"context":{"cairn":{"source":"profile"}},"event":)";
+  value += quoted(name);
+  value += R"(,"messageId":)";
+  value += quoted(message_id);
+  value += R"(,"properties":)";
+  value += properties_json;
+  value += R"(,"timestamp":")";
+  value += FormatTimestamp(now);
+  value += R"(","type":"track","userId":)";
+  value += quoted(customer);
+  value += '}';
+  v1::OutboxRecord rec;
+  rec.set_topic(std::string(topic));
+  rec.set_key(std::string(customer));
+  rec.set_value(std::move(value));
+  (*rec.mutable_headers())["content-type"] = "application/json";
+  return rec;
+}
+
 // One derivation pass over one customer.
 class Deriver {
  public:
   Deriver(const Model& m, const Context& ctx, v1::CustomerState& c)
-      : m_(m), ctx_(ctx), c_(c), p_(*c.mutable_profile()), scope_(c, ctx.now) {
+      : m_(m),
+        ctx_(ctx),
+        c_(c),
+        p_(*c.mutable_profile()),
+        scope_(c, ctx.now),
+        dirty_(m.traits.size(), 0) {
     scope_.SetProfile(&m);
+    if (!m.traits_read.empty()) scope_.SetTraitFilter(&m.traits_read);
     // A new model (or a customer never derived): evaluate everything once.
     if (p_.generation() != ctx.generation ||
         p_.traits_size() != static_cast<int>(m.traits.size())) {
-      Align(m, p_);
-      traits_dirty_ = true;
+      AlignTraits(m, p_);
+      MarkTraitsDirty();
     }
     p_.set_generation(ctx.generation);
   }
 
-  void MarkTraitsDirty() { traits_dirty_ = true; }
+  // Everything a condition may read of `traits` changed.
+  void MarkTraitsDirty() { traits_dirty_ = all_dirty_ = true; }
 
   EvalScope& scope() { return scope_; }
 
   void FoldEvent(const Event& e) {
     if (e.name == kLabelsUpdated) ApplyLabels(e);
-    if (e.type == EventType::kIdentify) traits_dirty_ = true;
+    if (e.type == EventType::kIdentify) MarkTraitsDirty();
     auto it = m_.traits_by_event.find(e.name);
     if (it == m_.traits_by_event.end()) return;
     PropertyCache cache(e);
@@ -124,6 +136,7 @@ class Deriver {
       if (!o) continue;
       Fold(t, *o, *p_.mutable_traits(i));
       traits_dirty_ = true;
+      dirty_[static_cast<size_t>(i)] = 1;
     }
     if (view_set) scope_.SetEvent(nullptr);
     scope_.InvalidateCustomer();
@@ -137,7 +150,10 @@ class Deriver {
       v1::ComputedState& s = *p_.mutable_traits(static_cast<int>(i));
       const int before = s.window_size();
       const TimestampMs due = Expire(t, ctx_.now, s);
-      if (s.window_size() != before) traits_dirty_ = true;
+      if (s.window_size() != before) {
+        traits_dirty_ = true;
+        dirty_[i] = 1;
+      }
       if (due > 0) next_ = std::min(next_, due);
     }
     if (traits_dirty_) scope_.InvalidateTraits();
@@ -241,7 +257,7 @@ class Deriver {
       p_.set_rfm_r(rs);
       p_.set_rfm_f(fs);
       p_.set_rfm_m(ms);
-      traits_dirty_ = true;
+      traits_dirty_ = rfm_dirty_ = true;
       scope_.InvalidateTraits();
     }
     if (!traits_dirty_ && !m_.rfm_groups_read_customer) return;
@@ -260,6 +276,7 @@ class Deriver {
       Trace("rfm", group, fmt::format("R{} F{} M{}", rs, fs, ms));
       if (ctx_.stats != nullptr) Count(*ctx_.stats->mutable_rfm_groups(), p_.rfm_group(), group);
       p_.set_rfm_group(group);
+      traits_dirty_ = rfm_dirty_ = true;
       scope_.InvalidateTraits();
     }
   }
@@ -373,10 +390,21 @@ class Deriver {
 
   // ---- rule labels and segments
 
+  // Whether something the condition reads of `traits` changed in this pass
+  // (a condition over unchanged inputs gives the same answer again).
+  bool Changed(const Model::TraitReads& r) const {
+    if (!traits_dirty_) return false;
+    if (all_dirty_ || r.all || (r.rfm && rfm_dirty_)) return true;
+    for (int i : r.traits) {
+      if (dirty_[static_cast<size_t>(i)] != 0) return true;
+    }
+    return false;
+  }
+
   void LabelRules() {
     for (size_t i = 0; i < m_.labels.size(); ++i) {
       const auto& rule = m_.labels[i];
-      if (!traits_dirty_ && !m_.label_reads_customer[i]) continue;  // nothing it reads changed
+      if (!m_.label_reads_customer[i] && !Changed(m_.label_reads[i])) continue;
       std::string error;
       const bool holds = scope_.Test(rule.when, &error);
       if (!error.empty()) Trace("label", rule.label, "rule condition: " + error);
@@ -398,7 +426,7 @@ class Deriver {
   void Segments() {
     for (size_t i = 0; i < m_.segments.size(); ++i) {
       const auto& seg = m_.segments[i];
-      if (!traits_dirty_ && !m_.segment_reads_customer[i]) continue;  // nothing it reads changed
+      if (!m_.segment_reads_customer[i] && !Changed(m_.segment_reads[i])) continue;
       std::string error;
       const bool holds = scope_.Test(seg.when, &error);
       if (!error.empty()) {
@@ -454,8 +482,8 @@ class Deriver {
     if (ctx_.sink == nullptr) return;
     p_.set_emitted(p_.emitted() + 1);
     const std::string id = fmt::format("prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted());
-    ctx_.sink->Publish(EventRecord(ctx_.events_topic, c_.id(), name, id, ctx_.now,
-                                   properties.dump(), R"({"cairn":{"source":"profile"}})"));
+    ctx_.sink->Publish(
+        ProfileEventRecord(ctx_.events_topic, c_.id(), name, id, ctx_.now, properties.dump()));
   }
 
   void Trace(std::string_view action, const std::string& subject, std::string reason) {
@@ -499,6 +527,9 @@ class Deriver {
   EvalScope scope_;
   TimestampMs next_ = kNever;
   bool traits_dirty_ = false;  // computed values or scores changed in this pass
+  bool all_dirty_ = false;     // ... all of them (identify, new model, time passed)
+  bool rfm_dirty_ = false;     // ... the RFM scores or group
+  std::vector<char> dirty_;    // ... this computed trait (by index)
 };
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "cairn/fnv1a.h"
 
@@ -31,7 +33,136 @@ Value NumberOrTime(const ComputedTrait& t, double v) {
   return Value::Double(v);
 }
 
+// Keeps a window within kMaxWindowEntries: distinct drops its oldest
+// entries (and their share of the running totals), the others merge the
+// two oldest (count, sum, min and max stay exact).
+void Bound(const ComputedTrait& t, v1::ComputedState& s) {
+  auto* w = s.mutable_window();
+  const int over = w->size() - kMaxWindowEntries;
+  if (over <= 0) return;
+  if (t.aggregate == Aggregate::kDistinct) {
+    for (int i = 0; i < over; ++i) {
+      s.set_window_count(s.window_count() - w->Get(i).count());
+      s.set_window_sum(s.window_sum() - EntrySum(w->Get(i)));
+    }
+    w->DeleteSubrange(0, over);
+    return;
+  }
+  // Merge the `over + 1` oldest into one, pair by pair from the oldest.
+  for (int i = 0; i < over; ++i) {
+    const auto& a = w->Get(i);
+    v1::WindowEntry& b = *w->Mutable(i + 1);
+    const double mn = std::min(EntryMin(a), EntryMin(b));
+    const double mx = std::max(EntryMax(a), EntryMax(b));
+    const double sum = EntrySum(a) + EntrySum(b);
+    if (t.aggregate == Aggregate::kFirst) b.set_json(a.json());
+    b.set_count(a.count() + b.count());
+    b.set_value(mn);
+    b.set_max(mx);
+    b.set_sum(sum);
+  }
+  w->DeleteSubrange(0, over);
+}
+
 }  // namespace
+
+bool AlignTraits(const Model& m, v1::ProfileState& p) {
+  bool aligned = p.traits_size() == static_cast<int>(m.traits.size());
+  for (size_t i = 0; aligned && i < m.traits.size(); ++i) {
+    aligned = p.traits(static_cast<int>(i)).name() == m.traits[i].name;
+  }
+  if (aligned) return false;
+  google::protobuf::RepeatedPtrField<v1::ComputedState> old;
+  old.Swap(p.mutable_traits());
+  for (const auto& t : m.traits) {
+    v1::ComputedState* s = p.add_traits();
+    for (auto& o : old) {
+      if (o.name() == t.name) {
+        s->Swap(&o);
+        break;
+      }
+    }
+    s->set_name(t.name);
+  }
+  return true;
+}
+
+void MergeComputed(const ComputedTrait& t, v1::ComputedState& into, const v1::ComputedState& from,
+                   TimestampMs now) {
+  if (t.window_ms > 0) {
+    // Both windows are in time order: merge them, `into`'s first on ties.
+    google::protobuf::RepeatedPtrField<v1::WindowEntry> merged;
+    merged.Reserve(into.window_size() + from.window_size());
+    auto* mine = into.mutable_window();
+    int i = 0, j = 0;
+    while (i < mine->size() || j < from.window_size()) {
+      if (j == from.window_size() ||
+          (i < mine->size() && mine->Get(i).at_ms() <= from.window(j).at_ms())) {
+        merged.Add()->Swap(mine->Mutable(i++));
+      } else {
+        *merged.Add() = from.window(j++);
+      }
+    }
+    mine->Swap(&merged);
+    uint64_t count = 0;
+    double sum = 0;
+    for (const auto& e : *mine) {
+      count += e.count();
+      sum += EntrySum(e);
+    }
+    into.set_window_count(count);
+    into.set_window_sum(sum);
+    Expire(t, now, into);  // what left the window, before bounding what is left
+    Bound(t, into);
+    return;
+  }
+  if (from.count() == 0) return;
+  const bool had = into.count() > 0;
+  into.set_count(into.count() + from.count());
+  switch (t.aggregate) {
+    case Aggregate::kCount:
+      break;
+    case Aggregate::kSum:
+    case Aggregate::kAvg:
+      into.set_sum(into.sum() + from.sum());
+      break;
+    case Aggregate::kMin:
+      if (!had || from.min() < into.min()) into.set_min(from.min());
+      break;
+    case Aggregate::kMax:
+      if (!had || from.max() > into.max()) into.set_max(from.max());
+      break;
+    case Aggregate::kFirst:
+      if (!had || from.first_at_ms() < into.first_at_ms()) {
+        into.set_first_at_ms(from.first_at_ms());
+        into.set_first_json(from.first_json());
+      }
+      break;
+    case Aggregate::kLast:
+      if (!had || from.last_at_ms() >= into.last_at_ms()) {
+        into.set_last_at_ms(from.last_at_ms());
+        into.set_last_json(from.last_json());
+      }
+      break;
+    case Aggregate::kDistinct: {
+      // Both sorted: the union, `into`'s values kept first when bounded.
+      std::vector<uint64_t> extra;
+      const auto& d = into.distinct();
+      for (uint64_t h : from.distinct()) {
+        if (!std::binary_search(d.begin(), d.end(), h)) extra.push_back(h);
+      }
+      const size_t room = static_cast<size_t>(std::max(0, kMaxDistinct - d.size()));
+      if (extra.size() > room) extra.resize(room);
+      std::vector<uint64_t> all;
+      all.reserve(static_cast<size_t>(d.size()) + extra.size());
+      std::merge(d.begin(), d.end(), extra.begin(), extra.end(), std::back_inserter(all));
+      auto* out = into.mutable_distinct();
+      out->Clear();
+      out->Add(all.begin(), all.end());
+      break;
+    }
+  }
+}
 
 const v1::ComputedState* FindComputed(const v1::ProfileState& p, std::string_view name,
                                       size_t index) {
@@ -141,13 +272,22 @@ void AddWindowEntry(const ComputedTrait& t, v1::WindowEntry e, v1::ComputedState
 
 void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
   if (t.window_ms > 0) {
-    v1::WindowEntry e;
+    auto* w = s.mutable_window();
+    // Keep time order; a late event goes where it belongs (after equal times).
+    int pos = w->size();
+    while (pos > 0 && w->Get(pos - 1).at_ms() > o.at_ms) --pos;
+    v1::WindowEntry& e = *w->Add();  // built in place
     e.set_at_ms(o.at_ms);
     e.set_value(o.number);
     e.set_count(1);
-    if (t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) e.set_json(o.json);
+    if ((t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) && !o.json.empty()) {
+      e.set_json(o.json);
+    }
     if (t.aggregate == Aggregate::kDistinct) e.set_hash(o.hash);
-    AddWindowEntry(t, std::move(e), s);
+    for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
+    s.set_window_count(s.window_count() + 1);
+    s.set_window_sum(s.window_sum() + o.number);
+    Bound(t, s);
     return;
   }
   const bool had = s.count() > 0;

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -59,10 +60,13 @@ std::string ProfileYaml() {
     if (n >= 50) break;
   }
   while (n < 50) y += fmt::format("  max_{}: {{ max: Order Completed, of: total }}\n", n++);
+  // Each segment reads a count and a sum that exist (count_k, sum_k+1 for k
+  // a multiple of 3), of events and windows that vary across segments.
   y += "segments:\n";
   for (int s = 0; s < 20; ++s) {
-    y += fmt::format("  seg-{}: \"traits.count_{} >= {} && traits.sum_{} > {}.0\"\n", s,
-                     (s * 2) % 40, 1 + s % 4, (s * 2 + 1) % 40, s * 10);
+    const int c = 3 * ((s * 7) % 16), m = 3 * ((s * 5 + 3) % 16) + 1;
+    y += fmt::format("  seg-{}: \"traits.count_{} >= {} && traits.sum_{} > {}.0\"\n", s, c,
+                     1 + s % 4, m, s * 10);
   }
   return y;
 }
@@ -156,6 +160,25 @@ int Run() {
              profile.model->traits.size(), profile.model->segments.size(), journeys.journeys.size(),
              events, customers);
   const Stream stream = MakeStream(events, customers);
+  {  // How much of the profile the sample events exercise.
+    uint64_t touched = 0, with_traits = 0;
+    ingest::EventParser parser;
+    Event e;
+    for (const auto& text : stream.json) {
+      ingest::RawMessage raw;
+      raw.payload = text;
+      if (parser.Parse(raw, e)) continue;
+      auto it = profile.model->traits_by_event.find(e.name);
+      if (it == profile.model->traits_by_event.end()) continue;
+      touched += it->second.size();
+      ++with_traits;
+    }
+    fmt::print(
+        "sample events: {:.1f} computed traits folded per event on average ({:.0f}% of "
+        "events fold some)\n",
+        static_cast<double>(touched) / static_cast<double>(events),
+        100.0 * static_cast<double>(with_traits) / static_cast<double>(events));
+  }
   Side base, prof;
   base.name = "without profile";
   prof.name = "with profile";
@@ -173,6 +196,16 @@ int Run() {
   }
   fmt::print("profile side: {} timers armed, {} events published (segment and stage changes)\n",
              prof.effects.timers, prof.effects.published);
+  {
+    std::map<std::string, int> members;
+    for (const auto& r : prof.records) {
+      for (const auto& seg : r.profile().segments()) members[seg]++;
+    }
+    fmt::print("segments with members at the end: {} of {} (", members.size(),
+               profile.model->segments.size());
+    for (const auto& [name, n] : members) fmt::print(" {}={}", name, n);
+    fmt::print(" )\n");
+  }
   fmt::print(
       "RESULT profile_overhead ratio={:.2f} base_ns_per_event={:.0f} "
       "profile_ns_per_event={:.0f}\n",

@@ -137,3 +137,65 @@ TEST(ProfileLoader, GarbageNeverCrashes) {
 
 }  // namespace
 }  // namespace cairn::profile
+
+namespace cairn::profile {
+namespace {
+
+// What each condition reads of `traits` (Model::Finish): the stage
+// re-evaluates a segment or label rule only when one of those changed.
+TEST(ProfileLoader, ConditionsKnowTheTraitsTheyRead) {
+  auto r = LoadProfile({{"p.yaml", R"y(
+traits:
+  a: { count: Order Completed }
+  b: { sum: Order Completed, of: total }
+  c: { count: Product Viewed }
+  d: { last: Signed Up }
+rfm:
+  recency: d
+  frequency: a
+  monetary: b
+  thresholds: { recency: [7d, 30d, 90d, 180d], frequency: [1, 2, 4, 8], monetary: [10, 50, 100, 500] }
+  groups: { any: "true" }
+labels:
+  l1: "traits.a > 1 && has(traits.b)"
+  l2: "'vip' in customer.labels"
+segments:
+  s1: "traits['c'] > 0 && traits.rfm_r >= 3"
+  s2: "size(traits) > 3"
+  s3: "traits.a > 0 && hours_since(timestamp('2026-01-01T00:00:00Z')) > 1.0"
+  s4: "traits.plan == 'pro'"
+)y"}});
+  ASSERT_TRUE(r.model) << (r.diagnostics.empty() ? "" : r.diagnostics[0].ToString());
+  const Model& m = *r.model;
+  ASSERT_EQ(m.label_reads.size(), 2u);
+  ASSERT_EQ(m.segment_reads.size(), 4u);
+  EXPECT_FALSE(m.label_reads[0].all);
+  EXPECT_THAT(m.label_reads[0].traits, ElementsAre(0, 1));
+  EXPECT_TRUE(m.label_reads[1].traits.empty());
+  EXPECT_FALSE(m.label_reads[1].all);
+  EXPECT_THAT(m.segment_reads[0].traits, ElementsAre(2));
+  EXPECT_TRUE(m.segment_reads[0].rfm);
+  EXPECT_TRUE(m.segment_reads[1].all);   // traits as a whole
+  EXPECT_TRUE(m.segment_reads[2].all);   // the clock
+  EXPECT_FALSE(m.segment_reads[3].all);  // an identify trait: changes with identify only
+  EXPECT_TRUE(m.segment_reads[3].traits.empty());
+  // s2 reads every trait: all are built for the stage's conditions.
+  EXPECT_TRUE(m.traits_read.empty());
+}
+
+TEST(ProfileLoader, OnlyTheTraitsConditionsReadAreBuilt) {
+  auto r = LoadProfile({{"p.yaml", R"y(
+traits:
+  a: { count: Order Completed }
+  b: { sum: Order Completed, of: total }
+  c: { count: Product Viewed, where: "traits.d > 1" }
+  d: { count: Signed Up }
+segments:
+  s1: "traits.a > 1"
+)y"}});
+  ASSERT_TRUE(r.model);
+  EXPECT_THAT(r.model->traits_read, ElementsAre(true, false, false, true));
+}
+
+}  // namespace
+}  // namespace cairn::profile

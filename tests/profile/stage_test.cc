@@ -322,3 +322,27 @@ rfm:
 
 }  // namespace
 }  // namespace cairn::flow::testing
+
+namespace cairn::flow::testing {
+namespace {
+
+// The stage writes its events directly; the bytes are EventRecord's.
+TEST(ProfileStage, EmittedEventsAreEventRecordBytes) {
+  Host h;
+  h.SetProfile(kProfile);
+  h.Install(std::vector<std::string>{});
+  const TimestampMs t0 = T("2026-03-01T00:00:00Z");
+  h.Track("u\"9", "Order Completed", t0, R"({"total": 250.0})");
+  ASSERT_FALSE(h.outbox().empty());
+  for (const auto& r : h.outbox()) {
+    auto j = nlohmann::json::parse(r.value());
+    const auto want = profile::EventRecord(
+        r.topic(), j["userId"].get<std::string>(), j["event"].get<std::string>(),
+        j["messageId"].get<std::string>(), t0, j["properties"].dump(), j["context"].dump());
+    EXPECT_EQ(r.value(), want.value());
+    EXPECT_EQ(r.key(), "u\"9");
+  }
+}
+
+}  // namespace
+}  // namespace cairn::flow::testing
