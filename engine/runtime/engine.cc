@@ -44,6 +44,7 @@ namespace {
 EngineOptions WithTopics(EngineOptions o) {
   o.journeys.tasks_topic = o.topics.tasks;
   o.journeys.events_topic = o.topics.events;
+  o.identity.dedup_window = o.state.dedup_window;
   return o;
 }
 }  // namespace
@@ -157,6 +158,7 @@ void Engine::DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError&
   ReadHeaders(msg, original);
   for (const auto& [k, v] : original) headers.emplace_back(std::string(k), std::string(v));
   headers.emplace_back("cairn.dlq.reason", std::string(ingest::DeadLetterReasonName(error.reason)));
+  dead_by_reason_[static_cast<size_t>(error.reason)]++;
   headers.emplace_back("cairn.dlq.detail", error.detail);
   headers.emplace_back("cairn.source.topic", rd_kafka_topic_name(msg.rkt));
   headers.emplace_back("cairn.source.partition", std::to_string(msg.partition));
@@ -274,14 +276,12 @@ void Engine::FireTimers() {
                       options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this,
                       ps.checkpoint.mutable_profile(), &rfm_quantiles_};
     if (observer_ != nullptr && !options_.event_time_clock) {
-      lateness_scratch_.push_back(static_cast<double>(std::max<TimestampMs>(
-                                      0, ctx.now - p.timer.due_ms)) /
-                                  1000.0);
+      lateness_scratch_.push_back(
+          static_cast<double>(std::max<TimestampMs>(0, ctx.now - p.timer.due_ms)) / 1000.0);
     }
-    runtime_.OnTimer(ctx, p.entry->state, p.timer);
-    if (!p.entry->dirty) {
-      p.entry->dirty = true;
-      dirty_.push_back(p.entry);
+    if (p.entry->state.identity().forwarded_to().empty()) {  // a merged-away id's do nothing
+      runtime_.OnTimer(ctx, p.entry->state, p.timer);
+      MarkDirty(*p.entry);
     }
     if (i + 1 == fired_count_ || fired_[i + 1].timer.partition != p.timer.partition) {
       timers_.Consume(*building_, p.timer.partition, p.timer);
@@ -313,6 +313,10 @@ void Engine::EnterCampaigns() {
     auto* entry = campaign_entries_[i];
     auto part = partitions_.find(c.partition);
     if (entry == nullptr || part == partitions_.end()) continue;
+    if (!entry->state.identity().forwarded_to().empty()) {  // merged away, or an identifier node
+      campaigns_.Entered(c, false);
+      continue;
+    }
     effects_entry_ = entry;
     PartitionState& ps = part->second;
     // The profile stage may change the partition's counts. A partition that
@@ -373,6 +377,7 @@ void Engine::RefreshRfm() {
 }
 
 void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
+  if (ApplyIdentity(p, ps)) return;  // an identity record, or an event of a merged-away id
   auto& entry = *p.entry;
   const bool is_new = entry.state.events_total() == 0;
   const uint64_t seq = entry.state.next_history_seq();
@@ -400,6 +405,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
                           options_.state.history_limit);
   }
   entry.state.set_next_history_seq(seq + 1);
+  LinkIdentities(p, options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs());
   if (catalog != nullptr) {
     event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
     latest_event_ms_.store(event_clock_, std::memory_order_relaxed);
@@ -459,7 +465,6 @@ void Engine::ProcessBatch() {
     if (auto err = parser_.Parse(raw, p.event)) {
       DeadLetter(m, *err);
       ++dead;
-      dead_by_reason_[static_cast<size_t>(err->reason)]++;
       auto& cp = partitions_[m.partition].checkpoint;
       cp.set_dead_letters(cp.dead_letters() + 1);
     } else {
@@ -550,12 +555,17 @@ void Engine::ProcessBatch() {
   metrics_.events += counts_.events;
   metrics_.duplicates += counts_.duplicates;
   metrics_.customers_created += counts_.customers;
-  metrics_.dead_letters += dead;
+  metrics_.dead_letters += dead + counts_.dead;
+  metrics_.forwarded += counts_.forwarded;
+  metrics_.identity_records += counts_.identity;
+  metrics_.merged_away += counts_.merged;
   for (size_t i = 0; i < kEventTypeCount; ++i) {
     metrics_.events_by_type[i] += counts_.events_by_type[i];
     metrics_.duplicates_by_type[i] += counts_.duplicates_by_type[i];
   }
-  for (size_t i = 0; i < kDeadLetterReasonCount; ++i) metrics_.dead_letters_by_reason[i] += dead_by_reason_[i];
+  for (size_t i = 0; i < kDeadLetterReasonCount; ++i) {
+    metrics_.dead_letters_by_reason[i] += dead_by_reason_[i];
+  }
   dead_by_reason_ = {};
   metrics_.timers_fired += fired;
   metrics_.tasks_published = outbox_->published();
