@@ -151,6 +151,12 @@ void SnapshotCollector::CollectEngine(std::vector<MetricFamily>& out) const {
           m.customers_created);
   counter("cairn_timers_fired_total", "Timers fired (waits, timeouts, goal deadlines).",
           m.timers_fired);
+  counter("cairn_identity_forwarded_total",
+          "Events re-keyed to the customer their id was merged into (identity resolution).",
+          m.forwarded);
+  counter("cairn_identity_records_total", "Internal identity records applied (link, claim, merge).",
+          m.identity_records);
+  counter("cairn_identity_merged_total", "Customers merged into another customer.", m.merged_away);
   counter("cairn_outbox_published_total",
           "Outbox records produced (tasks and emitted events) and acknowledged by the broker.",
           m.tasks_published);
