@@ -247,9 +247,21 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                     }});
   routes.push_back({"GET", {"readyz"}, [ctx](const HttpRequest&) {
                       const bool ready = ctx.store != nullptr && ctx.ready && ctx.ready();
-                      return ready ? HttpResponse::Json(200, R"({"status":"ready"})")
-                                   : HttpResponse::Error(503, "not_ready",
-                                                         "no partitions assigned yet");
+                      if (!ready) {
+                        return HttpResponse::Error(503, "not_ready", "no partitions assigned yet");
+                      }
+                      if (ctx.lag) {
+                        for (const auto& [partition, lag] : ctx.lag()) {
+                          if (lag < 0 || lag > ctx.ready_max_lag) {
+                            return HttpResponse::Error(
+                                503, "catching_up",
+                                "partition " + std::to_string(partition) +
+                                    (lag < 0 ? ": high watermark not known yet"
+                                             : " is " + std::to_string(lag) + " messages behind"));
+                          }
+                        }
+                      }
+                      return HttpResponse::Json(200, R"({"status":"ready"})");
                     }});
   routes.push_back(
       {"GET", {"v1", "customers", "*"}, [ctx](const HttpRequest& req) {

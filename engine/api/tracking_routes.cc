@@ -161,7 +161,8 @@ HttpResponse OnUnsubscribe(const Context& ctx, const HttpRequest& req) {
       "unsubscribed");
   Status s = ctx.sink->Emit(claims->customer_id, event, /*durable=*/true);
   if (!s.ok()) {
-    spdlog::error("unsubscribe of {} ({}) not recorded: {}", claims->customer_id, claims->channel,
+    // The task id, not the customer id: no PII in logs at info and above.
+    spdlog::error("unsubscribe of task {} ({}) not recorded: {}", claims->task_id, claims->channel,
                   s.ToString());
     HttpResponse r = Page(503, "Please try again",
                           "<p>We could not record your request just now. Please try again in a "

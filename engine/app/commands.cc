@@ -13,10 +13,12 @@
 #include "api/labels_routes.h"
 #include "api/tracking_routes.h"
 #include "app/delivery.h"
+#include "app/logging.h"
 #include "app/sample_stream.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
+#include "metrics/metrics.h"
 #include "runtime/engine.h"
 #include "state/state_store.h"
 
@@ -24,8 +26,6 @@ namespace cairn::app {
 namespace {
 
 void OnSignal(int /*sig*/) { StopFlag().store(true); }
-
-void SetLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
 
 // Starts the embedded broker, saying loudly that it is for development.
 Result<std::unique_ptr<kafka::EmbeddedBroker>> StartEmbedded(const std::string& listen,
@@ -57,7 +57,7 @@ void InstallSignalHandlers() {
 }
 
 int RunCommand(const Config& config) {
-  SetLogLevel(config.log_level);
+  ConfigureLogging(config.log_level, config.log_json);
   runtime::EngineOptions options = config.engine;
   std::unique_ptr<kafka::EmbeddedBroker> broker;
   if (options.brokers.empty()) {
@@ -83,6 +83,7 @@ int RunCommand(const Config& config) {
   }
   Delivery& d = delivery.value();
   dispatch::Dispatcher* dispatcher = d.dispatcher.get();
+  std::unique_ptr<metrics::Metrics> prom;  // GET /metrics; outlives the engine (its observer)
   auto engine =
       runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
@@ -90,6 +91,8 @@ int RunCommand(const Config& config) {
     return 1;
   }
   runtime::Engine* e = engine->get();
+  prom = std::make_unique<metrics::Metrics>(metrics::EngineSources(e, store->get(), dispatcher));
+  e->SetObserver(prom.get());
   std::unique_ptr<flow::Library> library;
   if (!config.journeys_dir.empty()) {
     library = std::make_unique<flow::Library>(config.journeys_dir, store->get());
@@ -119,6 +122,8 @@ int RunCommand(const Config& config) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  ctx.lag = [e] { return e->ConsumerLag(); };
+  ctx.ready_max_lag = config.ready_max_lag;
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   ctx.campaigns = [e] { return e->campaigns(); };
   if (dispatcher != nullptr) {
@@ -126,6 +131,7 @@ int RunCommand(const Config& config) {
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   }
   auto routes = api::EngineRoutes(ctx);
+  routes.push_back(prom->Route());
   if (d.tracker) {
     auto tracking = api::TrackingRoutes(
         d.tracker.get(), d.sink.get(), &SystemClock::Instance(),

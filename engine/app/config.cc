@@ -218,7 +218,15 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                             s.On("base_url", Into(c.tracking_base_url, "tracking.base_url"))
                                 .On("key_file", Into(c.tracking_key_file, "tracking.key_file"));
                           }))
-      .On("log_level", Into(c.log_level, "log_level"));
+      .On("log_level", Into(c.log_level, "log_level"))
+      .On("ready_max_lag", Into(c.ready_max_lag, "ready_max_lag"))
+      .On("log_format", [&](const YAML::Node& n, const std::string& where) -> Status {
+        if (!n.IsScalar() || (n.Scalar() != "text" && n.Scalar() != "json")) {
+          return InvalidArgument(where + ": 'log_format' must be text or json");
+        }
+        c.log_json = n.Scalar() == "json";
+        return Status::Ok();
+      });
   return root_section.Apply();
 }
 

@@ -23,6 +23,10 @@ struct Config {
   int embedded_partitions = 16;
   std::string http = "127.0.0.1:8080";
   std::string log_level = "info";
+  bool log_json = false;  // log_format: json (JSON lines) | text (default)
+  // ready_max_lag: /readyz answers 200 only while every partition with
+  // a known position is at most this many messages behind.
+  int64_t ready_max_lag = 1000;
   std::string journeys_dir;  // journeys.dir: the journey files; empty = no journeys
   int journeys_reload_ms =
       2000;  // journeys.reload_ms: how often the directory is re-read (0 = never)

@@ -27,6 +27,7 @@
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
+#include "metrics/metrics.h"
 #include "profile/profile_store.h"
 
 namespace cairn::app {
@@ -341,6 +342,7 @@ int DemoCommand(const DemoOptions& d) {
     return 1;
   }
   dispatch::Dispatcher* dispatcher = delivery->dispatcher.get();
+  std::unique_ptr<metrics::Metrics> prom;  // GET /metrics; outlives the engine (its observer)
   auto engine =
       runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
@@ -348,6 +350,8 @@ int DemoCommand(const DemoOptions& d) {
     return 1;
   }
   runtime::Engine* e = engine->get();
+  prom = std::make_unique<metrics::Metrics>(metrics::EngineSources(e, store->get(), dispatcher));
+  e->SetObserver(prom.get());
   std::unique_ptr<flow::Library> library;
   if (!d.journeys.empty()) {
     library = std::make_unique<flow::Library>(d.journeys, store->get());
@@ -366,6 +370,7 @@ int DemoCommand(const DemoOptions& d) {
   ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
   ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   auto routes = api::EngineRoutes(ctx);
+  routes.push_back(prom->Route());
   // The journeys run on event time: delivery reports are stamped with the
   // stream's time, so they do not move a partition's clock to today.
   struct StreamClock final : Clock {

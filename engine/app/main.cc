@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "app/commands.h"
@@ -32,12 +33,18 @@ int main(int argc, char** argv) {
   auto* group = run->add_option("--group", "Kafka consumer group id (default cairn)");
   auto* instance = run->add_option("--instance-id", "Static group membership id (a pod name)");
   auto* log_level = run->add_option("--log-level", "trace, debug, info, warn, error");
+  bool log_json = false;
+  run->add_flag("--log-json", log_json, "Log JSON lines (ts, level, logger, msg)");
   auto* journeys_dir = run->add_option("--journeys", "Journey directory, watched for changes");
 
   // cairn validate
   std::vector<std::string> validate_paths;
-  auto* validate = cli.add_subcommand("validate", "Check journey files; file:line:col per problem");
-  validate->add_option("paths", validate_paths, "Journey files or directories")->required();
+  std::string validate_config;
+  auto* validate = cli.add_subcommand(
+      "validate", "Check journey files and/or an engine config; file:line:col per problem");
+  validate->add_option("paths", validate_paths, "Journey files or directories");
+  validate->add_option("--config", validate_config,
+                       "An engine config file (docs/configuration.md)");
 
   // cairn simulate
   SimulateOptions sim;
@@ -140,6 +147,7 @@ int main(int argc, char** argv) {
     if (*group) config.engine.group_id = group->as<std::string>();
     if (*instance) config.engine.instance_id = instance->as<std::string>();
     if (*log_level) config.log_level = log_level->as<std::string>();
+    if (log_json) config.log_json = true;
     if (*journeys_dir) config.journeys_dir = journeys_dir->as<std::string>();
     return RunCommand(config);
   }
@@ -149,7 +157,14 @@ int main(int argc, char** argv) {
     import_labels.terminal = isatty(STDERR_FILENO) != 0;
     return ImportLabelsCommand(import_labels, std::cout, std::cerr);
   }
-  if (*validate) return RunValidate(validate_paths, std::cout, std::cerr);
+  if (*validate) {
+    int rc = 0;
+    if (!validate_config.empty()) rc = RunValidateConfig(validate_config, std::cout);
+    if (!validate_paths.empty() || validate_config.empty()) {
+      rc = std::max(rc, RunValidate(validate_paths, std::cout, std::cerr));
+    }
+    return rc;
+  }
   if (*preview_cmd) return RunSegmentPreview(preview, std::cout, std::cerr);
   if (*simulate) {
     spdlog::set_level(spdlog::level::warn);
