@@ -80,6 +80,34 @@ TEST(ConfigTest, WrongTypeAndBadYamlAreLocated) {
   EXPECT_NE(s.message().find("c.yaml:2:22"), std::string::npos) << s.message();
 }
 
+TEST(ConfigTest, HttpListenersTokensTlsAndAudit) {
+  Config c;
+  auto s = LoadConfigText(
+      "http:\n"
+      "  admin_listen: 10.0.0.5:9000\n"
+      "  public_listen: 0.0.0.0:80\n"
+      "  admin_tokens_file: /etc/cairn/tokens\n"
+      "  audit_log: /var/log/cairn/audit.log\n"
+      "  metrics_public: true\n"
+      "  tls: { cert_file: pub.crt, key_file: pub.key }\n"
+      "  admin_tls: { cert_file: adm.crt, key_file: adm.key }\n",
+      "h.yaml", c);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(c.http.admin_listen, "10.0.0.5:9000");
+  EXPECT_EQ(c.http.public_listen, "0.0.0.0:80");
+  EXPECT_EQ(c.http.admin_tokens_file, "/etc/cairn/tokens");
+  EXPECT_EQ(c.http.audit_log, "/var/log/cairn/audit.log");
+  EXPECT_TRUE(c.http.metrics_public);
+  EXPECT_EQ(c.http.public_tls.cert_file, "pub.crt");
+  EXPECT_EQ(c.http.public_tls.key_file, "pub.key");
+  EXPECT_EQ(c.http.admin_tls.cert_file, "adm.crt");
+  EXPECT_EQ(c.http.admin_tls.key_file, "adm.key");
+  s = LoadConfigText("http:\n  tls: { cert: x }\n", "t.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("t.yaml:2:10"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("http.tls.cert"), std::string::npos) << s.message();
+}
+
 TEST(ConfigTest, MissingFileIsNotFound) {
   Config c;
   auto s = LoadConfigFile("/nonexistent/cairn.yaml", c);
