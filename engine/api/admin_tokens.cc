@@ -135,7 +135,8 @@ Result<std::vector<TokenEntry>> ParseTokenFile(std::string_view text, const std:
     for (size_t i = 0; i < 32; ++i) {
       int hi = HexValue(digest[7 + 2 * i]), lo = HexValue(digest[8 + 2 * i]);
       if (hi < 0 || lo < 0) {
-        return InvalidArgument(where(fields[2].first + 7 + 2 * i) + "not a hex digit");
+        const size_t bad = 2 * i + (hi < 0 ? 0 : 1);
+        return InvalidArgument(where(fields[2].first + 7 + bad) + "not a hex digit");
       }
       e.sha256[i] = static_cast<uint8_t>(hi * 16 + lo);
     }

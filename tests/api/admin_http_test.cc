@@ -252,7 +252,7 @@ TEST(TokenFileTest, ParsesAndNamesTheLineAndColumnOfEveryProblem) {
            {"read a plain-token", "t:1:8: expected sha256:"},
            {"read a" + h + "\nadmin a" + h, "t:2:7: token name 'a' appears twice"},
            {"read a/b" + h, "t:1:6: token name 'a/b'"},
-           {"read a sha256:" + std::string(63, 'a') + "g", "t:1:70: not a hex digit"},
+           {"read a sha256:" + std::string(63, 'a') + "g", "t:1:78: not a hex digit"},
        }) {
     auto r = ParseTokenFile(c.text, "t");
     ASSERT_FALSE(r.ok()) << c.text;
@@ -350,7 +350,7 @@ TEST(TlsTest, BothListenersServeHttpsWithTheirCertificates) {
   std::ofstream(dir.Sub("tokens")) << TokenLine(Scope::kRead, "r", token) << "\n";
   HttpConfig config;
   config.public_listen = "127.0.0.1:0";
-  config.admin_listen = "127.0.0.4:0";
+  config.admin_listen = "127.0.0.1:0";  // the certificates name 127.0.0.1
   config.public_tls = {dir.Sub("pub.crt"), dir.Sub("pub.key")};
   config.admin_tls = {dir.Sub("adm.crt"), dir.Sub("adm.key")};
   config.admin_tokens_file = dir.Sub("tokens");
