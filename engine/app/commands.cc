@@ -9,14 +9,17 @@
 
 #include "api/dashboard_routes.h"
 #include "api/engine_api.h"
+#include "api/events_routes.h"
 #include "api/http_server.h"
 #include "api/labels_routes.h"
+#include "api/listeners.h"
 #include "api/tracking_routes.h"
 #include "app/delivery.h"
 #include "app/logging.h"
 #include "app/sample_stream.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
+#include "kafka/event_publisher.h"
 #include "kafka/producer.h"
 #include "metrics/metrics.h"
 #include "runtime/engine.h"
@@ -75,8 +78,8 @@ int RunCommand(const Config& config) {
     return 1;
   }
   // Delivery: a connector whose config is wrong stops the start here.
-  auto delivery =
-      BuildDelivery(config, options.brokers, config.http, store->get(), &SystemClock::Instance());
+  auto delivery = BuildDelivery(config, options.brokers, config.http.public_listen, store->get(),
+                                &SystemClock::Instance());
   if (!delivery.ok()) {
     spdlog::error("{}", delivery.status().ToString());
     return 1;
@@ -138,29 +141,40 @@ int RunCommand(const Config& config) {
         std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
     routes.insert(routes.end(), tracking.begin(), tracking.end());
   }
-  // POST /v1/labels:batch: a producer of its own to the events topic.
-  std::unique_ptr<labels::LabelPublisher> label_publisher;
-  if (auto p = labels::LabelPublisher::Create(options.brokers, options.topics.events,
-                                              &SystemClock::Instance());
-      p.ok()) {
-    label_publisher = std::move(p).value();
+  // POST /v1/labels:batch, /v1/events, /v1/batch: one producer of their own.
+  std::unique_ptr<kafka::EventPublisher> publisher;
+  if (auto p = kafka::EventPublisher::Create(options.brokers, options.topics.events); p.ok()) {
+    publisher = std::move(p).value();
   } else {
-    spdlog::error("labels API unavailable: {}", p.status().ToString());
+    spdlog::error("labels and events API unavailable: {}", p.status().ToString());
+  }
+  std::unique_ptr<labels::LabelPublisher> label_publisher;
+  if (publisher) {
+    label_publisher =
+        std::make_unique<labels::LabelPublisher>(publisher.get(), &SystemClock::Instance());
   }
   auto label_routes = api::LabelRoutes(label_publisher.get());
   routes.insert(routes.end(), label_routes.begin(), label_routes.end());
-  auto dashboard = api::DashboardRoutes();
-  routes.insert(routes.end(), dashboard.begin(), dashboard.end());
-  auto http = api::HttpServer::Start(config.http, std::move(routes));
+  auto event_routes = api::EventsRoutes(publisher.get(), &SystemClock::Instance(), options.parse);
+  routes.insert(routes.end(), event_routes.begin(), event_routes.end());
+  // The dashboard's static files hold no data: no token needed to load them.
+  for (auto& r : api::DashboardRoutes()) {
+    r.access = api::Access::kOpen;
+    routes.push_back(std::move(r));
+  }
+  auto http = api::StartListeners(config.http, std::move(routes), config.store.dir);
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());
-    return 1;
+    return 3;
   }
-  spdlog::info("cairn: consuming '{}' from {}, state in {}, HTTP on http://{}",
-               options.topics.events, options.brokers, config.store.dir, (*http)->address());
+  spdlog::info("cairn: consuming '{}' from {}, state in {}, public HTTP on {}, admin API on {}{}",
+               options.topics.events, options.brokers, config.store.dir, http->public_server->url(),
+               http->admin_server->url(),
+               http->tokens ? "" : " (protected mode: loopback clients only)");
   Status s = e->Run(StopFlag());
   library.reset();
-  http->reset();
+  http->public_server.reset();
+  http->admin_server.reset();
   engine->reset();
   if (dispatcher != nullptr) {
     dispatcher->Stop();
