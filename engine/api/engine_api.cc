@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/journey_routes.h"
 #include "api/profile_routes.h"
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
@@ -277,25 +278,6 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                         return HttpResponse::Error(500, "storage", trace.status().message());
                       return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
                     }});
-  routes.push_back({"GET", {"v1", "journeys"}, [ctx](const HttpRequest&) {
-                      json list = json::array();
-                      auto catalog = ctx.catalog ? ctx.catalog() : nullptr;
-                      if (catalog) {
-                        for (const auto& [name, j] : catalog->current()) {
-                          json steps = json::array();
-                          for (const auto& st : j->steps) steps.push_back(st.id);
-                          list.push_back({{"name", name},
-                                          {"version", j->version},
-                                          {"description", j->description},
-                                          {"owner", j->owner},
-                                          {"priority", j->priority},
-                                          {"paused", j->paused},
-                                          {"file", j->file},
-                                          {"steps", std::move(steps)}});
-                        }
-                      }
-                      return HttpResponse::Json(200, json{{"journeys", std::move(list)}}.dump());
-                    }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
                       uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0;
@@ -348,6 +330,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                       return HttpResponse::Json(200, LedgerJson(*e).dump());
                     }});
   for (auto& r : ProfileRoutes(ctx.store, ctx.events_topic, ctx.catalog)) {
+    routes.push_back(std::move(r));
+  }
+  for (auto& r : JourneyRoutes({ctx.store, ctx.catalog, ctx.journeys_dir, ctx.journeys_reload_ms})) {
     routes.push_back(std::move(r));
   }
   return routes;

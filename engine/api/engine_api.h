@@ -4,7 +4,8 @@
 //   GET /v1/customers/{id}     profile, per-event stats, recent history; 404 if unknown
 //   GET /v1/customers/{id}/journeys  journey instances, entry records and the
 //                              decision trace (?trace=N, newest first)
-//   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
+//   /v1/journeys...            list, model, versions, source, validate, deploy,
+//                              pause/resume (api/journey_routes.h)
 //   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 //   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
 #pragma once
@@ -34,6 +35,9 @@ struct EngineApiContext {
   std::function<TimestampMs()> now;
   // Schedule-triggered journeys (engine/campaign); unset: no "campaigns" section.
   std::function<std::vector<campaign::CampaignStatus>()> campaigns;
+  // Where PUT /v1/journeys/{id} writes (empty: off) and the hot-reload interval.
+  std::string journeys_dir;
+  int journeys_reload_ms = 0;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);
