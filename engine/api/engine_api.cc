@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/customer_routes.h"
 #include "api/journey_routes.h"
 #include "api/profile_routes.h"
 #include "cairn/murmur2.h"
@@ -18,27 +19,6 @@ json ParseObject(const std::string& text) {
   if (text.empty()) return json::object();
   auto j = json::parse(text, nullptr, false);
   return j.is_discarded() ? json::object() : j;
-}
-
-// Finds the partition holding `id`: first the one the murmur2 partitioner
-// picks, then every partition this store has a checkpoint for (the apps'
-// producers may partition differently).
-std::optional<std::pair<int32_t, v1::CustomerState>> FindCustomer(state::StateStore& store,
-                                                                  const std::string& topic,
-                                                                  const std::string& id) {
-  auto checkpoints = store.Checkpoints(topic);
-  std::vector<int32_t> order;
-  if (!checkpoints.empty()) {
-    order.push_back(PartitionForKey(id, checkpoints.back().first + 1));
-  }
-  for (const auto& [p, cp] : checkpoints) {
-    if (order.empty() || p != order.front()) order.push_back(p);
-  }
-  for (int32_t p : order) {
-    auto found = store.GetCustomer(p, id);
-    if (found.ok() && found->has_value()) return std::make_pair(p, std::move(**found));
-  }
-  return std::nullopt;
 }
 
 TimestampMs Now(const EngineApiContext& ctx) {
@@ -87,6 +67,20 @@ std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
   return out.dump();
 }
 
+nlohmann::json TraceLineJson(const v1::TraceEntry& t) {
+  json l = {{"at", FormatTimestamp(t.at_ms())},
+            {"journey", t.journey()},
+            {"version", t.version()},
+            {"action", t.action()}};
+  if (t.instance() != 0) l["instance"] = t.instance();
+  if (!t.step().empty()) l["step"] = t.step();
+  if (!t.channel().empty()) l["channel"] = t.channel();
+  if (!t.template_name().empty()) l["template"] = t.template_name();
+  if (!t.reason().empty()) l["reason"] = t.reason();
+  if (!t.task_id().empty()) l["task_id"] = t.task_id();
+  return l;
+}
+
 std::string CustomerJourneysJson(const v1::CustomerState& state,
                                  const std::vector<v1::TraceEntry>& trace) {
   json instances = json::array();
@@ -120,19 +114,7 @@ std::string CustomerJourneysJson(const v1::CustomerState& state,
     armed.push_back({{"journey", a.journey()}, {"due", FormatTimestamp(a.due_ms())}});
   }
   json lines = json::array();
-  for (const auto& t : trace) {
-    json l = {{"at", FormatTimestamp(t.at_ms())},
-              {"journey", t.journey()},
-              {"version", t.version()},
-              {"action", t.action()}};
-    if (t.instance() != 0) l["instance"] = t.instance();
-    if (!t.step().empty()) l["step"] = t.step();
-    if (!t.channel().empty()) l["channel"] = t.channel();
-    if (!t.template_name().empty()) l["template"] = t.template_name();
-    if (!t.reason().empty()) l["reason"] = t.reason();
-    if (!t.task_id().empty()) l["task_id"] = t.task_id();
-    lines.push_back(std::move(l));
-  }
+  for (const auto& t : trace) lines.push_back(TraceLineJson(t));
   json labels = json::array();
   for (const auto& l : state.labels()) labels.push_back(l);
   json out = {{"id", state.id()},
@@ -232,52 +214,6 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                    : HttpResponse::Error(503, "not_ready",
                                                          "no partitions assigned yet");
                     }});
-  routes.push_back(
-      {"GET", {"v1", "customers", "*"}, [ctx](const HttpRequest& req) {
-         const std::string& id = req.segments[2];
-         const std::string history_text = req.Query("history", "20");
-         size_t limit = 0;
-         const auto [end, ec] =
-             std::from_chars(history_text.data(), history_text.data() + history_text.size(), limit);
-         if (ec != std::errc() || end != history_text.data() + history_text.size() ||
-             limit > 1000) {
-           return HttpResponse::Error(400, "bad_parameter",
-                                      "history must be a whole number from 0 to 1000");
-         }
-         auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-         if (!found) {
-           return HttpResponse::Error(404, "customer_not_found",
-                                      "no customer with id '" + id + "'");
-         }
-         auto history = ctx.store->History(found->first, id, limit);
-         if (!history.ok()) {
-           return HttpResponse::Error(500, "storage", history.status().message());
-         }
-         auto catalog = ctx.catalog ? ctx.catalog() : nullptr;
-         return HttpResponse::Json(
-             200, CustomerJson(found->first, found->second, *history,
-                               catalog != nullptr ? &catalog->profile() : nullptr, Now(ctx)));
-       }});
-  routes.push_back({"GET", {"v1", "customers", "*", "journeys"}, [ctx](const HttpRequest& req) {
-                      const std::string& id = req.segments[2];
-                      const std::string text = req.Query("trace", "100");
-                      size_t limit = 0;
-                      const auto [end, ec] =
-                          std::from_chars(text.data(), text.data() + text.size(), limit);
-                      if (ec != std::errc() || end != text.data() + text.size() || limit > 1000) {
-                        return HttpResponse::Error(400, "bad_parameter",
-                                                   "trace must be a whole number from 0 to 1000");
-                      }
-                      auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-                      if (!found) {
-                        return HttpResponse::Error(404, "customer_not_found",
-                                                   "no customer with id '" + id + "'");
-                      }
-                      auto trace = ctx.store->Trace(found->first, id, limit);
-                      if (!trace.ok())
-                        return HttpResponse::Error(500, "storage", trace.status().message());
-                      return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
-                    }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
                       uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0;
@@ -307,7 +243,10 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                           {"outbox_published", m.tasks_published},
                                           {"outbox_unacked", m.outbox_unacked},
                                           {"p99_batch_ms", m.p99_batch_ms},
-                                          {"assigned_partitions", m.assigned_partitions}};
+                                          {"assigned_partitions", m.assigned_partitions},
+                                          {"erasures", m.erasures},
+                                          {"erased_dropped", m.erased_dropped},
+                                          {"controls_refused", m.controls_refused}};
                         out["governance"] = m.governance;
                       }
                       if (ctx.dispatch) out["dispatch"] = DispatchJson(ctx.dispatch());
@@ -332,6 +271,14 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   for (auto& r : ProfileRoutes(ctx.store, ctx.events_topic, ctx.catalog)) {
     routes.push_back(std::move(r));
   }
+  CustomerRoutesContext customers;
+  customers.store = ctx.store;
+  customers.events_topic = ctx.events_topic;
+  customers.catalog = ctx.catalog;
+  customers.now = ctx.now;
+  customers.publisher = ctx.control_publisher;
+  customers.erasure_secret = ctx.erasure_secret;
+  for (auto& r : CustomerRoutes(std::move(customers))) routes.push_back(std::move(r));
   for (auto& r : JourneyRoutes({ctx.store, ctx.catalog, ctx.journeys_dir, ctx.journeys_reload_ms})) {
     routes.push_back(std::move(r));
   }

@@ -16,12 +16,13 @@
 #pragma once
 
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "api/http_server.h"
+#include "cairn/clock.h"
 #include "flow/catalog.h"
 #include "state/state_store.h"
 

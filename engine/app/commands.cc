@@ -13,6 +13,7 @@
 #include "api/tracking_routes.h"
 #include "app/delivery.h"
 #include "app/sample_stream.h"
+#include "erasure/erasure.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
@@ -82,6 +83,13 @@ int RunCommand(const Config& config) {
   }
   Delivery& d = delivery.value();
   dispatch::Dispatcher* dispatcher = d.dispatcher.get();
+  // GDPR erasure (engine/erasure): the tracking key when configured (shared
+  // by every instance), else a secret kept in this RocksDB.
+  if (auto secret = erasure::LoadSecret(**store, config.tracking_key_file); secret.ok()) {
+    options.erasure_secret = std::move(secret).value();
+  } else {
+    spdlog::error("erasure unavailable: {}", secret.status().ToString());
+  }
   auto engine =
       runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
@@ -120,18 +128,14 @@ int RunCommand(const Config& config) {
   ctx.catalog = [e] { return e->journeys().catalog(); };
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   ctx.campaigns = [e] { return e->campaigns(); };
+  ctx.journeys_dir = config.journeys_dir;
+  ctx.journeys_reload_ms = config.journeys_reload_ms;
   if (dispatcher != nullptr) {
     ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   }
-  auto routes = api::EngineRoutes(ctx);
-  if (d.tracker) {
-    auto tracking = api::TrackingRoutes(
-        d.tracker.get(), d.sink.get(), &SystemClock::Instance(),
-        std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
-    routes.insert(routes.end(), tracking.begin(), tracking.end());
-  }
-  // POST /v1/labels:batch: a producer of its own to the events topic.
+  // POST /v1/labels:batch and the erasure control events: a producer of
+  // their own to the events topic.
   std::unique_ptr<labels::LabelPublisher> label_publisher;
   if (auto p = labels::LabelPublisher::Create(options.brokers, options.topics.events,
                                               &SystemClock::Instance());
@@ -139,6 +143,15 @@ int RunCommand(const Config& config) {
     label_publisher = std::move(p).value();
   } else {
     spdlog::error("labels API unavailable: {}", p.status().ToString());
+  }
+  ctx.control_publisher = label_publisher.get();
+  ctx.erasure_secret = options.erasure_secret;
+  auto routes = api::EngineRoutes(ctx);
+  if (d.tracker) {
+    auto tracking = api::TrackingRoutes(
+        d.tracker.get(), d.sink.get(), &SystemClock::Instance(),
+        std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
+    routes.insert(routes.end(), tracking.begin(), tracking.end());
   }
   auto label_routes = api::LabelRoutes(label_publisher.get());
   routes.insert(routes.end(), label_routes.begin(), label_routes.end());

@@ -39,4 +39,14 @@ Status LabelPublisher::Publish(const std::vector<LabelRow>& rows, std::string_vi
   return producer_->Flush(timeout_ms);
 }
 
+Status LabelPublisher::PublishRecord(std::string_view key, std::string_view value,
+                                     const kafka::Headers& headers, int timeout_ms) {
+  std::lock_guard lock(publish_mu_);
+  if (auto s = producer_->Produce(topic_, key, value, headers); !s.ok()) {
+    (void)producer_->Flush(timeout_ms);
+    return s;
+  }
+  return producer_->Flush(timeout_ms);
+}
+
 }  // namespace cairn::labels

@@ -37,6 +37,12 @@ class LabelPublisher {
   // Enqueue every row, then Flush: OK only when the broker acknowledged all.
   Status Publish(const std::vector<LabelRow>& rows, std::string_view source, int timeout_ms);
 
+  // Produces one other record to the same topic through the same producer
+  // (the GDPR erasure control event, engine/erasure) and waits for its
+  // acknowledgement, under the same lock as Publish.
+  Status PublishRecord(std::string_view key, std::string_view value,
+                       const kafka::Headers& headers, int timeout_ms);
+
   uint64_t delivered() const { return producer_->delivered(); }
   uint64_t failed() const { return producer_->failed(); }
   const std::string& topic() const { return topic_; }

@@ -64,6 +64,12 @@ void OnEvent(const Model& model, const Context& ctx, v1::CustomerState& customer
 void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer,
              const timer::Timer& timer);
 
+// GDPR erasure: takes the customer out of the partition's live counts
+// (segments, lifecycle stage, RFM group, recency day, frequency/monetary
+// sketches) as if they had never been counted. Their segment membership keys
+// are removed by the caller (profile_store.h PutSegmentMember).
+void ForgetCustomer(const v1::ProfileState& profile, v1::ProfileStats& stats);
+
 // The thresholds scores are cut at: the model's (scores: thresholds), or the
 // 20/40/60/80% quantiles of the given partitions' distributions.
 RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& stats,

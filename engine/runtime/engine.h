@@ -29,6 +29,7 @@
 #include "cairn/status.h"
 #include "campaign/scheduler.h"
 #include "dispatch/dispatcher.h"
+#include "erasure/erasure.h"
 #include "flow/runtime.h"
 #include "ingest/event_parser.h"
 #include "kafka/consumer.h"
@@ -68,6 +69,10 @@ struct EngineOptions {
   bool event_time_clock = false;
   uint32_t trace_limit = 100;            // decision-trace entries kept per customer
   campaign::SchedulerOptions campaigns;  // slice sizes of the campaign scan
+  // Signs and verifies GDPR erasure control events and salts their
+  // tombstones (engine/erasure). Empty: erasure is off and any control
+  // event is refused.
+  std::string erasure_secret;
 };
 
 // Counters since the process started (totals across restarts live in the
@@ -93,6 +98,9 @@ struct EngineMetrics {
   // Sends deferred / skipped by governance, by reason ("deferred.quiet_hours").
   std::map<std::string, uint64_t> governance;
   campaign::SchedulerMetrics campaigns;  // schedule-triggered journeys (engine/campaign)
+  uint64_t erasures = 0;          // customers erased (GDPR control events applied)
+  uint64_t erased_dropped = 0;    // events of erased customers dated before their erasure
+  uint64_t controls_refused = 0;  // control events with a bad signature (dropped)
 };
 
 class Engine final : private kafka::RebalanceListener, private flow::Effects {
@@ -143,6 +151,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
     bool parsed = false;
     bool seen = false;   // parse attempted (carried-over messages are not parsed again)
     timer::Timer timer;  // when msg is null
+    erasure::Control control = erasure::Control::kNone;
+    erasure::Request erasure;  // control == kErase
     state::CustomerCache::Entry* entry = nullptr;
     size_t miss = 0;  // index into miss_keys_ while entry is null
     int32_t partition() const { return msg ? msg->partition : timer.partition; }
@@ -179,6 +189,10 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   void CollectCampaignWork();
   void EnterCampaigns();
   void ApplyEvent(Pending& p, PartitionState& ps);
+  // GDPR erasure of p's customer in the batch in hand (engine/erasure).
+  void EraseCustomer(Pending& p, PartitionState& ps);
+  // The erasure time of `id` if it was erased (in hand, in flight or stored).
+  std::optional<TimestampMs> ErasedAt(const std::string& id);
   // Counts (and logs) offsets between the checkpoint and `offset` that the
   // log no longer had.
   void NoteGap(int32_t partition, int64_t offset, PartitionState& ps);
@@ -239,8 +253,13 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   v1::HistoryEntry history_scratch_;
   bool dead_letters_in_flight_ = false;
   struct {
-    uint64_t events = 0, duplicates = 0, customers = 0;
+    uint64_t events = 0, duplicates = 0, customers = 0, erasures = 0, erased_dropped = 0,
+             refused = 0;
   } counts_;  // of the batch in hand
+  // Erasures of the batch in hand and of the write in flight (not readable
+  // from RocksDB yet): customer id -> erasure time.
+  std::unordered_map<std::string, TimestampMs> erased_building_, erased_writing_;
+  bool tombstones_ = false;  // any erasure stored: new customers check for one
   Status fatal_;
 
   std::atomic<int> assigned_{0};
