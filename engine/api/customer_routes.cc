@@ -211,8 +211,8 @@ std::vector<Route> CustomerRoutes(CustomerRoutesContext ctx) {
                       const std::string& id = req.segments[2];
                       auto limit = ParseCount(req.Query("history", "20"), 1000);
                       if (!limit) {
-                        return HttpResponse::Error(
-                            400, "bad_parameter", "history must be a whole number from 0 to 1000");
+                        return HttpResponse::Error(400, "bad_parameter",
+                                                   "history must be a whole number from 0 to 1000");
                       }
                       auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
                       if (!found) return Missing(ctx, id);
@@ -240,12 +240,15 @@ std::vector<Route> CustomerRoutes(CustomerRoutesContext ctx) {
                         return HttpResponse::Error(500, "storage", trace.status().message());
                       return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
                     }});
-  routes.push_back({"GET", {"v1", "customers", "*", "timeline"},
-                    [ctx](const HttpRequest& req) { return Timeline(ctx, req); }});
-  routes.push_back({"GET", {"v1", "customers", "*", "trace"},
-                    [ctx](const HttpRequest& req) { return Trace(ctx, req); }});
-  routes.push_back({"DELETE", {"v1", "customers", "*"},
-                    [ctx](const HttpRequest& req) { return Erase(ctx, req); }});
+  routes.push_back({"GET", {"v1", "customers", "*", "timeline"}, [ctx](const HttpRequest& req) {
+                      return Timeline(ctx, req);
+                    }});
+  routes.push_back({"GET", {"v1", "customers", "*", "trace"}, [ctx](const HttpRequest& req) {
+                      return Trace(ctx, req);
+                    }});
+  routes.push_back({"DELETE", {"v1", "customers", "*"}, [ctx](const HttpRequest& req) {
+                      return Erase(ctx, req);
+                    }});
   return routes;
 }
 

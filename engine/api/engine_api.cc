@@ -279,7 +279,8 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   customers.publisher = ctx.control_publisher;
   customers.erasure_secret = ctx.erasure_secret;
   for (auto& r : CustomerRoutes(std::move(customers))) routes.push_back(std::move(r));
-  for (auto& r : JourneyRoutes({ctx.store, ctx.catalog, ctx.journeys_dir, ctx.journeys_reload_ms})) {
+  for (auto& r :
+       JourneyRoutes({ctx.store, ctx.catalog, ctx.journeys_dir, ctx.journeys_reload_ms})) {
     routes.push_back(std::move(r));
   }
   return routes;

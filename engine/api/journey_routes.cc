@@ -34,15 +34,24 @@ TimestampMs WallNow(const JourneyRoutesContext& ctx) {
 
 const char* KindName(journey::StepKind k) {
   switch (k) {
-    case journey::StepKind::kSend: return "send";
-    case journey::StepKind::kWait: return "wait";
-    case journey::StepKind::kWaitFor: return "wait_for";
-    case journey::StepKind::kBranch: return "branch";
-    case journey::StepKind::kSplit: return "split";
-    case journey::StepKind::kUpdate: return "update";
-    case journey::StepKind::kEmit: return "emit";
-    case journey::StepKind::kGoto: return "goto";
-    case journey::StepKind::kExit: return "exit";
+    case journey::StepKind::kSend:
+      return "send";
+    case journey::StepKind::kWait:
+      return "wait";
+    case journey::StepKind::kWaitFor:
+      return "wait_for";
+    case journey::StepKind::kBranch:
+      return "branch";
+    case journey::StepKind::kSplit:
+      return "split";
+    case journey::StepKind::kUpdate:
+      return "update";
+    case journey::StepKind::kEmit:
+      return "emit";
+    case journey::StepKind::kGoto:
+      return "goto";
+    case journey::StepKind::kExit:
+      return "exit";
   }
   return "?";
 }
@@ -211,11 +220,11 @@ HttpResponse Deploy(const JourneyRoutesContext& ctx, std::mutex& mu, const HttpR
       return HttpResponse::Json(200, out.dump());
     }
     if (next.version <= live->version) {
-      return HttpResponse::Error(
-          409, "version_conflict",
-          "version " + std::to_string(next.version) + " is not above the live version " +
-              std::to_string(live->version) + "; set `version: " +
-              std::to_string(live->version + 1) + "`");
+      return HttpResponse::Error(409, "version_conflict",
+                                 "version " + std::to_string(next.version) +
+                                     " is not above the live version " +
+                                     std::to_string(live->version) +
+                                     "; set `version: " + std::to_string(live->version + 1) + "`");
     }
     std::error_code ec;
     if (fs::equivalent(fs::path(live->file).parent_path(), dir, ec)) target = live->file;
@@ -296,10 +305,11 @@ HttpResponse PauseOrResume(const JourneyRoutesContext& ctx, const HttpRequest& r
   }
   json out = {{"journey", id},
               {"override", {{"paused", o.paused}, {"at", FormatTimestamp(o.at_ms)}, {"by", o.by}}}};
-  const bool applied = ctx.reload_ms > 0 && WaitFor(ctx, ReloadWaitMs(ctx), [&](const flow::Catalog& c) {
-                         const auto* j = c.Current(id);
-                         return j != nullptr && j->paused == o.paused;
-                       });
+  const bool applied =
+      ctx.reload_ms > 0 && WaitFor(ctx, ReloadWaitMs(ctx), [&](const flow::Catalog& c) {
+        const auto* j = c.Current(id);
+        return j != nullptr && j->paused == o.paused;
+      });
   out["status"] = applied ? (o.paused ? "paused" : "live") : "pending";
   if (applied) return HttpResponse::Json(200, out.dump());
   out["poll"] = "/v1/journeys/" + id;
@@ -492,11 +502,11 @@ std::vector<Route> JourneyRoutes(JourneyRoutesContext ctx) {
          json versions = json::array();
          if (ctx.store != nullptr) {
            for (const auto& [v, source] : StoredVersions(*ctx.store, id)) {
-             versions.push_back({{"version", v},
-                                 {"bytes", source.size()},
-                                 {"live", live != nullptr && live->version == v},
-                                 {"source", "/v1/journeys/" + id + "/versions/" +
-                                                std::to_string(v) + "/source"}});
+             versions.push_back(
+                 {{"version", v},
+                  {"bytes", source.size()},
+                  {"live", live != nullptr && live->version == v},
+                  {"source", "/v1/journeys/" + id + "/versions/" + std::to_string(v) + "/source"}});
            }
          } else if (live != nullptr) {
            versions.push_back({{"version", live->version},
@@ -549,8 +559,9 @@ std::vector<Route> JourneyRoutes(JourneyRoutesContext ctx) {
   routes.push_back({"PUT", {"v1", "journeys", "*"}, [ctx, deploy_mu](const HttpRequest& req) {
                       return Deploy(ctx, *deploy_mu, req);
                     }});
-  routes.push_back({"POST", {"v1", "journeys", "*"},
-                    [ctx](const HttpRequest& req) { return PauseOrResume(ctx, req); }});
+  routes.push_back({"POST", {"v1", "journeys", "*"}, [ctx](const HttpRequest& req) {
+                      return PauseOrResume(ctx, req);
+                    }});
   return routes;
 }
 

@@ -1,7 +1,7 @@
 #include "flow/overrides.h"
 
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 namespace cairn::flow {
 namespace {

@@ -40,8 +40,8 @@ class LabelPublisher {
   // Produces one other record to the same topic through the same producer
   // (the GDPR erasure control event, engine/erasure) and waits for its
   // acknowledgement, under the same lock as Publish.
-  Status PublishRecord(std::string_view key, std::string_view value,
-                       const kafka::Headers& headers, int timeout_ms);
+  Status PublishRecord(std::string_view key, std::string_view value, const kafka::Headers& headers,
+                       int timeout_ms);
 
   uint64_t delivered() const { return producer_->delivered(); }
   uint64_t failed() const { return producer_->failed(); }

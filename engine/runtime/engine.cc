@@ -503,8 +503,8 @@ void Engine::ProcessBatch() {
       cp.set_dead_letters(cp.dead_letters() + 1);
     } else {
       p.parsed = true;
-      p.control = erasure::Inspect(options_.erasure_secret, raw.headers, p.event.customer_id(),
-                                   p.erasure);
+      p.control =
+          erasure::Inspect(options_.erasure_secret, raw.headers, p.event.customer_id(), p.erasure);
       if (options_.erasure_secret.empty() && p.control == erasure::Control::kErase) {
         p.control = erasure::Control::kForged;
       }
@@ -552,9 +552,15 @@ void Engine::ProcessBatch() {
     }
     if (p.parsed) {
       switch (p.control) {
-        case erasure::Control::kNone: ApplyEvent(p, ps); break;
-        case erasure::Control::kErase: EraseCustomer(p, ps); break;
-        case erasure::Control::kForged: counts_.refused++; break;
+        case erasure::Control::kNone:
+          ApplyEvent(p, ps);
+          break;
+        case erasure::Control::kErase:
+          EraseCustomer(p, ps);
+          break;
+        case erasure::Control::kForged:
+          counts_.refused++;
+          break;
       }
     }
     NoteGap(p.msg->partition, p.msg->offset, ps);

@@ -98,9 +98,9 @@ struct EngineMetrics {
   // Sends deferred / skipped by governance, by reason ("deferred.quiet_hours").
   std::map<std::string, uint64_t> governance;
   campaign::SchedulerMetrics campaigns;  // schedule-triggered journeys (engine/campaign)
-  uint64_t erasures = 0;          // customers erased (GDPR control events applied)
-  uint64_t erased_dropped = 0;    // events of erased customers dated before their erasure
-  uint64_t controls_refused = 0;  // control events with a bad signature (dropped)
+  uint64_t erasures = 0;                 // customers erased (GDPR control events applied)
+  uint64_t erased_dropped = 0;           // events of erased customers dated before their erasure
+  uint64_t controls_refused = 0;         // control events with a bad signature (dropped)
 };
 
 class Engine final : private kafka::RebalanceListener, private flow::Effects {

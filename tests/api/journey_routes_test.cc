@@ -176,9 +176,14 @@ TEST_F(JourneyRoutesTest, ValidateNeverCrashesOnGarbage) {
     for (int e = 0; e < edits && !body.empty(); ++e) {
       const size_t pos = rng() % body.size();
       switch (rng() % 3) {
-        case 0: body[pos] = alphabet[rng() % alphabet.size()]; break;
-        case 1: body.erase(pos, 1 + rng() % 30); break;
-        default: body.insert(pos, std::string(1 + rng() % 5, alphabet[rng() % alphabet.size()]));
+        case 0:
+          body[pos] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          body.erase(pos, 1 + rng() % 30);
+          break;
+        default:
+          body.insert(pos, std::string(1 + rng() % 5, alphabet[rng() % alphabet.size()]));
       }
     }
     if (i % 50 == 0) body = std::string(1 + rng() % 2000, alphabet[rng() % alphabet.size()]);
@@ -225,9 +230,9 @@ TEST_F(JourneyRoutesTest, PutDeploysANewVersionThroughHotReload) {
   EXPECT_FALSE(bad["diagnostics"].empty());
   EXPECT_EQ(ReadText(dir_.Sub("journeys/welcome-series.yaml")), v2);
   // The id in the path must be the journey's name.
-  EXPECT_EQ(CallJson("PUT", "/v1/journeys/other", 422, WithVersion(ExampleJourney(), 3))["error"]
-                    ["code"],
-            "name_mismatch");
+  EXPECT_EQ(
+      CallJson("PUT", "/v1/journeys/other", 422, WithVersion(ExampleJourney(), 3))["error"]["code"],
+      "name_mismatch");
   EXPECT_EQ(CallJson("PUT", "/v1/journeys/Bad_Id", 400, v2)["error"]["code"], "bad_parameter");
 }
 
