@@ -1,8 +1,10 @@
 #include "api/customer_routes.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <limits>
@@ -53,6 +55,23 @@ HttpResponse Missing(const CustomerRoutesContext& ctx, const std::string& id) {
   return HttpResponse::Error(404, "customer_not_found", "no customer with id '" + id + "'");
 }
 
+// An id merged into another customer (engine/identity): a permanent
+// redirect to the survivor, with a body that says so.
+HttpResponse MergedInto(const v1::CustomerState& pointer, std::string_view suffix = "") {
+  const std::string& to = pointer.identity().forwarded_to();
+  auto r = HttpResponse::Json(308, json{{"id", pointer.id()}, {"merged_into", to}}.dump());
+  std::string path = "/v1/customers/";
+  for (unsigned char c : to) {  // percent-encode all but RFC 3986 unreserved characters
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      path += static_cast<char>(c);
+    } else {
+      path += fmt::format("%{:02X}", c);
+    }
+  }
+  r.headers.emplace_back("Location", path + std::string(suffix));
+  return r;
+}
+
 // One timeline item: its time (for ordering) and its JSON.
 struct Item {
   TimestampMs at = 0;
@@ -81,7 +100,10 @@ HttpResponse Timeline(const CustomerRoutesContext& ctx, const HttpRequest& req) 
     }
   }
   auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-  if (!found) return Missing(ctx, id);
+  if (!found || found->second.identity().node()) return Missing(ctx, id);
+  if (!found->second.identity().forwarded_to().empty()) {
+    return MergedInto(found->second, "/timeline");
+  }
   auto history = ctx.store->History(found->first, id, kRingReadAll);
   if (!history.ok()) return HttpResponse::Error(500, "storage", history.status().message());
   auto trace = ctx.store->Trace(found->first, id, kRingReadAll);
@@ -142,7 +164,8 @@ HttpResponse Trace(const CustomerRoutesContext& ctx, const HttpRequest& req) {
   }
   const std::string journey = req.Query("journey");
   auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-  if (!found) return Missing(ctx, id);
+  if (!found || found->second.identity().node()) return Missing(ctx, id);
+  if (!found->second.identity().forwarded_to().empty()) return MergedInto(found->second, "/trace");
   auto trace = ctx.store->Trace(found->first, id, kRingReadAll);
   if (!trace.ok()) return HttpResponse::Error(500, "storage", trace.status().message());
   json lines = json::array();
@@ -215,7 +238,10 @@ std::vector<Route> CustomerRoutes(CustomerRoutesContext ctx) {
                                                    "history must be a whole number from 0 to 1000");
                       }
                       auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-                      if (!found) return Missing(ctx, id);
+                      if (!found || found->second.identity().node()) return Missing(ctx, id);
+                      if (!found->second.identity().forwarded_to().empty()) {
+                        return MergedInto(found->second);
+                      }
                       auto history = ctx.store->History(found->first, id, *limit);
                       if (!history.ok()) {
                         return HttpResponse::Error(500, "storage", history.status().message());
@@ -234,7 +260,10 @@ std::vector<Route> CustomerRoutes(CustomerRoutesContext ctx) {
                                                    "trace must be a whole number from 0 to 1000");
                       }
                       auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-                      if (!found) return Missing(ctx, id);
+                      if (!found || found->second.identity().node()) return Missing(ctx, id);
+                      if (!found->second.identity().forwarded_to().empty()) {
+                        return MergedInto(found->second, "/journeys");
+                      }
                       auto trace = ctx.store->Trace(found->first, id, *limit);
                       if (!trace.ok())
                         return HttpResponse::Error(500, "storage", trace.status().message());

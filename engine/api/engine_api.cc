@@ -216,7 +216,8 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                     }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
-                      uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0;
+                      uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0,
+                               forwarded = 0, merged = 0;
                       for (const auto& [p, cp] : ctx.store->Checkpoints(ctx.events_topic)) {
                         parts.push_back({{"partition", p},
                                          {"next_offset", cp.next_offset()},
@@ -230,10 +231,13 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                         dead += cp.dead_letters();
                         customers += cp.customers();
                         skipped += cp.offsets_skipped();
+                        forwarded += cp.forwarded();
+                        merged += cp.merged_away();
                       }
                       json out = {{"events", events},           {"duplicates", dups},
-                                  {"dead_letters", dead},       {"customers", customers},
+                                  {"dead_letters", dead},       {"customers", customers - merged},
                                   {"offsets_skipped", skipped}, {"partitions", parts}};
+                      out["identity"] = {{"merged_away", merged}, {"forwarded", forwarded}};
                       if (ctx.metrics) {
                         auto m = ctx.metrics();
                         out["process"] = {{"messages", m.messages},
@@ -242,6 +246,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                           {"timers_fired", m.timers_fired},
                                           {"outbox_published", m.tasks_published},
                                           {"outbox_unacked", m.outbox_unacked},
+                                          {"identity_records", m.identity_records},
+                                          {"forwarded", m.forwarded},
+                                          {"merged_away", m.merged_away},
                                           {"p99_batch_ms", m.p99_batch_ms},
                                           {"assigned_partitions", m.assigned_partitions},
                                           {"erasures", m.erasures},

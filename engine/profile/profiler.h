@@ -70,6 +70,15 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
 // are removed by the caller (profile_store.h PutSegmentMember).
 void ForgetCustomer(const v1::ProfileState& profile, v1::ProfileStats& stats);
 
+// The customer's computed values changed wholesale (an identity merge folded
+// another record in): re-derive RFM, stage, labels and segments, with the
+// events and counts a change makes, and re-arm the profile timer.
+void Rederive(const Model& model, const Context& ctx, v1::CustomerState& customer);
+// The customer leaves (merged into another): it is taken out of ctx.stats
+// (stage, RFM group and distributions, segments) and the member index, and
+// its profile is cleared. Emits no events.
+void Forget(const Model& model, const Context& ctx, v1::CustomerState& customer);
+
 // The thresholds scores are cut at: the model's (scores: thresholds), or the
 // 20/40/60/80% quantiles of the given partitions' distributions.
 RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& stats,

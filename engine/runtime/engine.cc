@@ -1,5 +1,6 @@
 #include "runtime/engine.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,6 +18,16 @@ constexpr int kDeadLetterFlushMs = 60000;
 
 double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A record holding nothing but its id: what an erased customer (or an id
+// never seen) looks like in the cache. Never written, never walked.
+bool IdOnly(const v1::CustomerState& s) {
+  const size_t n = s.id().size();
+  const size_t id_bytes =
+      n == 0 ? 0
+             : 1 + google::protobuf::io::CodedOutputStream::VarintSize32(static_cast<uint32_t>(n)) + n;
+  return s.ByteSizeLong() == id_bytes;
 }
 
 std::string_view View(const void* p, size_t n) {
@@ -44,6 +55,7 @@ namespace {
 EngineOptions WithTopics(EngineOptions o) {
   o.journeys.tasks_topic = o.topics.tasks;
   o.journeys.events_topic = o.topics.events;
+  o.identity.dedup_window = o.state.dedup_window;
   return o;
 }
 }  // namespace
@@ -280,13 +292,11 @@ void Engine::FireTimers() {
     flow::Context ctx{p.timer.partition,
                       options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this,
                       ps.checkpoint.mutable_profile(), &rfm_quantiles_};
-    // No record (an erased customer's timer not yet deleted): nothing to walk.
-    if (p.entry->state.events_total() > 0) {
+    // A merged-away id's timers do nothing; so do those of an id without a
+    // record (an erased customer's timer not deleted yet).
+    if (p.entry->state.identity().forwarded_to().empty() && !IdOnly(p.entry->state)) {
       runtime_.OnTimer(ctx, p.entry->state, p.timer);
-      if (!p.entry->dirty) {
-        p.entry->dirty = true;
-        dirty_.push_back(p.entry);
-      }
+      MarkDirty(*p.entry);
     }
     if (i + 1 == fired_count_ || fired_[i + 1].timer.partition != p.timer.partition) {
       timers_.Consume(*building_, p.timer.partition, p.timer);
@@ -318,6 +328,10 @@ void Engine::EnterCampaigns() {
     auto* entry = campaign_entries_[i];
     auto part = partitions_.find(c.partition);
     if (entry == nullptr || part == partitions_.end()) continue;
+    if (!entry->state.identity().forwarded_to().empty()) {  // merged away, or an identifier node
+      campaigns_.Entered(c, false);
+      continue;
+    }
     effects_entry_ = entry;
     PartitionState& ps = part->second;
     // The profile stage may change the partition's counts. A partition that
@@ -408,6 +422,7 @@ void Engine::EraseCustomer(Pending& p, PartitionState& ps) {
 }
 
 void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
+  if (ApplyIdentity(p, ps)) return;  // an identity record, or an event of a merged-away id
   auto& entry = *p.entry;
   const bool is_new = entry.state.events_total() == 0;
   if (is_new) {
@@ -440,6 +455,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
                           options_.state.history_limit);
   }
   entry.state.set_next_history_seq(seq + 1);
+  LinkIdentities(p, options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs());
   if (catalog != nullptr) {
     event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
     latest_event_ms_.store(event_clock_, std::memory_order_relaxed);
@@ -601,10 +617,13 @@ void Engine::ProcessBatch() {
   metrics_.events += counts_.events;
   metrics_.duplicates += counts_.duplicates;
   metrics_.customers_created += counts_.customers;
+  metrics_.dead_letters += dead + counts_.dead;
+  metrics_.forwarded += counts_.forwarded;
+  metrics_.identity_records += counts_.identity;
+  metrics_.merged_away += counts_.merged;
   metrics_.erasures += counts_.erasures;
   metrics_.erased_dropped += counts_.erased_dropped;
   metrics_.controls_refused += counts_.refused;
-  metrics_.dead_letters += dead;
   metrics_.timers_fired += fired;
   metrics_.tasks_published = outbox_->published();
   metrics_.outbox_unacked = outbox_->pending();
@@ -635,8 +654,8 @@ Status Engine::SubmitWrite() {
   // Campaign cursors ride with the customers their slice entered.
   campaigns_.Stage(*building_);
   for (auto* entry : dirty_) {
-    // events_total 0: no record (erased in this batch, or a timer of one).
-    if (entry->state.events_total() > 0) building_->PutCustomer(entry->partition, entry->state);
+    // Only an id: no record (erased in this batch, or a timer of one).
+    if (!IdOnly(entry->state)) building_->PutCustomer(entry->partition, entry->state);
     entry->dirty = false;
   }
   dirty_.clear();

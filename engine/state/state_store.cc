@@ -133,14 +133,16 @@ void StateStore::Batch::PutTrace(int32_t partition, std::string_view id,
   PutRing(store_->trace_, partition, id, entry.seq(), ring, entry);
 }
 
+void StateStore::Batch::DeleteRings(int32_t partition, std::string_view id) {
+  const std::string begin = CustomerKey(partition, id);
+  const std::string end = begin + std::string(9, '\xff');  // past every <slot u64 BE>
+  (void)batch_.DeleteRange(store_->history_, begin, end);
+  (void)batch_.DeleteRange(store_->trace_, begin, end);
+}
+
 void StateStore::Batch::DeleteCustomer(int32_t partition, std::string_view id) {
-  const std::string key = CustomerKey(partition, id);
-  (void)batch_.Delete(store_->customers_, key);
-  // A ring key is the record key plus an 8-byte slot: this range holds the
-  // customer's slots and no other customer's (their length field differs).
-  const std::string end = key + std::string(9, '\xff');
-  (void)batch_.DeleteRange(store_->history_, key, end);
-  (void)batch_.DeleteRange(store_->trace_, key, end);
+  (void)batch_.Delete(store_->customers_, CustomerKey(partition, id));
+  DeleteRings(partition, id);
 }
 
 void StateStore::Batch::PutCheckpoint(std::string_view topic, int32_t partition,
