@@ -1,12 +1,11 @@
 #include "api/engine_api.h"
 
-#include <fmt/format.h>
-
-#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/customer_routes.h"
+#include "api/journey_routes.h"
 #include "api/profile_routes.h"
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
@@ -22,27 +21,6 @@ json ParseObject(const std::string& text) {
   return j.is_discarded() ? json::object() : j;
 }
 
-// Finds the partition holding `id`: first the one the murmur2 partitioner
-// picks, then every partition this store has a checkpoint for (the apps'
-// producers may partition differently).
-std::optional<std::pair<int32_t, v1::CustomerState>> FindCustomer(state::StateStore& store,
-                                                                  const std::string& topic,
-                                                                  const std::string& id) {
-  auto checkpoints = store.Checkpoints(topic);
-  std::vector<int32_t> order;
-  if (!checkpoints.empty()) {
-    order.push_back(PartitionForKey(id, checkpoints.back().first + 1));
-  }
-  for (const auto& [p, cp] : checkpoints) {
-    if (order.empty() || p != order.front()) order.push_back(p);
-  }
-  for (int32_t p : order) {
-    auto found = store.GetCustomer(p, id);
-    if (found.ok() && found->has_value()) return std::make_pair(p, std::move(**found));
-  }
-  return std::nullopt;
-}
-
 TimestampMs Now(const EngineApiContext& ctx) {
   if (ctx.now) return ctx.now();
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -51,23 +29,6 @@ TimestampMs Now(const EngineApiContext& ctx) {
 }
 
 }  // namespace
-
-// An id merged into another customer (engine/identity): a permanent
-// redirect to the survivor, with a body that says so.
-HttpResponse MergedInto(const v1::CustomerState& pointer, std::string_view suffix = "") {
-  const std::string& to = pointer.identity().forwarded_to();
-  auto r = HttpResponse::Json(308, json{{"id", pointer.id()}, {"merged_into", to}}.dump());
-  std::string path = "/v1/customers/";
-  for (unsigned char c : to) {  // percent-encode all but RFC 3986 unreserved characters
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      path += static_cast<char>(c);
-    } else {
-      path += fmt::format("%{:02X}", c);
-    }
-  }
-  r.headers.emplace_back("Location", path + std::string(suffix));
-  return r;
-}
 
 std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
                          const std::vector<v1::HistoryEntry>& history, const profile::Model* model,
@@ -106,6 +67,20 @@ std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
   return out.dump();
 }
 
+nlohmann::json TraceLineJson(const v1::TraceEntry& t) {
+  json l = {{"at", FormatTimestamp(t.at_ms())},
+            {"journey", t.journey()},
+            {"version", t.version()},
+            {"action", t.action()}};
+  if (t.instance() != 0) l["instance"] = t.instance();
+  if (!t.step().empty()) l["step"] = t.step();
+  if (!t.channel().empty()) l["channel"] = t.channel();
+  if (!t.template_name().empty()) l["template"] = t.template_name();
+  if (!t.reason().empty()) l["reason"] = t.reason();
+  if (!t.task_id().empty()) l["task_id"] = t.task_id();
+  return l;
+}
+
 std::string CustomerJourneysJson(const v1::CustomerState& state,
                                  const std::vector<v1::TraceEntry>& trace) {
   json instances = json::array();
@@ -139,19 +114,7 @@ std::string CustomerJourneysJson(const v1::CustomerState& state,
     armed.push_back({{"journey", a.journey()}, {"due", FormatTimestamp(a.due_ms())}});
   }
   json lines = json::array();
-  for (const auto& t : trace) {
-    json l = {{"at", FormatTimestamp(t.at_ms())},
-              {"journey", t.journey()},
-              {"version", t.version()},
-              {"action", t.action()}};
-    if (t.instance() != 0) l["instance"] = t.instance();
-    if (!t.step().empty()) l["step"] = t.step();
-    if (!t.channel().empty()) l["channel"] = t.channel();
-    if (!t.template_name().empty()) l["template"] = t.template_name();
-    if (!t.reason().empty()) l["reason"] = t.reason();
-    if (!t.task_id().empty()) l["task_id"] = t.task_id();
-    lines.push_back(std::move(l));
-  }
+  for (const auto& t : trace) lines.push_back(TraceLineJson(t));
   json labels = json::array();
   for (const auto& l : state.labels()) labels.push_back(l);
   json out = {{"id", state.id()},
@@ -271,74 +234,6 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                     },
                     Exposure::kAdmin,
                     Access::kOpen});
-  routes.push_back(
-      {"GET", {"v1", "customers", "*"}, [ctx](const HttpRequest& req) {
-         const std::string& id = req.segments[2];
-         const std::string history_text = req.Query("history", "20");
-         size_t limit = 0;
-         const auto [end, ec] =
-             std::from_chars(history_text.data(), history_text.data() + history_text.size(), limit);
-         if (ec != std::errc() || end != history_text.data() + history_text.size() ||
-             limit > 1000) {
-           return HttpResponse::Error(400, "bad_parameter",
-                                      "history must be a whole number from 0 to 1000");
-         }
-         auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-         if (!found || found->second.identity().node()) {
-           return HttpResponse::Error(404, "customer_not_found",
-                                      "no customer with id '" + id + "'");
-         }
-         if (!found->second.identity().forwarded_to().empty()) return MergedInto(found->second);
-         auto history = ctx.store->History(found->first, id, limit);
-         if (!history.ok()) {
-           return HttpResponse::Error(500, "storage", history.status().message());
-         }
-         auto catalog = ctx.catalog ? ctx.catalog() : nullptr;
-         return HttpResponse::Json(
-             200, CustomerJson(found->first, found->second, *history,
-                               catalog != nullptr ? &catalog->profile() : nullptr, Now(ctx)));
-       }});
-  routes.push_back({"GET", {"v1", "customers", "*", "journeys"}, [ctx](const HttpRequest& req) {
-                      const std::string& id = req.segments[2];
-                      const std::string text = req.Query("trace", "100");
-                      size_t limit = 0;
-                      const auto [end, ec] =
-                          std::from_chars(text.data(), text.data() + text.size(), limit);
-                      if (ec != std::errc() || end != text.data() + text.size() || limit > 1000) {
-                        return HttpResponse::Error(400, "bad_parameter",
-                                                   "trace must be a whole number from 0 to 1000");
-                      }
-                      auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-                      if (!found || found->second.identity().node()) {
-                        return HttpResponse::Error(404, "customer_not_found",
-                                                   "no customer with id '" + id + "'");
-                      }
-                      if (!found->second.identity().forwarded_to().empty())
-                        return MergedInto(found->second, "/journeys");
-                      auto trace = ctx.store->Trace(found->first, id, limit);
-                      if (!trace.ok())
-                        return HttpResponse::Error(500, "storage", trace.status().message());
-                      return HttpResponse::Json(200, CustomerJourneysJson(found->second, *trace));
-                    }});
-  routes.push_back({"GET", {"v1", "journeys"}, [ctx](const HttpRequest&) {
-                      json list = json::array();
-                      auto catalog = ctx.catalog ? ctx.catalog() : nullptr;
-                      if (catalog) {
-                        for (const auto& [name, j] : catalog->current()) {
-                          json steps = json::array();
-                          for (const auto& st : j->steps) steps.push_back(st.id);
-                          list.push_back({{"name", name},
-                                          {"version", j->version},
-                                          {"description", j->description},
-                                          {"owner", j->owner},
-                                          {"priority", j->priority},
-                                          {"paused", j->paused},
-                                          {"file", j->file},
-                                          {"steps", std::move(steps)}});
-                        }
-                      }
-                      return HttpResponse::Json(200, json{{"journeys", std::move(list)}}.dump());
-                    }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
                       uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0,
@@ -375,7 +270,10 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                           {"forwarded", m.forwarded},
                                           {"merged_away", m.merged_away},
                                           {"p99_batch_ms", m.p99_batch_ms},
-                                          {"assigned_partitions", m.assigned_partitions}};
+                                          {"assigned_partitions", m.assigned_partitions},
+                                          {"erasures", m.erasures},
+                                          {"erased_dropped", m.erased_dropped},
+                                          {"controls_refused", m.controls_refused}};
                         out["governance"] = m.governance;
                       }
                       if (ctx.dispatch) out["dispatch"] = DispatchJson(ctx.dispatch());
@@ -398,6 +296,18 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                       return HttpResponse::Json(200, LedgerJson(*e).dump());
                     }});
   for (auto& r : ProfileRoutes(ctx.store, ctx.events_topic, ctx.catalog)) {
+    routes.push_back(std::move(r));
+  }
+  CustomerRoutesContext customers;
+  customers.store = ctx.store;
+  customers.events_topic = ctx.events_topic;
+  customers.catalog = ctx.catalog;
+  customers.now = ctx.now;
+  customers.publisher = ctx.control_publisher;
+  customers.erasure_secret = ctx.erasure_secret;
+  for (auto& r : CustomerRoutes(std::move(customers))) routes.push_back(std::move(r));
+  for (auto& r :
+       JourneyRoutes({ctx.store, ctx.catalog, ctx.journeys_dir, ctx.journeys_reload_ms})) {
     routes.push_back(std::move(r));
   }
   return routes;

@@ -2,22 +2,24 @@
 //   GET /healthz               the process is alive (never asks Kafka)
 //   GET /readyz                RocksDB open, partitions assigned and their lag caught up
 //                              (at most ready_max_lag behind; see lag below), else 503
-//   GET /v1/customers/{id}     profile, per-event stats, recent history; 404 if unknown
-//   GET /v1/customers/{id}/journeys  journey instances, entry records and the
-//                              decision trace (?trace=N, newest first)
-//   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
+//   /v1/customers/{id}...      profile, journeys, timeline, trace, GDPR erasure
+//                              (api/customer_routes.h)
+//   /v1/journeys...            list, model, versions, source, validate, deploy,
+//                              pause/resume (api/journey_routes.h)
 //   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 //   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
 #pragma once
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "api/http_server.h"
 #include "dispatch/dispatcher.h"
 #include "flow/catalog.h"
+#include "labels/label_publisher.h"
 #include "runtime/engine.h"
 #include "state/state_store.h"
 
@@ -41,6 +43,13 @@ struct EngineApiContext {
   // looks at the assignment only.
   std::function<std::map<int32_t, int64_t>()> lag;
   int64_t ready_max_lag = 1000;
+  // Where PUT /v1/journeys/{id} writes (empty: off) and the hot-reload interval.
+  std::string journeys_dir;
+  int journeys_reload_ms = 0;
+  // GDPR erasure (api/customer_routes.h): the producer of the control event
+  // and the secret that signs it; unset: DELETE /v1/customers/{id} answers 503.
+  labels::LabelPublisher* control_publisher = nullptr;
+  std::string erasure_secret;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);
@@ -51,6 +60,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx);
 std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
                          const std::vector<v1::HistoryEntry>& history,
                          const profile::Model* model = nullptr, TimestampMs now = 0);
+
+// One decision-trace line as the API shows it.
+nlohmann::json TraceLineJson(const v1::TraceEntry& t);
 
 // The JSON of GET /v1/customers/{id}/journeys.
 std::string CustomerJourneysJson(const v1::CustomerState& state,

@@ -17,6 +17,7 @@
 #include "app/delivery.h"
 #include "app/logging.h"
 #include "app/sample_stream.h"
+#include "erasure/erasure.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/event_publisher.h"
@@ -87,6 +88,13 @@ int RunCommand(const Config& config) {
   Delivery& d = delivery.value();
   dispatch::Dispatcher* dispatcher = d.dispatcher.get();
   std::unique_ptr<metrics::Metrics> prom;  // GET /metrics; outlives the engine (its observer)
+  // GDPR erasure (engine/erasure): the tracking key when configured (shared
+  // by every instance), else a secret kept in this RocksDB.
+  if (auto secret = erasure::LoadSecret(**store, config.tracking_key_file); secret.ok()) {
+    options.erasure_secret = std::move(secret).value();
+  } else {
+    spdlog::error("erasure unavailable: {}", secret.status().ToString());
+  }
   auto engine =
       runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
@@ -129,19 +137,14 @@ int RunCommand(const Config& config) {
   ctx.ready_max_lag = config.ready_max_lag;
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   ctx.campaigns = [e] { return e->campaigns(); };
+  ctx.journeys_dir = config.journeys_dir;
+  ctx.journeys_reload_ms = config.journeys_reload_ms;
   if (dispatcher != nullptr) {
     ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   }
-  auto routes = api::EngineRoutes(ctx);
-  routes.push_back(prom->Route());
-  if (d.tracker) {
-    auto tracking = api::TrackingRoutes(
-        d.tracker.get(), d.sink.get(), &SystemClock::Instance(),
-        std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
-    routes.insert(routes.end(), tracking.begin(), tracking.end());
-  }
-  // POST /v1/labels:batch, /v1/events, /v1/batch: one producer of their own.
+  // POST /v1/labels:batch, /v1/events, /v1/batch and the erasure control
+  // events: one producer of their own to the events topic.
   std::unique_ptr<kafka::EventPublisher> publisher;
   if (auto p = kafka::EventPublisher::Create(options.brokers, options.topics.events); p.ok()) {
     publisher = std::move(p).value();
@@ -152,6 +155,16 @@ int RunCommand(const Config& config) {
   if (publisher) {
     label_publisher =
         std::make_unique<labels::LabelPublisher>(publisher.get(), &SystemClock::Instance());
+  }
+  ctx.control_publisher = label_publisher.get();
+  ctx.erasure_secret = options.erasure_secret;
+  auto routes = api::EngineRoutes(ctx);
+  routes.push_back(prom->Route());
+  if (d.tracker) {
+    auto tracking = api::TrackingRoutes(
+        d.tracker.get(), d.sink.get(), &SystemClock::Instance(),
+        std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
+    routes.insert(routes.end(), tracking.begin(), tracking.end());
   }
   auto label_routes = api::LabelRoutes(label_publisher.get());
   routes.insert(routes.end(), label_routes.begin(), label_routes.end());

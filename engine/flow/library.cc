@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cairn/big_endian.h"
+#include "flow/overrides.h"
 #include "profile/loader.h"
 
 namespace cairn::flow {
@@ -149,12 +150,23 @@ Library::Outcome Library::Reload() {
     }
   }
   changed = ReloadProfile(out) || changed;
+  // Operator pause/resume overrides (jp/, overrides.h) apply on top of the YAML.
+  if (store_ != nullptr) {
+    auto overrides = PauseOverrides(*store_);
+    if (overrides != overrides_) {
+      overrides_ = std::move(overrides);
+      changed = true;
+    }
+  }
   first_ = false;
   if (!changed) return out;
   std::vector<journey::Journey> current;
   std::map<std::string, uint32_t> versions;
   for (const auto& [file, j] : good_) {
     current.push_back(j);
+    if (auto o = overrides_.find(j.name); o != overrides_.end()) {
+      current.back().paused = o->second.paused;
+    }
     versions[j.name] = j.version;
   }
   std::vector<journey::Journey> previous = StoredVersions(versions);

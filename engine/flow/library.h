@@ -12,6 +12,9 @@
 //  - The profile model (computed traits, segments, ...; docs/profiles.md)
 //    comes from <dir>/profile/*.yaml and is reloaded the same way: a model
 //    with problems is refused and the last good one keeps running.
+//  - Operator overrides (overrides.h: pause/resume from the API, "jp/" in
+//    RocksDB) are read on every Reload and applied on top of the YAML's
+//    `paused`; a changed override gives a new catalog.
 //  - Watch() polls the directory (content hashes, every `interval`) on its
 //    own thread and calls `on_change` with each new catalog.
 //
@@ -30,6 +33,7 @@
 #include <vector>
 
 #include "flow/catalog.h"
+#include "flow/overrides.h"
 #include "journey/loader.h"
 #include "state/state_store.h"
 
@@ -68,6 +72,7 @@ class Library {
   std::vector<journey::Journey> retired_;          // versions replaced while running
   size_t profile_hash_ = 0;                        // of the profile files' names and texts
   std::shared_ptr<const profile::Model> profile_;  // the last profile model that loaded
+  std::map<std::string, PauseOverride, std::less<>> overrides_;  // applied last
   uint64_t generation_ = 0;
   bool first_ = true;
 

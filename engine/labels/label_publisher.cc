@@ -39,4 +39,9 @@ Status LabelPublisher::Publish(const std::vector<LabelRow>& rows, std::string_vi
   return events_->Publish(records, timeout_ms);
 }
 
+Status LabelPublisher::PublishRecord(std::string_view key, std::string_view value,
+                                     const kafka::Headers& headers, int timeout_ms) {
+  return events_->Publish({{std::string(key), std::string(value), headers}}, timeout_ms);
+}
+
 }  // namespace cairn::labels

@@ -44,6 +44,11 @@ class LabelPublisher {
   uint64_t failed() const { return events_->failed(); }
   const std::string& topic() const { return events_->topic(); }
   kafka::EventPublisher* events() const { return events_; }
+  // Produces one other record to the same topic through the same producer
+  // (the GDPR erasure control event, engine/erasure) and waits for its
+  // acknowledgement.
+  Status PublishRecord(std::string_view key, std::string_view value, const kafka::Headers& headers,
+                       int timeout_ms);
 
  private:
   std::unique_ptr<kafka::EventPublisher> owned_;  // set by Create

@@ -554,6 +554,26 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
   d.Derive(nullptr);
 }
 
+void ForgetCustomer(const v1::ProfileState& p, v1::ProfileStats& stats) {
+  for (const auto& seg : p.segments()) Count(*stats.mutable_segments(), seg, "");
+  if (!p.stage().empty()) Count(*stats.mutable_stages(), p.stage(), "");
+  if (!p.rfm_group().empty()) Count(*stats.mutable_rfm_groups(), p.rfm_group(), "");
+  if (p.in_rfm_stats() && p.rfm_recency_day() >= 0) {
+    auto& days = *stats.mutable_recency_days();
+    auto it = days.find(p.rfm_recency_day());
+    if (it != days.end() && it->second > 0 && --it->second == 0) days.erase(it);
+    for (auto [proto, value] : {std::pair{stats.mutable_frequency(), p.rfm_frequency()},
+                                std::pair{stats.mutable_monetary(), p.rfm_monetary()}}) {
+      if (proto->relative_accuracy() <= 0) continue;
+      auto sketch = QuantileSketch::FromProto(*proto);
+      if (!sketch.ok()) continue;
+      (void)sketch->Remove(std::max(0.0, value));
+      proto->Clear();
+      sketch->ToProto(proto);
+    }
+  }
+}
+
 void Rederive(const Model& model, const Context& ctx, v1::CustomerState& customer) {
   if (model.empty()) return;
   Deriver d(model, ctx, customer);

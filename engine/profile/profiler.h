@@ -64,6 +64,12 @@ void OnEvent(const Model& model, const Context& ctx, v1::CustomerState& customer
 void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer,
              const timer::Timer& timer);
 
+// GDPR erasure: takes the customer out of the partition's live counts
+// (segments, lifecycle stage, RFM group, recency day, frequency/monetary
+// sketches) as if they had never been counted. Their segment membership keys
+// are removed by the caller (profile_store.h PutSegmentMember).
+void ForgetCustomer(const v1::ProfileState& profile, v1::ProfileStats& stats);
+
 // The customer's computed values changed wholesale (an identity merge folded
 // another record in): re-derive RFM, stage, labels and segments, with the
 // events and counts a change makes, and re-arm the profile timer.

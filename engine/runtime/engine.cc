@@ -1,5 +1,6 @@
 #include "runtime/engine.h"
 
+#include <google/protobuf/io/coded_stream.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,6 +18,16 @@ constexpr int kDeadLetterFlushMs = 60000;
 
 double MsSince(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// A record holding nothing but its id: what an erased customer (or an id
+// never seen) looks like in the cache. Never written, never walked.
+bool IdOnly(const v1::CustomerState& s) {
+  const size_t n = s.id().size();
+  const size_t id_bytes =
+      n == 0 ? 0
+             : 1 + google::protobuf::io::CodedOutputStream::VarintSize32(static_cast<uint32_t>(n)) + n;
+  return s.ByteSizeLong() == id_bytes;
 }
 
 std::string_view View(const void* p, size_t n) {
@@ -84,6 +95,13 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
   auto consumer = kafka::Consumer::Create(copts, engine.get());
   if (!consumer.ok()) return consumer.status().WithContext("consumer");
   engine->consumer_ = std::move(consumer).value();
+  {
+    // Tombstone keys are "gd/" + hex; the secret "gd/!secret" sorts before them.
+    std::unique_ptr<rocksdb::Iterator> it(
+        store->db()->NewIterator(rocksdb::ReadOptions(), store->meta_cf()));
+    it->Seek("gd/0");
+    engine->tombstones_ = it->Valid() && it->key().starts_with("gd/");
+  }
   return engine;
 }
 
@@ -279,7 +297,9 @@ void Engine::FireTimers() {
       lateness_scratch_.push_back(
           static_cast<double>(std::max<TimestampMs>(0, ctx.now - p.timer.due_ms)) / 1000.0);
     }
-    if (p.entry->state.identity().forwarded_to().empty()) {  // a merged-away id's do nothing
+    // A merged-away id's timers do nothing; so do those of an id without a
+    // record (an erased customer's timer not deleted yet).
+    if (p.entry->state.identity().forwarded_to().empty() && !IdOnly(p.entry->state)) {
       runtime_.OnTimer(ctx, p.entry->state, p.timer);
       MarkDirty(*p.entry);
     }
@@ -376,10 +396,47 @@ void Engine::RefreshRfm() {
   rfm_refreshed_ms_ = now;
 }
 
+std::optional<TimestampMs> Engine::ErasedAt(const std::string& id) {
+  if (auto it = erased_building_.find(id); it != erased_building_.end()) return it->second;
+  if (auto it = erased_writing_.find(id); it != erased_writing_.end()) return it->second;
+  if (!tombstones_) return std::nullopt;
+  return erasure::ReadTombstone(*store_, options_.erasure_secret, id);
+}
+
+void Engine::EraseCustomer(Pending& p, PartitionState& ps) {
+  auto& entry = *p.entry;
+  const v1::CustomerState* record = entry.state.events_total() > 0 ? &entry.state : nullptr;
+  auto r = erasure::Erase(*building_, *store_, timers_, entry.partition, p.erasure, record,
+                          ps.checkpoint.mutable_profile(), options_.erasure_secret);
+  if (!r.ok()) {
+    fatal_ = r.status().WithContext("erasure");
+    return;
+  }
+  // The cached record becomes "no record": SubmitWrite writes none, so the
+  // delete in the batch stands; a newer event starts a new customer.
+  const std::string id = entry.state.id();
+  entry.state.Clear();
+  entry.state.set_id(id);
+  auto& at = erased_building_[id];
+  at = std::max(at, p.erasure.at_ms);
+  tombstones_ = true;
+  counts_.erasures++;
+  CrashPoint("engine.erasure_staged");  // crash tests: erased in hand, not written
+  spdlog::info("erasure {}: applied on partition {} (record: {}, timers: {}, ledger rows: {})",
+               p.erasure.erasure_id, entry.partition, r->had_record, r->timers, r->ledger_rows);
+}
+
 void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   if (ApplyIdentity(p, ps)) return;  // an identity record, or an event of a merged-away id
   auto& entry = *p.entry;
   const bool is_new = entry.state.events_total() == 0;
+  if (is_new) {
+    // An erased customer's old events (redelivered, replayed) stay erased.
+    if (auto at = ErasedAt(entry.state.id()); at && p.event.timestamp_ms <= *at) {
+      counts_.erased_dropped++;
+      return;
+    }
+  }
   const uint64_t seq = entry.state.next_history_seq();
   const flow::Catalog* catalog = batch_catalog_.get();
   const bool trait_triggers =
@@ -469,6 +526,11 @@ void Engine::ProcessBatch() {
       cp.set_dead_letters(cp.dead_letters() + 1);
     } else {
       p.parsed = true;
+      p.control =
+          erasure::Inspect(options_.erasure_secret, raw.headers, p.event.customer_id(), p.erasure);
+      if (options_.erasure_secret.empty() && p.control == erasure::Control::kErase) {
+        p.control = erasure::Control::kForged;
+      }
     }
   }
 
@@ -511,7 +573,19 @@ void Engine::ProcessBatch() {
       ++held;
       continue;
     }
-    if (p.parsed) ApplyEvent(p, ps);
+    if (p.parsed) {
+      switch (p.control) {
+        case erasure::Control::kNone:
+          ApplyEvent(p, ps);
+          break;
+        case erasure::Control::kErase:
+          EraseCustomer(p, ps);
+          break;
+        case erasure::Control::kForged:
+          counts_.refused++;
+          break;
+      }
+    }
     NoteGap(p.msg->partition, p.msg->offset, ps);
     ps.checkpoint.set_next_offset(p.msg->offset + 1);
     ps.dirty = true;
@@ -567,6 +641,9 @@ void Engine::ProcessBatch() {
     metrics_.dead_letters_by_reason[i] += dead_by_reason_[i];
   }
   dead_by_reason_ = {};
+  metrics_.erasures += counts_.erasures;
+  metrics_.erased_dropped += counts_.erased_dropped;
+  metrics_.controls_refused += counts_.refused;
   metrics_.timers_fired += fired;
   metrics_.tasks_published = outbox_->published();
   metrics_.outbox_unacked = outbox_->pending();
@@ -597,10 +674,13 @@ Status Engine::SubmitWrite() {
   // Campaign cursors ride with the customers their slice entered.
   campaigns_.Stage(*building_);
   for (auto* entry : dirty_) {
-    building_->PutCustomer(entry->partition, entry->state);
+    // Only an id: no record (erased in this batch, or a timer of one).
+    if (!IdOnly(entry->state)) building_->PutCustomer(entry->partition, entry->state);
     entry->dirty = false;
   }
   dirty_.clear();
+  erased_writing_.insert(erased_building_.begin(), erased_building_.end());
+  erased_building_.clear();
   const bool daily = batch_catalog_ != nullptr && (batch_catalog_->profile().lifecycle.declared ||
                                                    !batch_catalog_->profile().segments.empty());
   for (auto& [part, ps] : partitions_) {
@@ -648,6 +728,7 @@ Status Engine::FinishWrite() {
   Status s = consumer_->Commit(writing_offsets_, /*async=*/true);
   if (!s.ok()) spdlog::debug("offset commit: {}", s.ToString());
   writing_offsets_.clear();
+  erased_writing_.clear();  // readable from RocksDB now
   cache_.Evict();
   return Status::Ok();
 }

@@ -31,6 +31,7 @@
 #include "cairn/status.h"
 #include "campaign/scheduler.h"
 #include "dispatch/dispatcher.h"
+#include "erasure/erasure.h"
 #include "flow/runtime.h"
 #include "identity/identity.h"
 #include "ingest/event_parser.h"
@@ -72,6 +73,10 @@ struct EngineOptions {
   uint32_t trace_limit = 100;            // decision-trace entries kept per customer
   campaign::SchedulerOptions campaigns;  // slice sizes of the campaign scan
   identity::Options identity;            // identity resolution (engine/identity)
+  // Signs and verifies GDPR erasure control events and salts their
+  // tombstones (engine/erasure). Empty: erasure is off and any control
+  // event is refused.
+  std::string erasure_secret;
 };
 
 // Sizes of the per-type / per-reason counter arrays below.
@@ -127,6 +132,9 @@ struct EngineMetrics {
   // Sends deferred / skipped by governance, by reason ("deferred.quiet_hours").
   std::map<std::string, uint64_t> governance;
   campaign::SchedulerMetrics campaigns;  // schedule-triggered journeys (engine/campaign)
+  uint64_t erasures = 0;                 // customers erased (GDPR control events applied)
+  uint64_t erased_dropped = 0;           // events of erased customers dated before their erasure
+  uint64_t controls_refused = 0;         // control events with a bad signature (dropped)
 };
 
 class Engine final : private kafka::RebalanceListener, private flow::Effects {
@@ -186,6 +194,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
     bool parsed = false;
     bool seen = false;   // parse attempted (carried-over messages are not parsed again)
     timer::Timer timer;  // when msg is null
+    erasure::Control control = erasure::Control::kNone;
+    erasure::Request erasure;  // control == kErase
     state::CustomerCache::Entry* entry = nullptr;
     size_t miss = 0;  // index into miss_keys_ while entry is null
     int32_t partition() const { return msg ? msg->partition : timer.partition; }
@@ -222,6 +232,10 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   void CollectCampaignWork();
   void EnterCampaigns();
   void ApplyEvent(Pending& p, PartitionState& ps);
+  // GDPR erasure of p's customer in the batch in hand (engine/erasure).
+  void EraseCustomer(Pending& p, PartitionState& ps);
+  // The erasure time of `id` if it was erased (in hand, in flight or stored).
+  std::optional<TimestampMs> ErasedAt(const std::string& id);
   // Identity resolution (engine_identity.cc). Applies an internal identity
   // record, or re-keys an event of a merged-away id; true when it consumed `p`.
   bool ApplyIdentity(Pending& p, PartitionState& ps);
@@ -298,11 +312,16 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
     uint64_t events = 0, duplicates = 0, customers = 0, dead = 0;
     uint64_t forwarded = 0, identity = 0, merged = 0;
     std::array<uint64_t, kEventTypeCount> events_by_type{}, duplicates_by_type{};
+    uint64_t erasures = 0, erased_dropped = 0, refused = 0;
   } counts_;  // of the batch in hand
   // Dead letters of the batch in hand by reason (DeadLetter() counts them).
   std::array<uint64_t, kDeadLetterReasonCount> dead_by_reason_{};
   EngineObserver* observer_ = nullptr;
   std::vector<double> lateness_scratch_;  // timer lateness of the batch in hand
+  // Erasures of the batch in hand and of the write in flight (not readable
+  // from RocksDB yet): customer id -> erasure time.
+  std::unordered_map<std::string, TimestampMs> erased_building_, erased_writing_;
+  bool tombstones_ = false;  // any erasure stored: new customers check for one
   Status fatal_;
 
   std::atomic<int> assigned_{0};

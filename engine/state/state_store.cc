@@ -140,6 +140,11 @@ void StateStore::Batch::DeleteRings(int32_t partition, std::string_view id) {
   (void)batch_.DeleteRange(store_->trace_, begin, end);
 }
 
+void StateStore::Batch::DeleteCustomer(int32_t partition, std::string_view id) {
+  (void)batch_.Delete(store_->customers_, CustomerKey(partition, id));
+  DeleteRings(partition, id);
+}
+
 void StateStore::Batch::PutCheckpoint(std::string_view topic, int32_t partition,
                                       const v1::PartitionCheckpoint& checkpoint) {
   (void)batch_.Put(store_->meta_, CheckpointKey(topic, partition), checkpoint.SerializeAsString());

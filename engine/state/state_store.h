@@ -12,6 +12,8 @@
 //              outcome events awaiting the broker's ack
 //   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
 //              "jv/" <journey> "/" <version u32 BE>             -> journey YAML source
+//              "jp/" <journey>  -> operator pause override (flow/overrides.h)
+//              "gd/" <hex SHA-256 of secret+id> -> erasure time (engine/erasure)
 // Every change of one poll batch, with the checkpoints of the partitions it
 // read, goes into ONE WriteBatch (Batch + Write), WAL on. That is what makes
 // state exactly-once on an at-least-once input: after a crash, the stored
@@ -67,6 +69,8 @@ class StateStore {
     // Deletes the customer's history and decision-trace rings (its record
     // was merged into another one); puts after this in the batch survive.
     void DeleteRings(int32_t partition, std::string_view id);
+    // Deletes the customer's record and their rings (GDPR erasure, engine/erasure).
+    void DeleteCustomer(int32_t partition, std::string_view id);
     void PutCheckpoint(std::string_view topic, int32_t partition,
                        const v1::PartitionCheckpoint& checkpoint);
     // For the stages that own a column family (timers, outbox, journey
@@ -114,6 +118,8 @@ class StateStore {
   // Read-only use outside this class (the campaign scan); writes go through Batch.
   rocksdb::ColumnFamilyHandle* customers_cf() const { return customers_; }
   rocksdb::ColumnFamilyHandle* outbox_cf() const { return outbox_; }
+  rocksdb::ColumnFamilyHandle* history_cf() const { return history_; }  // read-only use outside
+  rocksdb::ColumnFamilyHandle* trace_cf() const { return trace_; }      // read-only use outside
   rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_; }
   rocksdb::ColumnFamilyHandle* dispatch_cf() const { return dispatch_; }
 

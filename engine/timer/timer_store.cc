@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 #include <memory>
+#include <set>
 
 #include "cairn/big_endian.h"
 
@@ -299,6 +300,56 @@ std::optional<TimestampMs> TimerStore::NextDue(int32_t partition) {
 }
 
 void TimerStore::Forget(int32_t partition) { partitions_.erase(partition); }
+
+Result<uint64_t> TimerStore::EraseCustomer(state::StateStore::Batch& batch, int32_t partition,
+                                           std::string_view customer) {
+  PartitionState& p = State(partition);
+  std::set<std::string> keys;
+  auto mine = [&](const std::string& key) {
+    Timer t;
+    return DecodeTimerKey(key, t).ok() && t.customer_id == customer;
+  };
+  // Stored above the cursor (below it everything is consumed, or late).
+  const std::string lower = LowerBound(partition, p.cursor);
+  const std::optional<std::string> upper = PartitionEnd(partition);
+  rocksdb::Slice lower_slice(lower);
+  rocksdb::Slice upper_slice(upper ? *upper : std::string());
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  if (upper) ro.iterate_upper_bound = &upper_slice;
+  ro.fill_cache = false;
+  const std::string prefix = TimerPartitionPrefix(partition);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf_));
+  for (it->Seek(lower); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string key = it->key().ToString();
+    if (mine(key)) keys.insert(std::move(key));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "erase timers");
+  for (auto l = p.late.begin(); l != p.late.end();) {
+    if (l->second.customer_id == customer) {
+      keys.insert(l->first);
+      l = p.late.erase(l);
+    } else {
+      ++l;
+    }
+  }
+  for (auto e = p.endangered.begin(); e != p.endangered.end();) {
+    e = e->second.customer_id == customer ? p.endangered.erase(e) : std::next(e);
+  }
+  // Not yet readable: deleted after their Put (this batch or one in flight);
+  // forgotten so Due() does not wait for them to appear.
+  for (auto u = p.unproven.begin(); u != p.unproven.end();) {
+    if (mine(*u)) {
+      keys.insert(*u);
+      u = p.unproven.erase(u);
+    } else {
+      ++u;
+    }
+  }
+  for (const auto& key : keys) (void)batch.raw().Delete(cf_, key);
+  p.next_known = false;
+  return static_cast<uint64_t>(keys.size());
+}
 
 Result<uint64_t> TimerStore::CountPending(int32_t partition) const {
   const std::string prefix = TimerPartitionPrefix(partition);

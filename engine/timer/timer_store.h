@@ -110,6 +110,14 @@ class TimerStore {
   // Due() runs and reports the error.
   std::optional<TimestampMs> NextDue(int32_t partition);
 
+  // GDPR erasure: removes, in `batch`, every pending timer of `customer` on
+  // `partition` (stored ones found by a scan of the partition's timers, late
+  // ones, and ones Add()ed but not yet readable, which are forgotten so they
+  // never hold Due() back). Returns how many were removed. O(timers of the
+  // partition): erasures are rare. Engine thread.
+  Result<uint64_t> EraseCustomer(state::StateStore::Batch& batch, int32_t partition,
+                                 std::string_view customer);
+
   // Drops the in-memory state of `partition` (cursor, next due, late and
   // not-yet-readable timers). Call on revoke, after the partition's last
   // batch was written; the partition then reads afresh from RocksDB.
