@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/analytics_routes.h"
 #include "api/profile_routes.h"
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
@@ -348,6 +349,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                       return HttpResponse::Json(200, LedgerJson(*e).dump());
                     }});
   for (auto& r : ProfileRoutes(ctx.store, ctx.events_topic, ctx.catalog)) {
+    routes.push_back(std::move(r));
+  }
+  for (auto& r : AnalyticsRoutes({ctx.store, ctx.catalog, ctx.analytics_intervals, ctx.now})) {
     routes.push_back(std::move(r));
   }
   return routes;

@@ -7,12 +7,14 @@
 //   GET /v1/journeys           the loaded journeys (current version, trigger, steps)
 //   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 //   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
+//   GET /v1/analytics/...      journey analytics (api/analytics_routes.h)
 #pragma once
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "analytics/options.h"
 #include "api/http_server.h"
 #include "dispatch/dispatcher.h"
 #include "flow/catalog.h"
@@ -34,6 +36,8 @@ struct EngineApiContext {
   std::function<TimestampMs()> now;
   // Schedule-triggered journeys (engine/campaign); unset: no "campaigns" section.
   std::function<std::vector<campaign::CampaignStatus>()> campaigns;
+  // Conversion-interval pairs configured (analytics.intervals).
+  std::vector<analytics::IntervalPair> analytics_intervals;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

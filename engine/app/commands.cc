@@ -118,6 +118,7 @@ int RunCommand(const Config& config) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  ctx.analytics_intervals = options.analytics.intervals;
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   ctx.campaigns = [e] { return e->campaigns(); };
   if (dispatcher != nullptr) {

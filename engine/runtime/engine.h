@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analytics/recorder.h"
 #include "cairn/clock.h"
 #include "cairn/event.h"
 #include "cairn/status.h"
@@ -68,6 +69,7 @@ struct EngineOptions {
   bool event_time_clock = false;
   uint32_t trace_limit = 100;            // decision-trace entries kept per customer
   campaign::SchedulerOptions campaigns;  // slice sizes of the campaign scan
+  analytics::Options analytics;          // journey analytics counters (docs/analytics.md)
 };
 
 // Counters since the process started (totals across restarts live in the
@@ -201,6 +203,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   std::unique_ptr<outbox::Outbox> outbox_;
   dispatch::Dispatcher* dispatcher_ = nullptr;
   campaign::Scheduler campaigns_;
+  analytics::Recorder analytics_;  // counters merged into each write (engine/analytics)
   std::vector<campaign::Candidate> campaign_in_hand_;  // of the batch in hand (after its timers)
   std::vector<state::CustomerCache::Entry*> campaign_entries_;
   std::vector<size_t> campaign_miss_;
