@@ -3,7 +3,7 @@
 // A/B/holdout journey, converting (or not) with revenue, against a brute
 // force over the same stream and over the stored customer records; the
 // HTTP API's numbers against the counters; and exactly-once: the stream's
-// first messages delivered again after a restart change no counter.
+// first messages delivered again after a restart count nothing twice.
 #include <date/date.h>
 #include <gtest/gtest.h>
 
@@ -242,6 +242,18 @@ TEST_F(AnalyticsEngineTest, CountersMatchBruteForceAndSurviveRedelivery) {
         return sum >= events.size();
       },
       std::chrono::seconds(20)));
+  // Timers due before the stream's end fire in the iterations after it:
+  // wait until the counters (and the decision counts) stop moving.
+  analytics::Counters last;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto now = Counters();
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        const bool stable = now == last && now == Counters();
+        last = std::move(now);
+        return stable;
+      },
+      std::chrono::seconds(30)));
   const auto c = Counters();
   const auto trace = engine_->journey_counts();
   auto traced = [&](const std::string& key) {
@@ -373,7 +385,9 @@ TEST_F(AnalyticsEngineTest, CountersMatchBruteForceAndSurviveRedelivery) {
   http->reset();
 
   // Exactly-once: after a restart, the first 400 messages again (a
-  // producer's retry, a replayed batch): not one counter moves.
+  // producer's retry, a replayed batch). Nothing they carry is counted
+  // again; only timers may still fire (the waits of the stream's last days),
+  // and every counter stays consistent with the stored records.
   StopEngine();
   engine_.reset();
   StartEngine();
@@ -383,10 +397,44 @@ TEST_F(AnalyticsEngineTest, CountersMatchBruteForceAndSurviveRedelivery) {
   ASSERT_TRUE(testing::WaitFor([&] { return engine_->metrics().duplicates >= again; },
                                std::chrono::seconds(40)));
   StopEngine();
-  EXPECT_EQ(Counters(), c);
+  const auto c2 = Counters();
+  for (const char* scope : {"", "a:A", "a:B", "a:control", "s:pick", "s:email_a", "s:email_b"}) {
+    for (const char* metric : {analytics::kEntered, analytics::kGoal, analytics::kRevenue}) {
+      EXPECT_EQ(At(c2, scope, metric), At(c, scope, metric)) << scope << " " << metric;
+    }
+  }
+  int64_t active2 = 0, pausing2 = 0;
+  ASSERT_TRUE(store_
+                  ->ScanCustomers([&](int32_t, const v1::CustomerState& s) {
+                    for (const auto& inst : s.instances()) {
+                      if (inst.done()) continue;
+                      ++active2;
+                      if (inst.step_id() == "pause") ++pausing2;
+                    }
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(At(c2, "", analytics::kInStep), active2);
+  EXPECT_EQ(At(c2, "s:pause", analytics::kInStep), pausing2);
+  EXPECT_EQ(At(c2, "", analytics::kEntered) - At(c2, "", analytics::kExited), active2);
+  EXPECT_EQ(At(c2, "s:text", analytics::kSent), At(c2, "s:pause", analytics::kExited));
+  EXPECT_EQ(At(c2, "s:done", analytics::kEntered), At(c2, "s:pause", analytics::kExited));
+  EXPECT_EQ(At(c2, "", analytics::kExited),
+            At(c2, "a:control", analytics::kHoldout) + At(c2, "s:done", analytics::kExited));
+  EXPECT_EQ(At(c2, "", analytics::kSent), At(c2, "s:email_a", analytics::kSent) +
+                                              At(c2, "s:email_b", analytics::kSent) +
+                                              At(c2, "s:text", analytics::kSent));
   auto h2 = analytics::ReadHeatmap(*store_, "Order Completed", {}, "UTC");
   ASSERT_TRUE(h2.ok());
   EXPECT_EQ(h2->total, truth.orders);
+  auto iv2 = analytics::ReadIntervals(*store_, "Product Added", "Order Completed", {});
+  ASSERT_TRUE(iv2.ok());
+  EXPECT_EQ(iv2->count, truth.orders);
+  auto paths2 = analytics::ReadPaths(*store_, "promo", {}, 100);
+  ASSERT_TRUE(paths2.ok());
+  uint64_t path_total2 = 0;
+  for (const auto& p : *paths2) path_total2 += p.count;
+  EXPECT_EQ(static_cast<int64_t>(path_total2), At(c2, "", analytics::kExited));
 }
 
 }  // namespace
