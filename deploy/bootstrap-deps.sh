@@ -16,6 +16,7 @@ PACKAGES=(
   libre2-dev libhowardhinnant-date-dev
   libcurl4-openssl-dev libnghttp2-dev libssl-dev libkainjow-mustache-dev
   kcat tzdata curl clang-format
+  chromium  # the dashboard end-to-end test (tests/dashboard, playwright-core drives it)
 )
 
 missing=()

@@ -1,5 +1,8 @@
 #include "api/engine_api.h"
 
+#include <fmt/format.h>
+
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -49,6 +52,23 @@ TimestampMs Now(const EngineApiContext& ctx) {
 }
 
 }  // namespace
+
+// An id merged into another customer (engine/identity): a permanent
+// redirect to the survivor, with a body that says so.
+HttpResponse MergedInto(const v1::CustomerState& pointer, std::string_view suffix = "") {
+  const std::string& to = pointer.identity().forwarded_to();
+  auto r = HttpResponse::Json(308, json{{"id", pointer.id()}, {"merged_into", to}}.dump());
+  std::string path = "/v1/customers/";
+  for (unsigned char c : to) {  // percent-encode all but RFC 3986 unreserved characters
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      path += static_cast<char>(c);
+    } else {
+      path += fmt::format("%{:02X}", c);
+    }
+  }
+  r.headers.emplace_back("Location", path + std::string(suffix));
+  return r;
+}
 
 std::string CustomerJson(int32_t partition, const v1::CustomerState& state,
                          const std::vector<v1::HistoryEntry>& history, const profile::Model* model,
@@ -245,10 +265,11 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                       "history must be a whole number from 0 to 1000");
          }
          auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-         if (!found) {
+         if (!found || found->second.identity().node()) {
            return HttpResponse::Error(404, "customer_not_found",
                                       "no customer with id '" + id + "'");
          }
+         if (!found->second.identity().forwarded_to().empty()) return MergedInto(found->second);
          auto history = ctx.store->History(found->first, id, limit);
          if (!history.ok()) {
            return HttpResponse::Error(500, "storage", history.status().message());
@@ -269,10 +290,12 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                                    "trace must be a whole number from 0 to 1000");
                       }
                       auto found = FindCustomer(*ctx.store, ctx.events_topic, id);
-                      if (!found) {
+                      if (!found || found->second.identity().node()) {
                         return HttpResponse::Error(404, "customer_not_found",
                                                    "no customer with id '" + id + "'");
                       }
+                      if (!found->second.identity().forwarded_to().empty())
+                        return MergedInto(found->second, "/journeys");
                       auto trace = ctx.store->Trace(found->first, id, limit);
                       if (!trace.ok())
                         return HttpResponse::Error(500, "storage", trace.status().message());
@@ -299,7 +322,8 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                     }});
   routes.push_back({"GET", {"v1", "status"}, [ctx](const HttpRequest&) {
                       json parts = json::array();
-                      uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0;
+                      uint64_t events = 0, dups = 0, dead = 0, customers = 0, skipped = 0,
+                               forwarded = 0, merged = 0;
                       for (const auto& [p, cp] : ctx.store->Checkpoints(ctx.events_topic)) {
                         parts.push_back({{"partition", p},
                                          {"next_offset", cp.next_offset()},
@@ -313,10 +337,13 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                         dead += cp.dead_letters();
                         customers += cp.customers();
                         skipped += cp.offsets_skipped();
+                        forwarded += cp.forwarded();
+                        merged += cp.merged_away();
                       }
                       json out = {{"events", events},           {"duplicates", dups},
-                                  {"dead_letters", dead},       {"customers", customers},
+                                  {"dead_letters", dead},       {"customers", customers - merged},
                                   {"offsets_skipped", skipped}, {"partitions", parts}};
+                      out["identity"] = {{"merged_away", merged}, {"forwarded", forwarded}};
                       if (ctx.metrics) {
                         auto m = ctx.metrics();
                         out["process"] = {{"messages", m.messages},
@@ -325,6 +352,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
                                           {"timers_fired", m.timers_fired},
                                           {"outbox_published", m.tasks_published},
                                           {"outbox_unacked", m.outbox_unacked},
+                                          {"identity_records", m.identity_records},
+                                          {"forwarded", m.forwarded},
+                                          {"merged_away", m.merged_away},
                                           {"p99_batch_ms", m.p99_batch_ms},
                                           {"assigned_partitions", m.assigned_partitions}};
                         out["governance"] = m.governance;

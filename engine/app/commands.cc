@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/dashboard_routes.h"
 #include "api/engine_api.h"
 #include "api/http_server.h"
 #include "api/labels_routes.h"
@@ -143,6 +144,8 @@ int RunCommand(const Config& config) {
   }
   auto label_routes = api::LabelRoutes(label_publisher.get());
   routes.insert(routes.end(), label_routes.begin(), label_routes.end());
+  auto dashboard = api::DashboardRoutes();
+  routes.insert(routes.end(), dashboard.begin(), dashboard.end());
   auto http = api::HttpServer::Start(config.http, std::move(routes));
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());

@@ -189,6 +189,28 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                     .On("history_max_properties",
                         Into(e.state.history_max_properties, "state.history_max_properties"));
               }))
+      .On("identity",
+          sub("identity",
+              [&](Section& s) {
+                s.On("enabled", Into(e.identity.enabled, "identity.enabled"))
+                    .On("identifiers", IntoList(e.identity.identifiers, "identity.identifiers"))
+                    .On("merge_identified",
+                        [&](const YAML::Node& n, const std::string& where) -> Status {
+                          const std::string v = n.IsScalar() ? n.Scalar() : "";
+                          if (v == "never") {
+                            e.identity.merge_identified = identity::MergeIdentified::kNever;
+                          } else if (v == "alias") {
+                            e.identity.merge_identified = identity::MergeIdentified::kAlias;
+                          } else if (v == "always") {
+                            e.identity.merge_identified = identity::MergeIdentified::kAlways;
+                          } else {
+                            return InvalidArgument(
+                                where +
+                                ": identity.merge_identified must be never, alias or always");
+                          }
+                          return Status::Ok();
+                        });
+              }))
       .On("journeys", sub("journeys",
                           [&](Section& s) {
                             s.On("dir", Into(c.journeys_dir, "journeys.dir"))

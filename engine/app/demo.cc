@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/dashboard_routes.h"
 #include "api/engine_api.h"
 #include "api/http_server.h"
 #include "api/tracking_routes.h"
@@ -214,8 +215,12 @@ bool ReportProfiles(runtime::Engine& e, state::StateStore& store,
   const auto& model = catalog->profile();
   const v1::ProfileStats live = profile::SummedStats(store, options.topics.events);
   v1::ProfileStats scanned;
-  uint64_t profiles = 0;
+  uint64_t profiles = 0, pointers = 0;
   (void)store.ScanCustomers([&](int32_t, const v1::CustomerState& c) {
+    if (!c.identity().forwarded_to().empty()) {  // merged away, or an identifier node
+      pointers += !c.identity().node();
+      return true;
+    }
     ++profiles;
     const auto& p = c.profile();
     if (!p.stage().empty()) (*scanned.mutable_stages())[p.stage()]++;
@@ -249,8 +254,8 @@ bool ReportProfiles(runtime::Engine& e, state::StateStore& store,
   if (!segments.empty()) fmt::print("  segments       {}\n", Counts(segments, live.segments()));
   fmt::print("  check          {}\n",
              ok ? fmt::format("OK: live stage, RFM group and segment sizes equal a scan of all {} "
-                              "profiles",
-                              Thousands(profiles))
+                              "profiles ({} merged-away ids point at them)",
+                              Thousands(profiles), Thousands(pointers))
                 : "FAILED: live sizes differ from a scan of the profiles");
   return ok;
 }
@@ -376,6 +381,8 @@ int DemoCommand(const DemoOptions& d) {
   auto tracking =
       api::TrackingRoutes(delivery->tracker.get(), delivery->sink.get(), &stream_clock, {"texts"});
   routes.insert(routes.end(), tracking.begin(), tracking.end());
+  auto dashboard = api::DashboardRoutes();
+  routes.insert(routes.end(), dashboard.begin(), dashboard.end());
   auto http = api::HttpServer::Start(http_listen, std::move(routes));
   if (!http.ok()) {
     fmt::print(stderr, "demo: {}\n", http.status().ToString());
@@ -384,6 +391,9 @@ int DemoCommand(const DemoOptions& d) {
 
   fmt::print("Cairn demo: embedded Kafka on {}, RocksDB in {}, HTTP API on http://{}\n",
              options.brokers, d.data_dir, (*http)->address());
+  fmt::print("Dashboard: http://{}/dashboard/ ({})\n", (*http)->address(),
+             d.serve ? "kept up after the report until Ctrl-C"
+                     : "up while the demo runs; `make demo SERVE=1` keeps it up");
   SampleOptions so;
   so.customers = d.customers;
   so.days = d.days;
@@ -532,8 +542,12 @@ int DemoCommand(const DemoOptions& d) {
   }
   fmt::print(
       "  ingested       {:>10} events into {} customer profiles (signed-up shoppers and "
-      "anonymous visitors; identity merge comes later)\n",
-      Thousands(m.events), Thousands(m.customers_created));
+      "anonymous visitors)\n",
+      Thousands(m.events), Thousands(m.customers_created - m.merged_away));
+  fmt::print(
+      "  identity       {:>10} anonymous visitors merged into the customer they signed up as "
+      "({} identity records, {} events re-keyed to the survivor)\n",
+      Thousands(m.merged_away), Thousands(m.identity_records), Thousands(m.forwarded));
   fmt::print("  duplicates     {:>10} dropped by messageId\n", Thousands(m.duplicates));
   std::string reasons;
   for (const auto& [reason, n] : dead)
@@ -564,7 +578,9 @@ int DemoCommand(const DemoOptions& d) {
   if (library) journeys_ok = ReportAnalytics(**store, *e, (*http)->address()) && journeys_ok;
 
   if (d.serve && ok && journeys_ok && delivery_ok) {
-    fmt::print("\nServing on http://{} until Ctrl-C.\n", (*http)->address());
+    fmt::print("\nDashboard: http://{}/dashboard/\nServing on http://{} until Ctrl-C.\n",
+               (*http)->address(), (*http)->address());
+    std::fflush(stdout);
     while (!StopFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   stop = true;

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "cairn/base64.h"
 #include "cairn/status.h"
 
 namespace cairn::dispatch {
@@ -77,9 +78,8 @@ class Tracker {
 // characters (so it is safe in a Location header).
 bool IsHttpUrl(std::string_view url);
 
-// base64url without padding (RFC 4648 §5). Decode refuses anything else,
-// including non-canonical trailing bits.
-std::string Base64UrlEncode(std::string_view bytes);
-Result<std::string> Base64UrlDecode(std::string_view text);
+// base64url (cairn/base64.h), kept visible here for token code and tests.
+using cairn::Base64UrlDecode;
+using cairn::Base64UrlEncode;
 
 }  // namespace cairn::dispatch

@@ -10,6 +10,7 @@
 #include "flow/local_time.h"
 #include "governance/governor.h"
 #include "profile/eval_scope.h"
+#include "profile/merge.h"
 
 namespace cairn::flow {
 
@@ -132,6 +133,7 @@ class Walk {
   }
 
   bool has_catalog() const { return catalog_ != nullptr; }
+  const Catalog& catalog() const { return *catalog_; }
 
   void Event(const cairn::Event& e, const std::string* old_traits) {
     Reconcile();
@@ -219,6 +221,24 @@ class Walk {
  public:
   void Profile(const cairn::Event& e) {
     profile::OnEvent(catalog_->profile(), ProfileContext(), c_, e);
+  }
+
+  // Identity merge: see Runtime::OnMerged.
+  void Merged(const v1::CustomerState& from, const std::vector<int>& moved) {
+    profile::MergeProfiles(catalog_->profile(), *c_.mutable_profile(), from.profile(), ctx_.now);
+    profile::Rederive(catalog_->profile(), ProfileContext(), c_);
+    for (int i : moved) {
+      auto& inst = *c_.mutable_instances(i);
+      if (inst.done()) continue;
+      if (inst.held()) {
+        inst.set_wait_tag(AddTimer(ctx_.now + rt_.options_.hold_recheck_ms, v1::TimerPayload::HOLD,
+                                   inst.journey(), inst.id()));
+      } else if (inst.wait_due_ms() > 0) {
+        inst.set_wait_tag(
+            AddTimer(inst.wait_due_ms(), v1::TimerPayload::STEP, inst.journey(), inst.id()));
+      }
+    }
+    Reconcile();
   }
 
   profile::Context ProfileContext() const {
@@ -1174,6 +1194,19 @@ void Runtime::OnEvent(const Context& ctx, v1::CustomerState& customer, const Eve
   // segments this event made.
   walk.Profile(event);
   walk.Event(event, old_traits_json);
+}
+
+void Runtime::OnMerged(const Context& ctx, v1::CustomerState& customer,
+                       const v1::CustomerState& from, const std::vector<int>& moved) {
+  Walk walk(*this, ctx, customer);
+  if (!walk.has_catalog()) return;
+  walk.Merged(from, moved);
+}
+
+void Runtime::OnMergedAway(const Context& ctx, v1::CustomerState& customer) {
+  Walk walk(*this, ctx, customer);
+  if (!walk.has_catalog()) return;
+  profile::Forget(walk.catalog().profile(), walk.ProfileContext(), customer);
 }
 
 bool Runtime::EnterScheduled(const Context& ctx, v1::CustomerState& customer,

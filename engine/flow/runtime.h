@@ -88,6 +88,15 @@ class Runtime {
                const std::string* old_traits_json);
   // One of the customer's timers is due (stale ones are recognised and ignored).
   void OnTimer(const Context& ctx, v1::CustomerState& customer, const timer::Timer& timer);
+  // Identity merge (engine/identity). `customer` has just folded in the
+  // record `from` (identity::Fold); `moved` are the indices of the instances
+  // it took over. Merges the computed profile values and re-derives the
+  // profile, re-arms the moved instances' timers and the absence/date triggers.
+  void OnMerged(const Context& ctx, v1::CustomerState& customer, const v1::CustomerState& from,
+                const std::vector<int>& moved);
+  // `customer` is about to become a forward pointer: the profile stage lets
+  // go of it (live counts, segment member index).
+  void OnMergedAway(const Context& ctx, v1::CustomerState& customer);
   // A campaign run (engine/campaign) of the schedule-triggered journey
   // `journey`, scheduled at `run_at_ms`, reached this customer: the entry
   // path of every trigger (paused, entry rules, who, consent, trace) with

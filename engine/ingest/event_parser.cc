@@ -411,6 +411,8 @@ std::string_view DeadLetterReasonName(DeadLetterReason reason) {
       return "too_deep";
     case DeadLetterReason::kUnsupportedContentType:
       return "unsupported_content_type";
+    case DeadLetterReason::kIdentity:
+      return "identity";
   }
   return "malformed";
 }

@@ -34,6 +34,7 @@ enum class DeadLetterReason : uint8_t {
   kTooLarge,                // "too_large": message bigger than ParseOptions::max_bytes
   kTooDeep,                 // "too_deep": JSON nesting deeper than ParseOptions::max_depth
   kUnsupportedContentType,  // "unsupported_content_type": content-type we do not read
+  kIdentity,                // "identity": an internal identity record that cannot be applied
 };
 
 std::string_view DeadLetterReasonName(DeadLetterReason reason);

@@ -423,6 +423,31 @@ class Deriver {
     }
   }
 
+ public:
+  // ---- leaving (identity merge)
+
+  // Takes the customer out of the partition's live counts and member index.
+  void Forget() {
+    if (ctx_.stats != nullptr) {
+      if (!p_.stage().empty()) Count(*ctx_.stats->mutable_stages(), p_.stage(), "");
+      if (!p_.rfm_group().empty()) Count(*ctx_.stats->mutable_rfm_groups(), p_.rfm_group(), "");
+      for (const auto& seg : p_.segments()) Count(*ctx_.stats->mutable_segments(), seg, "");
+      if (p_.in_rfm_stats() && p_.rfm_recency_day() >= 0) {
+        auto& days = *ctx_.stats->mutable_recency_days();
+        auto it = days.find(p_.rfm_recency_day());
+        if (it != days.end() && it->second > 0 && --it->second == 0) days.erase(it);
+        MoveInSketch(*ctx_.stats->mutable_frequency(), true, p_.rfm_frequency(), false, 0);
+        MoveInSketch(*ctx_.stats->mutable_monetary(), true, p_.rfm_monetary(), false, 0);
+      }
+    }
+    if (ctx_.sink != nullptr) {
+      for (const auto& seg : p_.segments())
+        ctx_.sink->SetSegmentMember(seg, ctx_.partition, c_.id(), false);
+    }
+    c_.clear_profile();
+  }
+
+ private:
   // ---- effects
 
   void EmitEvent(std::string_view name, const nlohmann::json& properties) {
@@ -496,6 +521,18 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
   Deriver d(model, ctx, customer);
   d.MarkTraitsDirty();  // time passed: windows, recency
   d.Derive(nullptr);
+}
+
+void Rederive(const Model& model, const Context& ctx, v1::CustomerState& customer) {
+  if (model.empty()) return;
+  Deriver d(model, ctx, customer);
+  d.MarkTraitsDirty();
+  d.Derive(nullptr);
+}
+
+void Forget(const Model& model, const Context& ctx, v1::CustomerState& customer) {
+  Deriver d(model, ctx, customer);
+  d.Forget();
 }
 
 RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& stats,

@@ -64,6 +64,15 @@ void OnEvent(const Model& model, const Context& ctx, v1::CustomerState& customer
 void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer,
              const timer::Timer& timer);
 
+// The customer's computed values changed wholesale (an identity merge folded
+// another record in): re-derive RFM, stage, labels and segments, with the
+// events and counts a change makes, and re-arm the profile timer.
+void Rederive(const Model& model, const Context& ctx, v1::CustomerState& customer);
+// The customer leaves (merged into another): it is taken out of ctx.stats
+// (stage, RFM group and distributions, segments) and the member index, and
+// its profile is cleared. Emits no events.
+void Forget(const Model& model, const Context& ctx, v1::CustomerState& customer);
+
 // The thresholds scores are cut at: the model's (scores: thresholds), or the
 // 20/40/60/80% quantiles of the given partitions' distributions.
 RfmThresholds QuantileThresholds(const std::vector<const v1::ProfileStats*>& stats,

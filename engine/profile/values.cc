@@ -106,41 +106,48 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
   return o;
 }
 
+void AddWindowEntry(const ComputedTrait& t, v1::WindowEntry e, v1::ComputedState& s) {
+  auto* w = s.mutable_window();
+  const TimestampMs at = e.at_ms();
+  const uint32_t count = std::max<uint32_t>(1, e.count());
+  const double sum = EntrySum(e);
+  // Keep time order; a late event goes where it belongs (after equal times).
+  int pos = w->size();
+  while (pos > 0 && w->Get(pos - 1).at_ms() > at) --pos;
+  w->Add(std::move(e));
+  for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
+  s.set_window_count(s.window_count() + count);
+  s.set_window_sum(s.window_sum() + sum);
+  if (w->size() > kMaxWindowEntries) {
+    if (t.aggregate == Aggregate::kDistinct) {
+      s.set_window_count(s.window_count() - w->Get(0).count());
+      s.set_window_sum(s.window_sum() - EntrySum(w->Get(0)));
+      w->DeleteSubrange(0, 1);
+    } else {  // merge the two oldest
+      const auto& a = w->Get(0);
+      v1::WindowEntry& b = *w->Mutable(1);
+      const double mn = std::min(EntryMin(a), EntryMin(b));
+      const double mx = std::max(EntryMax(a), EntryMax(b));
+      const double merged_sum = EntrySum(a) + EntrySum(b);
+      if (t.aggregate == Aggregate::kFirst) b.set_json(a.json());
+      b.set_count(a.count() + b.count());
+      b.set_value(mn);
+      b.set_max(mx);
+      b.set_sum(merged_sum);
+      w->DeleteSubrange(0, 1);
+    }
+  }
+}
+
 void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
   if (t.window_ms > 0) {
-    auto* w = s.mutable_window();
     v1::WindowEntry e;
     e.set_at_ms(o.at_ms);
     e.set_value(o.number);
     e.set_count(1);
     if (t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) e.set_json(o.json);
     if (t.aggregate == Aggregate::kDistinct) e.set_hash(o.hash);
-    // Keep time order; a late event goes where it belongs (after equal times).
-    int pos = w->size();
-    while (pos > 0 && w->Get(pos - 1).at_ms() > o.at_ms) --pos;
-    w->Add(std::move(e));
-    for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
-    s.set_window_count(s.window_count() + 1);
-    s.set_window_sum(s.window_sum() + o.number);
-    if (w->size() > kMaxWindowEntries) {
-      if (t.aggregate == Aggregate::kDistinct) {
-        s.set_window_count(s.window_count() - w->Get(0).count());
-        s.set_window_sum(s.window_sum() - EntrySum(w->Get(0)));
-        w->DeleteSubrange(0, 1);
-      } else {  // merge the two oldest
-        const auto& a = w->Get(0);
-        v1::WindowEntry& b = *w->Mutable(1);
-        const double mn = std::min(EntryMin(a), EntryMin(b));
-        const double mx = std::max(EntryMax(a), EntryMax(b));
-        const double sum = EntrySum(a) + EntrySum(b);
-        if (t.aggregate == Aggregate::kFirst) b.set_json(a.json());
-        b.set_count(a.count() + b.count());
-        b.set_value(mn);
-        b.set_max(mx);
-        b.set_sum(sum);
-        w->DeleteSubrange(0, 1);
-      }
-    }
+    AddWindowEntry(t, std::move(e), s);
     return;
   }
   const bool had = s.count() > 0;

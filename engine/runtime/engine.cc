@@ -44,6 +44,7 @@ namespace {
 EngineOptions WithTopics(EngineOptions o) {
   o.journeys.tasks_topic = o.topics.tasks;
   o.journeys.events_topic = o.topics.events;
+  o.identity.dedup_window = o.state.dedup_window;
   return o;
 }
 }  // namespace
@@ -276,10 +277,9 @@ void Engine::FireTimers() {
     flow::Context ctx{p.timer.partition,
                       options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this,
                       ps.checkpoint.mutable_profile(), &rfm_quantiles_};
-    runtime_.OnTimer(ctx, p.entry->state, p.timer);
-    if (!p.entry->dirty) {
-      p.entry->dirty = true;
-      dirty_.push_back(p.entry);
+    if (p.entry->state.identity().forwarded_to().empty()) {  // a merged-away id's do nothing
+      runtime_.OnTimer(ctx, p.entry->state, p.timer);
+      MarkDirty(*p.entry);
     }
     if (i + 1 == fired_count_ || fired_[i + 1].timer.partition != p.timer.partition) {
       timers_.Consume(*building_, p.timer.partition, p.timer);
@@ -311,6 +311,10 @@ void Engine::EnterCampaigns() {
     auto* entry = campaign_entries_[i];
     auto part = partitions_.find(c.partition);
     if (entry == nullptr || part == partitions_.end()) continue;
+    if (!entry->state.identity().forwarded_to().empty()) {  // merged away, or an identifier node
+      campaigns_.Entered(c, false);
+      continue;
+    }
     effects_entry_ = entry;
     analytics_.Begin(c.partition, entry->state, nullptr, batch_catalog_.get());
     PartitionState& ps = part->second;
@@ -373,6 +377,7 @@ void Engine::RefreshRfm() {
 }
 
 void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
+  if (ApplyIdentity(p, ps)) return;  // an identity record, or an event of a merged-away id
   auto& entry = *p.entry;
   const bool is_new = entry.state.events_total() == 0;
   const uint64_t seq = entry.state.next_history_seq();
@@ -398,6 +403,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
                           options_.state.history_limit);
   }
   entry.state.set_next_history_seq(seq + 1);
+  LinkIdentities(p, options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs());
   analytics_.OnEvent(entry.partition, p.event, entry.state, catalog);
   if (catalog != nullptr) {
     event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
@@ -543,7 +549,10 @@ void Engine::ProcessBatch() {
   metrics_.events += counts_.events;
   metrics_.duplicates += counts_.duplicates;
   metrics_.customers_created += counts_.customers;
-  metrics_.dead_letters += dead;
+  metrics_.dead_letters += dead + counts_.dead;
+  metrics_.forwarded += counts_.forwarded;
+  metrics_.identity_records += counts_.identity;
+  metrics_.merged_away += counts_.merged;
   metrics_.timers_fired += fired;
   metrics_.tasks_published = outbox_->published();
   metrics_.outbox_unacked = outbox_->pending();

@@ -31,6 +31,7 @@
 #include "campaign/scheduler.h"
 #include "dispatch/dispatcher.h"
 #include "flow/runtime.h"
+#include "identity/identity.h"
 #include "ingest/event_parser.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
@@ -69,6 +70,7 @@ struct EngineOptions {
   bool event_time_clock = false;
   uint32_t trace_limit = 100;            // decision-trace entries kept per customer
   campaign::SchedulerOptions campaigns;  // slice sizes of the campaign scan
+  identity::Options identity;            // identity resolution (engine/identity)
   analytics::Options analytics;          // journey analytics counters (docs/analytics.md)
 };
 
@@ -85,6 +87,10 @@ struct EngineMetrics {
   uint64_t timers_fired = 0;
   uint64_t tasks_published = 0;  // outbox records produced (tasks and emitted events)
   uint64_t events_emitted = 0;   // of them, events for the events topic (journeys' emit, profile)
+  // Identity resolution: events re-keyed to the id theirs was merged into,
+  // internal identity records applied (link, claim, merge), customers
+  // merged into another one.
+  uint64_t forwarded = 0, identity_records = 0, merged_away = 0;
   uint64_t outbox_unacked = 0;
   // Cumulative time of the ingest thread per stage, in ms.
   double poll_ms = 0, parse_ms = 0, load_ms = 0, apply_ms = 0, write_ms = 0, timer_ms = 0;
@@ -181,6 +187,19 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   void CollectCampaignWork();
   void EnterCampaigns();
   void ApplyEvent(Pending& p, PartitionState& ps);
+  // Identity resolution (engine_identity.cc). Applies an internal identity
+  // record, or re-keys an event of a merged-away id; true when it consumed `p`.
+  bool ApplyIdentity(Pending& p, PartitionState& ps);
+  // After `p` was applied: the link and claim records its ids ask for.
+  void LinkIdentities(Pending& p, TimestampMs now);
+  // `entry` folds into the customer `into` (a link arrived).
+  void MergeOut(state::CustomerCache::Entry& entry, PartitionState& ps, const std::string& into,
+                uint32_t hops, TimestampMs now);
+  void MergeIn(Pending& p, PartitionState& ps, TimestampMs now);
+  // An outbox record that is not an event of the stream (not in events_emitted).
+  void PublishInternal(int32_t partition, const v1::OutboxRecord& record);
+  void IdentityTrace(state::CustomerCache::Entry& entry, TimestampMs now, std::string reason);
+  void MarkDirty(state::CustomerCache::Entry& entry);
   // Counts (and logs) offsets between the checkpoint and `offset` that the
   // log no longer had.
   void NoteGap(int32_t partition, int64_t offset, PartitionState& ps);
@@ -242,7 +261,8 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   v1::HistoryEntry history_scratch_;
   bool dead_letters_in_flight_ = false;
   struct {
-    uint64_t events = 0, duplicates = 0, customers = 0;
+    uint64_t events = 0, duplicates = 0, customers = 0, dead = 0;
+    uint64_t forwarded = 0, identity = 0, merged = 0;
   } counts_;  // of the batch in hand
   Status fatal_;
 

@@ -138,6 +138,13 @@ void StateStore::Batch::PutTrace(int32_t partition, std::string_view id,
   PutRing(store_->trace_, partition, id, entry.seq(), ring, entry);
 }
 
+void StateStore::Batch::DeleteRings(int32_t partition, std::string_view id) {
+  const std::string begin = CustomerKey(partition, id);
+  const std::string end = begin + std::string(9, '\xff');  // past every <slot u64 BE>
+  (void)batch_.DeleteRange(store_->history_, begin, end);
+  (void)batch_.DeleteRange(store_->trace_, begin, end);
+}
+
 void StateStore::Batch::PutCheckpoint(std::string_view topic, int32_t partition,
                                       const v1::PartitionCheckpoint& checkpoint) {
   (void)batch_.Put(store_->meta_, CheckpointKey(topic, partition), checkpoint.SerializeAsString());

@@ -65,6 +65,9 @@ class StateStore {
     // Writes `entry` into slot entry.seq() % ring of the customer's decision trace.
     void PutTrace(int32_t partition, std::string_view id, const v1::TraceEntry& entry,
                   uint32_t ring);
+    // Deletes the customer's history and decision-trace rings (its record
+    // was merged into another one); puts after this in the batch survive.
+    void DeleteRings(int32_t partition, std::string_view id);
     void PutCheckpoint(std::string_view topic, int32_t partition,
                        const v1::PartitionCheckpoint& checkpoint);
     // For the stages that own a column family (timers, outbox, journey
