@@ -4,6 +4,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "api/analytics_routes.h"
 #include "api/customer_routes.h"
 #include "api/journey_routes.h"
 #include "api/profile_routes.h"
@@ -308,6 +309,9 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   for (auto& r : CustomerRoutes(std::move(customers))) routes.push_back(std::move(r));
   for (auto& r :
        JourneyRoutes({ctx.store, ctx.catalog, ctx.journeys_dir, ctx.journeys_reload_ms})) {
+    routes.push_back(std::move(r));
+  }
+  for (auto& r : AnalyticsRoutes({ctx.store, ctx.catalog, ctx.analytics_intervals, ctx.now})) {
     routes.push_back(std::move(r));
   }
   return routes;

@@ -8,6 +8,7 @@
 //                              pause/resume (api/journey_routes.h)
 //   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 //   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
+//   GET /v1/analytics/...      journey analytics (api/analytics_routes.h)
 #pragma once
 
 #include <functional>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "analytics/options.h"
 #include "api/http_server.h"
 #include "dispatch/dispatcher.h"
 #include "flow/catalog.h"
@@ -50,6 +52,8 @@ struct EngineApiContext {
   // and the secret that signs it; unset: DELETE /v1/customers/{id} answers 503.
   labels::LabelPublisher* control_publisher = nullptr;
   std::string erasure_secret;
+  // Conversion-interval pairs configured (analytics.intervals).
+  std::vector<analytics::IntervalPair> analytics_intervals;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

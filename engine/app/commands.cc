@@ -135,6 +135,7 @@ int RunCommand(const Config& config) {
   ctx.catalog = [e] { return e->journeys().catalog(); };
   ctx.lag = [e] { return e->ConsumerLag(); };
   ctx.ready_max_lag = config.ready_max_lag;
+  ctx.analytics_intervals = options.analytics.intervals;
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   ctx.campaigns = [e] { return e->campaigns(); };
   ctx.journeys_dir = config.journeys_dir;

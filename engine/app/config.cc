@@ -91,6 +91,49 @@ Section::Setter IntoProps(kafka::KafkaProperties& target, const std::string& wha
   };
 }
 
+// analytics.cost_per_message: {channel: number >= 0}
+Section::Setter IntoCosts(std::map<std::string, double>& target, const std::string& what,
+                          const std::string& file) {
+  return [&target, what, file](const YAML::Node& n, const std::string& where) -> Status {
+    if (!n.IsMap()) return InvalidArgument(where + ": '" + what + "' must be a mapping");
+    target.clear();
+    for (const auto& kv : n) {
+      double v = -1;
+      try {
+        if (kv.second.IsScalar()) v = kv.second.as<double>();
+      } catch (const YAML::Exception&) {
+        v = -1;
+      }
+      if (!(v >= 0)) {
+        return InvalidArgument(Where(file, kv.second.Mark()) + ": '" + what + "." +
+                               kv.first.as<std::string>() + "' must be a number >= 0");
+      }
+      target[kv.first.as<std::string>()] = v;
+    }
+    return Status::Ok();
+  };
+}
+
+// analytics.intervals: [{from: event, to: event}]
+Section::Setter IntoPairs(std::vector<analytics::IntervalPair>& target, const std::string& what,
+                          const std::string& file) {
+  return [&target, what, file](const YAML::Node& n, const std::string& where) -> Status {
+    if (!n.IsSequence()) return InvalidArgument(where + ": '" + what + "' must be a list");
+    target.clear();
+    for (const auto& item : n) {
+      const auto from = item.IsMap() ? item["from"] : YAML::Node();
+      const auto to = item.IsMap() ? item["to"] : YAML::Node();
+      if (!item.IsMap() || item.size() != 2 || !from || !to || !from.IsScalar() || !to.IsScalar() ||
+          from.Scalar().empty() || to.Scalar().empty()) {
+        return InvalidArgument(Where(file, item.Mark()) + ": '" + what +
+                               "' items are {from: <event>, to: <event>}");
+      }
+      target.push_back({from.Scalar(), to.Scalar()});
+    }
+    return Status::Ok();
+  };
+}
+
 Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
   auto& e = c.engine;
   auto sub = [&](const std::string& key, auto build) -> Section::Setter {
@@ -236,6 +279,17 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                             s.On("base_url", Into(c.tracking_base_url, "tracking.base_url"))
                                 .On("key_file", Into(c.tracking_key_file, "tracking.key_file"));
                           }))
+      .On("analytics",
+          sub("analytics",
+              [&](Section& s) {
+                s.On("cost_per_message",
+                     IntoCosts(e.analytics.cost_per_message, "analytics.cost_per_message", name))
+                    .On("intervals", IntoPairs(e.analytics.intervals, "analytics.intervals", name))
+                    .On("revenue_properties",
+                        IntoList(e.analytics.revenue_properties, "analytics.revenue_properties"))
+                    .On("max_event_names",
+                        Into(e.analytics.max_event_names, "analytics.max_event_names"));
+              }))
       .On("log_level", Into(c.log_level, "log_level"))
       .On("ready_max_lag", Into(c.ready_max_lag, "ready_max_lag"))
       .On("log_format", [&](const YAML::Node& n, const std::string& where) -> Status {

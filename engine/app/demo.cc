@@ -20,6 +20,7 @@
 #include "api/http_server.h"
 #include "api/listeners.h"
 #include "api/tracking_routes.h"
+#include "app/analytics_report.h"
 #include "app/commands.h"
 #include "app/delivery.h"
 #include "app/demo_peers.h"
@@ -284,6 +285,8 @@ int DemoCommand(const DemoOptions& d) {
   options.group_id = "cairn-demo";
   // Months of events go through in seconds: journeys follow event time.
   options.event_time_clock = true;
+  options.analytics.cost_per_message = {{"email", 0.001}, {"sms", 0.05}, {"push", 0.0005}};
+  options.analytics.intervals = {{"Product Added", "Order Completed"}};
   auto store = state::StateStore::Open({.dir = d.data_dir});
   if (!store.ok()) {
     fmt::print(stderr, "demo: {}\n", store.status().ToString());
@@ -370,6 +373,7 @@ int DemoCommand(const DemoOptions& d) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  ctx.analytics_intervals = options.analytics.intervals;
   ctx.now = [e] { return e->latest_event_ms(); };
   ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
   ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
@@ -590,6 +594,7 @@ int DemoCommand(const DemoOptions& d) {
   if (library && journeys_ok) journeys_ok = ReportProfiles(*e, **store, options);
   const bool delivery_ok =
       ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, api_address);
+  if (library) journeys_ok = ReportAnalytics(**store, *e, api_address) && journeys_ok;
 
   if (d.serve && ok && journeys_ok && delivery_ok) {
     fmt::print("\nDashboard: http://{}/dashboard/\nServing on http://{} until Ctrl-C.\n",

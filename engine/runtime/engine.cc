@@ -69,6 +69,7 @@ Engine::Engine(const EngineOptions& options, state::StateStore* store, const Clo
       runtime_(options_.journeys),
       timers_(store),
       campaigns_(store, options.campaigns),
+      analytics_(options.analytics),
       batch_a_(store->NewBatch()),
       batch_b_(store->NewBatch()),
       writer_(store) {}
@@ -80,6 +81,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options,
                                                dispatch::Dispatcher* dispatcher) {
   std::unique_ptr<Engine> engine(new Engine(options, store, clock));
   engine->dispatcher_ = dispatcher;
+  CAIRN_RETURN_IF_ERROR(engine->analytics_.Load(*store));
   auto producer = kafka::Producer::Create({options.brokers, options.producer_properties});
   if (!producer.ok()) return producer.status().WithContext("dead-letter producer");
   engine->producer_ = std::move(producer).value();
@@ -287,6 +289,7 @@ void Engine::FireTimers() {
   for (size_t i = 0; i < fired_count_ && fatal_.ok(); ++i) {
     Pending& p = fired_[i];
     effects_entry_ = p.entry;
+    analytics_.Begin(p.timer.partition, p.entry->state, nullptr, batch_catalog_.get());
     PartitionState& ps = partitions_[p.timer.partition];
     if (ps.checkpoint.next_offset() > 0)
       ps.dirty = true;  // the profile stage may change its counts
@@ -338,6 +341,7 @@ void Engine::EnterCampaigns() {
       continue;
     }
     effects_entry_ = entry;
+    analytics_.Begin(c.partition, entry->state, nullptr, batch_catalog_.get());
     PartitionState& ps = part->second;
     // The profile stage may change the partition's counts. A partition that
     // has read nothing yet keeps no checkpoint: it must start from the group's offset.
@@ -371,6 +375,7 @@ void Engine::Record(const v1::TraceEntry& entry) {
   if (!entry.journey().empty())
     counts_in_hand_[entry.journey() + "/" + (entry.step().empty() ? "-" : entry.step()) + "/" +
                     entry.action()]++;
+  analytics_.OnTrace(entry, effects_entry_->state);
   if (options_.trace_limit == 0) return;
   building_->PutTrace(effects_entry_->partition, effects_entry_->state.id(), entry,
                       options_.trace_limit);
@@ -463,6 +468,7 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
   }
   entry.state.set_next_history_seq(seq + 1);
   LinkIdentities(p, options_.event_time_clock ? p.event.timestamp_ms : clock_->NowMs());
+  analytics_.OnEvent(entry.partition, p.event, entry.state, catalog);
   if (catalog != nullptr) {
     event_clock_ = std::max(event_clock_, p.event.timestamp_ms);
     latest_event_ms_.store(event_clock_, std::memory_order_relaxed);
@@ -681,6 +687,7 @@ Status Engine::SubmitWrite() {
   dirty_.clear();
   erased_writing_.insert(erased_building_.begin(), erased_building_.end());
   erased_building_.clear();
+  analytics_.Stage(*building_, store_->analytics_cf());
   const bool daily = batch_catalog_ != nullptr && (batch_catalog_->profile().lifecycle.declared ||
                                                    !batch_catalog_->profile().segments.empty());
   for (auto& [part, ps] : partitions_) {

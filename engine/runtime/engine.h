@@ -26,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "analytics/recorder.h"
 #include "cairn/clock.h"
 #include "cairn/event.h"
 #include "cairn/status.h"
@@ -77,6 +78,7 @@ struct EngineOptions {
   // tombstones (engine/erasure). Empty: erasure is off and any control
   // event is refused.
   std::string erasure_secret;
+  analytics::Options analytics;          // journey analytics counters (docs/analytics.md)
 };
 
 // Sizes of the per-type / per-reason counter arrays below.
@@ -271,6 +273,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   std::unique_ptr<outbox::Outbox> outbox_;
   dispatch::Dispatcher* dispatcher_ = nullptr;
   campaign::Scheduler campaigns_;
+  analytics::Recorder analytics_;  // counters merged into each write (engine/analytics)
   std::vector<campaign::Candidate> campaign_in_hand_;  // of the batch in hand (after its timers)
   std::vector<state::CustomerCache::Entry*> campaign_entries_;
   std::vector<size_t> campaign_miss_;

@@ -141,6 +141,7 @@ void Engine::MergeOut(state::CustomerCache::Entry& entry, PartitionState& ps,
     m.mutable_history()->DeleteSubrange(0, 1);
 
   flow::Context ctx{entry.partition, now, this, ps.checkpoint.mutable_profile(), &rfm_quantiles_};
+  analytics_.Begin(entry.partition, st, nullptr, batch_catalog_.get());
   runtime_.OnMergedAway(ctx, st);
   ps.dirty = true;
   if (st.events_total() > 0) {
@@ -197,6 +198,7 @@ void Engine::MergeIn(Pending& p, PartitionState& ps, TimestampMs now) {
     }
   }
   flow::Context ctx{entry.partition, now, this, ps.checkpoint.mutable_profile(), &rfm_quantiles_};
+  analytics_.Begin(entry.partition, st, nullptr, batch_catalog_.get());
   runtime_.OnMerged(ctx, st, m->state(), r.moved);
   ps.dirty = true;
   std::string dedup;

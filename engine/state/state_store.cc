@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "analytics/counter_merge.h"
 #include "cairn/big_endian.h"
 
 namespace cairn::state {
@@ -18,6 +19,7 @@ constexpr const char* kTimersCf = "timers";
 constexpr const char* kOutboxCf = "outbox";
 constexpr const char* kTraceCf = "trace";
 constexpr const char* kDispatchCf = "dispatch";
+constexpr const char* kAnalyticsCf = "analytics";
 
 std::string CheckpointKey(std::string_view topic, int32_t partition) {
   std::string k = "cp/";
@@ -86,7 +88,9 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
       {kOutboxCf, TableOptions(cache, 8 << 20, false)},
       {kTraceCf, TableOptions(cache, 16 << 20, false)},
       {kDispatchCf, TableOptions(cache, 8 << 20, false)},
+      {kAnalyticsCf, TableOptions(cache, 8 << 20, false)},
   };
+  cfs.back().options.merge_operator = analytics::NewCounterMergeOperator();
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &store->handles_, &raw);
   if (!s.ok()) return FromRocks(s, "open RocksDB at " + options.dir);
@@ -98,6 +102,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
   store->outbox_ = store->handles_[4];
   store->trace_ = store->handles_[5];
   store->dispatch_ = store->handles_[6];
+  store->analytics_ = store->handles_[7];
   return store;
 }
 

@@ -10,6 +10,7 @@
 //   outbox     owned by engine/runtime: tasks and emitted events awaiting the broker's ack
 //   dispatch   owned by engine/dispatch: the send queue, the delivery ledger and
 //              outcome events awaiting the broker's ack
+//   analytics  owned by engine/analytics: counters merged by addition (analytics/counter_merge.h)
 //   default    "cp/" <topic> "/" <partition u32 BE>              -> v1::PartitionCheckpoint
 //              "jv/" <journey> "/" <version u32 BE>             -> journey YAML source
 //              "jp/" <journey>  -> operator pause override (flow/overrides.h)
@@ -122,6 +123,7 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* trace_cf() const { return trace_; }      // read-only use outside
   rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_; }
   rocksdb::ColumnFamilyHandle* dispatch_cf() const { return dispatch_; }
+  rocksdb::ColumnFamilyHandle* analytics_cf() const { return analytics_; }
 
   static std::string CustomerKey(int32_t partition, std::string_view id);
   // The same, into `out` (replacing its content; reuses its capacity).
@@ -142,6 +144,7 @@ class StateStore {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* trace_ = nullptr;
   rocksdb::ColumnFamilyHandle* dispatch_ = nullptr;
+  rocksdb::ColumnFamilyHandle* analytics_ = nullptr;
 };
 
 }  // namespace cairn::state

@@ -121,6 +121,30 @@ TEST(ConfigTest, ShippedExampleConfigLoads) {
   EXPECT_TRUE(s.ok()) << s.message();
 }
 
+TEST(ConfigTest, AnalyticsKeys) {
+  Config c;
+  ASSERT_TRUE(LoadConfigText(R"(
+analytics:
+  cost_per_message: { email: 0.001, sms: 0.05 }
+  intervals: [{ from: Product Added, to: Order Completed }]
+  revenue_properties: [amount]
+  max_event_names: 50
+)",
+                             "a.yaml", c)
+                  .ok());
+  EXPECT_DOUBLE_EQ(c.engine.analytics.cost_per_message.at("sms"), 0.05);
+  ASSERT_EQ(c.engine.analytics.intervals.size(), 1u);
+  EXPECT_EQ(c.engine.analytics.intervals[0].to, "Order Completed");
+  EXPECT_EQ(c.engine.analytics.revenue_properties, std::vector<std::string>{"amount"});
+  EXPECT_EQ(c.engine.analytics.max_event_names, 50u);
+  auto bad = LoadConfigText("analytics:\n  cost_per_message: { sms: -1 }\n", "b.yaml", c);
+  EXPECT_NE(bad.message().find("b.yaml:2:"), std::string::npos) << bad.message();
+  bad = LoadConfigText("analytics:\n  intervals: [{ from: A }]\n", "c.yaml", c);
+  EXPECT_NE(bad.message().find("c.yaml:2:"), std::string::npos) << bad.message();
+  bad = LoadConfigText("analytics:\n  costs: {}\n", "d.yaml", c);
+  EXPECT_NE(bad.message().find("unknown key 'analytics.costs'"), std::string::npos);
+}
+
 TEST(SampleStreamTest, DeterministicAndShaped) {
   SampleOptions o;
   o.customers = 50;
