@@ -16,6 +16,8 @@ PACKAGES=(
   libre2-dev libhowardhinnant-date-dev
   libcurl4-openssl-dev libnghttp2-dev libssl-dev libkainjow-mustache-dev
   kcat tzdata curl clang-format
+  chromium  # the dashboard end-to-end test (tests/dashboard, playwright-core drives it)
+  prometheus-cpp-dev yamllint
 )
 
 missing=()
@@ -33,6 +35,14 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [[ $status == "install ok installed" ]] || missing+=("$p")
   done
+fi
+
+# kubectl (for `kubectl kustomize` in tests/deploy): Debian's
+# kubernetes-client, unless a kubectl is already on PATH (e.g. Google's
+# kubectl package, which owns the same /usr/bin/kubectl).
+if ! command -v kubectl >/dev/null; then
+  status=$(dpkg-query -W -f='${Status}' kubernetes-client 2>/dev/null || true)
+  [[ $status == "install ok installed" ]] || missing+=(kubernetes-client)
 fi
 
 # (No early exit here: the project-local tools below are checked either way.)
@@ -103,6 +113,32 @@ if [[ ! -x $postfix_dir/usr/sbin/smtp-sink ]]; then
   rm -rf "$postfix_dir"
   mv "$postfix_work/root" "$postfix_dir"
   rm -rf "$postfix_work"
+  trap - EXIT
+fi
+
+# promtool, which checks the live /metrics output (tests/metrics). Debian's
+# prometheus package is a server with a service; only its promtool (a static
+# Go binary) is needed, so the package is unpacked into
+# <tools>/prometheus like postfix, never installed. Tests run
+# <tools>/prometheus/usr/bin/promtool.
+prometheus_dir=$cairn_tools_dir/prometheus
+if [[ ! -x $prometheus_dir/usr/bin/promtool ]]; then
+  echo "bootstrap: unpacking prometheus (for promtool) into $prometheus_dir" >&2
+  mkdir -p "$cairn_tools_dir"
+  prom_work=$(mktemp -d "$cairn_tools_dir/.prometheus-XXXXXX")
+  trap 'rm -rf "$prom_work"' EXIT
+  if [[ $(id -u) -eq 0 ]] && id _apt >/dev/null 2>&1; then
+    chown _apt "$prom_work"
+  fi
+  if ! (cd "$prom_work" && apt-get download -q prometheus); then
+    echo "bootstrap: apt-get download prometheus failed; updating the package lists once" >&2
+    tools_apt_get update -q
+    (cd "$prom_work" && apt-get download -q prometheus)
+  fi
+  dpkg-deb -x "$prom_work"/prometheus_*.deb "$prom_work/root"
+  rm -rf "$prometheus_dir"
+  mv "$prom_work/root" "$prometheus_dir"
+  rm -rf "$prom_work"
   trap - EXIT
 fi
 

@@ -242,15 +242,35 @@ json LedgerJson(const v1::LedgerEntry& e) {
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   std::vector<Route> routes;
-  routes.push_back({"GET", {"healthz"}, [](const HttpRequest&) {
-                      return HttpResponse::Json(200, R"({"status":"ok"})");
-                    }});
-  routes.push_back({"GET", {"readyz"}, [ctx](const HttpRequest&) {
+  // The probes answer without a token (kubelet has none); they hold no data.
+  routes.push_back(
+      {"GET",
+       {"healthz"},
+       [](const HttpRequest&) { return HttpResponse::Json(200, R"({"status":"ok"})"); },
+       Exposure::kAdmin,
+       Access::kOpen});
+  routes.push_back({"GET",
+                    {"readyz"},
+                    [ctx](const HttpRequest&) {
                       const bool ready = ctx.store != nullptr && ctx.ready && ctx.ready();
-                      return ready ? HttpResponse::Json(200, R"({"status":"ready"})")
-                                   : HttpResponse::Error(503, "not_ready",
-                                                         "no partitions assigned yet");
-                    }});
+                      if (!ready) {
+                        return HttpResponse::Error(503, "not_ready", "no partitions assigned yet");
+                      }
+                      if (ctx.lag) {
+                        for (const auto& [partition, lag] : ctx.lag()) {
+                          if (lag < 0 || lag > ctx.ready_max_lag) {
+                            return HttpResponse::Error(
+                                503, "catching_up",
+                                "partition " + std::to_string(partition) +
+                                    (lag < 0 ? ": high watermark not known yet"
+                                             : " is " + std::to_string(lag) + " messages behind"));
+                          }
+                        }
+                      }
+                      return HttpResponse::Json(200, R"({"status":"ready"})");
+                    },
+                    Exposure::kAdmin,
+                    Access::kOpen});
   routes.push_back(
       {"GET", {"v1", "customers", "*"}, [ctx](const HttpRequest& req) {
          const std::string& id = req.segments[2];

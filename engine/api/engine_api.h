@@ -1,6 +1,7 @@
 // The engine's HTTP endpoints:
 //   GET /healthz               the process is alive (never asks Kafka)
-//   GET /readyz                RocksDB open and partitions assigned, else 503
+//   GET /readyz                RocksDB open, partitions assigned and their lag caught up
+//                              (at most ready_max_lag behind; see lag below), else 503
 //   GET /v1/customers/{id}     profile, per-event stats, recent history; 404 if unknown
 //   GET /v1/customers/{id}/journeys  journey instances, entry records and the
 //                              decision trace (?trace=N, newest first)
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,11 @@ struct EngineApiContext {
   std::function<TimestampMs()> now;
   // Schedule-triggered journeys (engine/campaign); unset: no "campaigns" section.
   std::function<std::vector<campaign::CampaignStatus>()> campaigns;
+  // Messages behind per partition (runtime::Engine::ConsumerLag; -1 = high
+  // watermark not known yet, which counts as not caught up). Unset: /readyz
+  // looks at the assignment only.
+  std::function<std::map<int32_t, int64_t>()> lag;
+  int64_t ready_max_lag = 1000;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

@@ -161,7 +161,8 @@ HttpResponse OnUnsubscribe(const Context& ctx, const HttpRequest& req) {
       "unsubscribed");
   Status s = ctx.sink->Emit(claims->customer_id, event, /*durable=*/true);
   if (!s.ok()) {
-    spdlog::error("unsubscribe of {} ({}) not recorded: {}", claims->customer_id, claims->channel,
+    // The task id, not the customer id: no PII in logs at info and above.
+    spdlog::error("unsubscribe of task {} ({}) not recorded: {}", claims->task_id, claims->channel,
                   s.ToString());
     HttpResponse r = Page(503, "Please try again",
                           "<p>We could not record your request just now. Please try again in a "
@@ -299,12 +300,15 @@ std::vector<Route> TrackingRoutes(const dispatch::Tracker* tracker, dispatch::Ou
   auto bind = [ctx](HttpResponse (*fn)(const Context&, const HttpRequest&)) {
     return [ctx, fn](const HttpRequest& req) { return fn(*ctx, req); };
   };
+  // Served on the public listener, without a token: the signed token in the
+  // path (or the provider's callback query) is the authorization.
+  constexpr auto kPublic = Exposure::kPublic;
   return {
-      {"GET", {"t", "o", "*"}, bind(&OnOpen)},
-      {"GET", {"t", "c", "*"}, bind(&OnClick)},
-      {"GET", {"u", "*"}, bind(&OnUnsubscribePage)},
-      {"POST", {"u", "*"}, bind(&OnUnsubscribe)},
-      {"POST", {"hooks", "sms", "*"}, bind(&OnSmsStatus)},
+      {"GET", {"t", "o", "*"}, bind(&OnOpen), kPublic},
+      {"GET", {"t", "c", "*"}, bind(&OnClick), kPublic},
+      {"GET", {"u", "*"}, bind(&OnUnsubscribePage), kPublic},
+      {"POST", {"u", "*"}, bind(&OnUnsubscribe), kPublic},
+      {"POST", {"hooks", "sms", "*"}, bind(&OnSmsStatus), kPublic},
   };
 }
 

@@ -7,15 +7,21 @@
 #include <filesystem>
 #include <thread>
 
+#include "api/dashboard_routes.h"
 #include "api/engine_api.h"
+#include "api/events_routes.h"
 #include "api/http_server.h"
 #include "api/labels_routes.h"
+#include "api/listeners.h"
 #include "api/tracking_routes.h"
 #include "app/delivery.h"
+#include "app/logging.h"
 #include "app/sample_stream.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
+#include "kafka/event_publisher.h"
 #include "kafka/producer.h"
+#include "metrics/metrics.h"
 #include "runtime/engine.h"
 #include "state/state_store.h"
 
@@ -23,8 +29,6 @@ namespace cairn::app {
 namespace {
 
 void OnSignal(int /*sig*/) { StopFlag().store(true); }
-
-void SetLogLevel(const std::string& level) { spdlog::set_level(spdlog::level::from_str(level)); }
 
 // Starts the embedded broker, saying loudly that it is for development.
 Result<std::unique_ptr<kafka::EmbeddedBroker>> StartEmbedded(const std::string& listen,
@@ -56,7 +60,7 @@ void InstallSignalHandlers() {
 }
 
 int RunCommand(const Config& config) {
-  SetLogLevel(config.log_level);
+  ConfigureLogging(config.log_level, config.log_json);
   runtime::EngineOptions options = config.engine;
   std::unique_ptr<kafka::EmbeddedBroker> broker;
   if (options.brokers.empty()) {
@@ -74,14 +78,15 @@ int RunCommand(const Config& config) {
     return 1;
   }
   // Delivery: a connector whose config is wrong stops the start here.
-  auto delivery =
-      BuildDelivery(config, options.brokers, config.http, store->get(), &SystemClock::Instance());
+  auto delivery = BuildDelivery(config, options.brokers, config.http.public_listen, store->get(),
+                                &SystemClock::Instance());
   if (!delivery.ok()) {
     spdlog::error("{}", delivery.status().ToString());
     return 1;
   }
   Delivery& d = delivery.value();
   dispatch::Dispatcher* dispatcher = d.dispatcher.get();
+  std::unique_ptr<metrics::Metrics> prom;  // GET /metrics; outlives the engine (its observer)
   auto engine =
       runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
@@ -89,6 +94,8 @@ int RunCommand(const Config& config) {
     return 1;
   }
   runtime::Engine* e = engine->get();
+  prom = std::make_unique<metrics::Metrics>(metrics::EngineSources(e, store->get(), dispatcher));
+  e->SetObserver(prom.get());
   std::unique_ptr<flow::Library> library;
   if (!config.journeys_dir.empty()) {
     library = std::make_unique<flow::Library>(config.journeys_dir, store->get());
@@ -118,6 +125,8 @@ int RunCommand(const Config& config) {
   api::EngineApiContext ctx{store->get(), options.topics.events, [e] { return e->ready(); },
                             [e] { return e->metrics(); }};
   ctx.catalog = [e] { return e->journeys().catalog(); };
+  ctx.lag = [e] { return e->ConsumerLag(); };
+  ctx.ready_max_lag = config.ready_max_lag;
   if (options.event_time_clock) ctx.now = [e] { return e->latest_event_ms(); };
   ctx.campaigns = [e] { return e->campaigns(); };
   if (dispatcher != nullptr) {
@@ -125,33 +134,47 @@ int RunCommand(const Config& config) {
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   }
   auto routes = api::EngineRoutes(ctx);
+  routes.push_back(prom->Route());
   if (d.tracker) {
     auto tracking = api::TrackingRoutes(
         d.tracker.get(), d.sink.get(), &SystemClock::Instance(),
         std::set<std::string>(d.sms_connectors.begin(), d.sms_connectors.end()));
     routes.insert(routes.end(), tracking.begin(), tracking.end());
   }
-  // POST /v1/labels:batch: a producer of its own to the events topic.
-  std::unique_ptr<labels::LabelPublisher> label_publisher;
-  if (auto p = labels::LabelPublisher::Create(options.brokers, options.topics.events,
-                                              &SystemClock::Instance());
-      p.ok()) {
-    label_publisher = std::move(p).value();
+  // POST /v1/labels:batch, /v1/events, /v1/batch: one producer of their own.
+  std::unique_ptr<kafka::EventPublisher> publisher;
+  if (auto p = kafka::EventPublisher::Create(options.brokers, options.topics.events); p.ok()) {
+    publisher = std::move(p).value();
   } else {
-    spdlog::error("labels API unavailable: {}", p.status().ToString());
+    spdlog::error("labels and events API unavailable: {}", p.status().ToString());
+  }
+  std::unique_ptr<labels::LabelPublisher> label_publisher;
+  if (publisher) {
+    label_publisher =
+        std::make_unique<labels::LabelPublisher>(publisher.get(), &SystemClock::Instance());
   }
   auto label_routes = api::LabelRoutes(label_publisher.get());
   routes.insert(routes.end(), label_routes.begin(), label_routes.end());
-  auto http = api::HttpServer::Start(config.http, std::move(routes));
+  auto event_routes = api::EventsRoutes(publisher.get(), &SystemClock::Instance(), options.parse);
+  routes.insert(routes.end(), event_routes.begin(), event_routes.end());
+  // The dashboard's static files hold no data: no token needed to load them.
+  for (auto& r : api::DashboardRoutes()) {
+    r.access = api::Access::kOpen;
+    routes.push_back(std::move(r));
+  }
+  auto http = api::StartListeners(config.http, std::move(routes), config.store.dir);
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());
-    return 1;
+    return 3;
   }
-  spdlog::info("cairn: consuming '{}' from {}, state in {}, HTTP on http://{}",
-               options.topics.events, options.brokers, config.store.dir, (*http)->address());
+  spdlog::info("cairn: consuming '{}' from {}, state in {}, public HTTP on {}, admin API on {}{}",
+               options.topics.events, options.brokers, config.store.dir, http->public_server->url(),
+               http->admin_server->url(),
+               http->tokens ? "" : " (protected mode: loopback clients only)");
   Status s = e->Run(StopFlag());
   library.reset();
-  http->reset();
+  http->public_server.reset();
+  http->admin_server.reset();
   engine->reset();
   if (dispatcher != nullptr) {
     dispatcher->Stop();

@@ -25,9 +25,10 @@ struct DemoOptions {
   int customers = 3000;
   int days = 180;
   uint64_t seed = 42;
-  std::string http = "127.0.0.1:0";
-  bool serve = false;                 // keep the engine and HTTP API up until a signal
-  std::string journeys = "journeys";  // the example journeys, run on event time
+  std::string http = "127.0.0.1:0";         // admin API (loopback: protected mode)
+  std::string public_http = "127.0.0.1:0";  // public listener (tracking links)
+  bool serve = false;                       // keep the engine and HTTP API up until a signal
+  std::string journeys = "journeys";        // the example journeys, run on event time
   // Delivery: postfix's smtp-sink for email (empty or missing: no email
   // channel); SMS and push always go to an in-process provider sink.
   std::string smtp_sink = ".tools/postfix/usr/sbin/smtp-sink";

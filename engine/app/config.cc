@@ -128,7 +128,25 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                                .On("cache_customers",
                                    Into(e.cache_capacity, "storage.cache_customers"));
                          }))
-      .On("http", sub("http", [&](Section& s) { s.On("listen", Into(c.http, "http.listen")); }))
+      .On("http", sub("http",
+                      [&](Section& s) {
+                        auto& h = c.http;
+                        auto tls = [&](const std::string& key, api::TlsFiles& t) {
+                          return sub(key, [&t, key](Section& ts) {
+                            ts.On("cert_file", Into(t.cert_file, key + ".cert_file"))
+                                .On("key_file", Into(t.key_file, key + ".key_file"));
+                          });
+                        };
+                        s.On("listen", Into(h.admin_listen, "http.listen"))  // alias, older configs
+                            .On("public_listen", Into(h.public_listen, "http.public_listen"))
+                            .On("admin_listen", Into(h.admin_listen, "http.admin_listen"))
+                            .On("admin_tokens_file",
+                                Into(h.admin_tokens_file, "http.admin_tokens_file"))
+                            .On("audit_log", Into(h.audit_log, "http.audit_log"))
+                            .On("metrics_public", Into(h.metrics_public, "http.metrics_public"))
+                            .On("tls", tls("http.tls", h.public_tls))
+                            .On("admin_tls", tls("http.admin_tls", h.admin_tls));
+                      }))
       .On("ingest", sub("ingest",
                         [&](Section& s) {
                           s.On("max_batch", Into(e.max_batch, "ingest.max_batch"))
@@ -218,7 +236,15 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                             s.On("base_url", Into(c.tracking_base_url, "tracking.base_url"))
                                 .On("key_file", Into(c.tracking_key_file, "tracking.key_file"));
                           }))
-      .On("log_level", Into(c.log_level, "log_level"));
+      .On("log_level", Into(c.log_level, "log_level"))
+      .On("ready_max_lag", Into(c.ready_max_lag, "ready_max_lag"))
+      .On("log_format", [&](const YAML::Node& n, const std::string& where) -> Status {
+        if (!n.IsScalar() || (n.Scalar() != "text" && n.Scalar() != "json")) {
+          return InvalidArgument(where + ": 'log_format' must be text or json");
+        }
+        c.log_json = n.Scalar() == "json";
+        return Status::Ok();
+      });
   return root_section.Apply();
 }
 

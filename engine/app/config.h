@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/listeners.h"
 #include "cairn/status.h"
 #include "dispatch/config_fields.h"
 #include "runtime/engine.h"
@@ -21,8 +22,12 @@ struct Config {
   state::StoreOptions store;                      // storage.*
   std::string embedded_kafka = "127.0.0.1:9092";  // used when engine.brokers is empty
   int embedded_partitions = 16;
-  std::string http = "127.0.0.1:8080";
+  api::HttpConfig http;  // http.*: the public and admin listeners (docs/api.md)
   std::string log_level = "info";
+  bool log_json = false;  // log_format: json (JSON lines) | text (default)
+  // ready_max_lag: /readyz answers 200 only while every partition with
+  // a known position is at most this many messages behind.
+  int64_t ready_max_lag = 1000;
   std::string journeys_dir;  // journeys.dir: the journey files; empty = no journeys
   int journeys_reload_ms =
       2000;  // journeys.reload_ms: how often the directory is re-read (0 = never)
@@ -33,7 +38,7 @@ struct Config {
   std::vector<std::pair<std::string, std::shared_ptr<dispatch::YamlConfigFields>>> connectors;
   std::string templates_dir;      // dispatch.templates_dir; "" = <journeys.dir>/templates
   bool dispatch_sync = true;      // dispatch.sync_ledger: fsync every ledger write
-  std::string tracking_base_url;  // tracking.base_url; "" = http://<http.listen>
+  std::string tracking_base_url;  // tracking.base_url; "" = http(s)://<http.public_listen>
   std::string tracking_key_file;  // tracking.key_file: the link-signing secret
 };
 

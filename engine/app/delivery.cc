@@ -100,7 +100,9 @@ Result<Delivery> BuildDelivery(const Config& config, const std::string& brokers,
       return InvalidArgument("tracking.key_file: the key needs at least 16 bytes");
     }
     std::string base =
-        config.tracking_base_url.empty() ? "http://" + http_address : config.tracking_base_url;
+        config.tracking_base_url.empty()
+            ? (config.http.public_tls.enabled() ? "https://" : "http://") + http_address
+            : config.tracking_base_url;
     auto tracker = dispatch::Tracker::Create(base, *key);
     if (!tracker.ok()) return tracker.status().WithContext("tracking");
     d.tracker = std::make_unique<dispatch::Tracker>(std::move(tracker).value());

@@ -14,8 +14,11 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/dashboard_routes.h"
 #include "api/engine_api.h"
+#include "api/events_routes.h"
 #include "api/http_server.h"
+#include "api/listeners.h"
 #include "api/tracking_routes.h"
 #include "app/commands.h"
 #include "app/delivery.h"
@@ -25,7 +28,9 @@
 #include "flow/library.h"
 #include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
+#include "kafka/event_publisher.h"
 #include "kafka/producer.h"
+#include "metrics/metrics.h"
 #include "profile/profile_store.h"
 
 namespace cairn::app {
@@ -286,7 +291,7 @@ int DemoCommand(const DemoOptions& d) {
   }
   // Delivery to local peers: email to smtp-sink, SMS and push to a provider
   // sink that reports SMS deliveries back like Twilio's status callbacks.
-  std::string http_listen = d.http;
+  std::string http_listen = d.public_http;
   if (http_listen.ends_with(":0")) {
     http_listen = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
   }
@@ -306,7 +311,8 @@ int DemoCommand(const DemoOptions& d) {
   }
   Config dc;
   dc.engine = options;
-  dc.http = http_listen;
+  dc.http.public_listen = http_listen;
+  dc.http.admin_listen = d.http;
   dc.journeys_dir = d.journeys;
   dc.tracking_key_file = d.data_dir + "/tracking.key";
   std::ofstream(dc.tracking_key_file) << "demo-tracking-key-" << d.seed << "-0123456789abcdef\n";
@@ -340,6 +346,7 @@ int DemoCommand(const DemoOptions& d) {
     return 1;
   }
   dispatch::Dispatcher* dispatcher = delivery->dispatcher.get();
+  std::unique_ptr<metrics::Metrics> prom;  // GET /metrics; outlives the engine (its observer)
   auto engine =
       runtime::Engine::Create(options, store->get(), &SystemClock::Instance(), dispatcher);
   if (!engine.ok()) {
@@ -347,6 +354,8 @@ int DemoCommand(const DemoOptions& d) {
     return 1;
   }
   runtime::Engine* e = engine->get();
+  prom = std::make_unique<metrics::Metrics>(metrics::EngineSources(e, store->get(), dispatcher));
+  e->SetObserver(prom.get());
   std::unique_ptr<flow::Library> library;
   if (!d.journeys.empty()) {
     library = std::make_unique<flow::Library>(d.journeys, store->get());
@@ -365,6 +374,7 @@ int DemoCommand(const DemoOptions& d) {
   ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
   ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };
   auto routes = api::EngineRoutes(ctx);
+  routes.push_back(prom->Route());
   // The journeys run on event time: delivery reports are stamped with the
   // stream's time, so they do not move a partition's clock to today.
   struct StreamClock final : Clock {
@@ -376,14 +386,29 @@ int DemoCommand(const DemoOptions& d) {
   auto tracking =
       api::TrackingRoutes(delivery->tracker.get(), delivery->sink.get(), &stream_clock, {"texts"});
   routes.insert(routes.end(), tracking.begin(), tracking.end());
-  auto http = api::HttpServer::Start(http_listen, std::move(routes));
+  // POST /v1/events, /v1/batch: events for the demo's stream from curl.
+  auto publisher = kafka::EventPublisher::Create(options.brokers, options.topics.events);
+  auto events = api::EventsRoutes(publisher.ok() ? publisher->get() : nullptr,
+                                  &SystemClock::Instance(), options.parse);
+  routes.insert(routes.end(), events.begin(), events.end());
+  for (auto& r : api::DashboardRoutes()) {
+    r.access = api::Access::kOpen;  // static files, no data
+    routes.push_back(std::move(r));
+  }
+  auto http = api::StartListeners(dc.http, std::move(routes), d.data_dir);
   if (!http.ok()) {
     fmt::print(stderr, "demo: {}\n", http.status().ToString());
     return 1;
   }
+  const std::string api_address = http->admin_server->address();
 
-  fmt::print("Cairn demo: embedded Kafka on {}, RocksDB in {}, HTTP API on http://{}\n",
-             options.brokers, d.data_dir, (*http)->address());
+  fmt::print(
+      "Cairn demo: embedded Kafka on {}, RocksDB in {}, admin API on http://{} (loopback, no "
+      "token), tracking links on http://{}\n",
+      options.brokers, d.data_dir, api_address, http->public_server->address());
+  fmt::print("Dashboard: http://{}/dashboard/ ({})\n", api_address,
+             d.serve ? "kept up after the report until Ctrl-C"
+                     : "up while the demo runs; `make demo SERVE=1` keeps it up");
   SampleOptions so;
   so.customers = d.customers;
   so.days = d.days;
@@ -553,7 +578,7 @@ int DemoCommand(const DemoOptions& d) {
   if (!top_id.empty()) {
     fmt::print("  top customer   {:>10}: {} orders, {:.2f} USD, last order {}\n", top_id,
                top_orders, top_revenue, FormatTimestamp(top_last));
-    fmt::print("  look it up:    curl http://{}/v1/customers/{}\n", (*http)->address(), top_id);
+    fmt::print("  look it up:    curl http://{}/v1/customers/{}\n", api_address, top_id);
   }
   fmt::print("  check          {}\n",
              ok ? "OK: every event counted exactly once, every malformed one dead-lettered"
@@ -561,13 +586,15 @@ int DemoCommand(const DemoOptions& d) {
                               expected_events, summary.retries, summary.malformed));
 
   bool journeys_ok = true;
-  if (library) journeys_ok = ReportJourneys(*e, options, (*http)->address());
+  if (library) journeys_ok = ReportJourneys(*e, options, api_address);
   if (library && journeys_ok) journeys_ok = ReportProfiles(*e, **store, options);
   const bool delivery_ok =
-      ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, (*http)->address());
+      ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, api_address);
 
   if (d.serve && ok && journeys_ok && delivery_ok) {
-    fmt::print("\nServing on http://{} until Ctrl-C.\n", (*http)->address());
+    fmt::print("\nDashboard: http://{}/dashboard/\nServing on http://{} until Ctrl-C.\n",
+               api_address, api_address);
+    std::fflush(stdout);
     while (!StopFlag().load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   stop = true;

@@ -1,9 +1,10 @@
 // cairn: the engine binary. Subcommands: run, validate, simulate, broker, demo, produce-sample,
-// import labels.
+// import labels, segment preview, token create.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 
 #include "app/commands.h"
@@ -11,6 +12,7 @@
 #include "app/import_labels_command.h"
 #include "app/segment_command.h"
 #include "app/simulate_command.h"
+#include "app/token_command.h"
 #include "app/validate_command.h"
 
 int main(int argc, char** argv) {
@@ -28,16 +30,31 @@ int main(int argc, char** argv) {
                                    "Address of the embedded development broker, used when no "
                                    "brokers are given (default 127.0.0.1:9092)");
   auto* data_dir = run->add_option("--data-dir", "RocksDB data directory (default ./cairn-data)");
-  auto* http = run->add_option("--http", "HTTP listen address (default 127.0.0.1:8080)");
+  auto* http = run->add_option("--http,--admin-listen",
+                               "Admin HTTP listener: the API, metrics, probes (default "
+                               "127.0.0.1:8080; loopback only without --admin-tokens)");
+  auto* public_listen = run->add_option(
+      "--public-listen",
+      "Public HTTP listener: tracking links, provider callbacks (default 127.0.0.1:8081)");
+  auto* admin_tokens =
+      run->add_option("--admin-tokens",
+                      "Admin bearer tokens file (docs/api.md); without it the admin API "
+                      "serves loopback only");
   auto* group = run->add_option("--group", "Kafka consumer group id (default cairn)");
   auto* instance = run->add_option("--instance-id", "Static group membership id (a pod name)");
   auto* log_level = run->add_option("--log-level", "trace, debug, info, warn, error");
+  bool log_json = false;
+  run->add_flag("--log-json", log_json, "Log JSON lines (ts, level, logger, msg)");
   auto* journeys_dir = run->add_option("--journeys", "Journey directory, watched for changes");
 
   // cairn validate
   std::vector<std::string> validate_paths;
-  auto* validate = cli.add_subcommand("validate", "Check journey files; file:line:col per problem");
-  validate->add_option("paths", validate_paths, "Journey files or directories")->required();
+  std::string validate_config;
+  auto* validate = cli.add_subcommand(
+      "validate", "Check journey files and/or an engine config; file:line:col per problem");
+  validate->add_option("paths", validate_paths, "Journey files or directories");
+  validate->add_option("--config", validate_config,
+                       "An engine config file (docs/configuration.md)");
 
   // cairn simulate
   SimulateOptions sim;
@@ -72,7 +89,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000000));
   demo_cmd->add_option("--days", demo.days)->capture_default_str()->check(CLI::Range(1, 3650));
   demo_cmd->add_option("--seed", demo.seed)->capture_default_str();
-  demo_cmd->add_option("--http", demo.http, "HTTP API address")->capture_default_str();
+  demo_cmd->add_option("--http", demo.http, "Admin API address (loopback)")->capture_default_str();
+  demo_cmd->add_option("--public-http", demo.public_http, "Public address (tracking links)")
+      ->capture_default_str();
   demo_cmd->add_flag("--serve", demo.serve, "Keep the engine up after the report");
   demo_cmd->add_option("--journeys", demo.journeys, "Journey directory (empty: none)")
       ->capture_default_str();
@@ -122,6 +141,21 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1000))
       ->capture_default_str();
 
+  // cairn token create
+  TokenCreateOptions token;
+  auto* token_cmd = cli.add_subcommand("token", "Admin API tokens (docs/api.md)");
+  token_cmd->require_subcommand(1);
+  auto* token_create = token_cmd->add_subcommand(
+      "create", "Print a new token; append its hashed line to the token file");
+  token_create->add_option("--scope", token.scope, "read or admin")
+      ->required()
+      ->check(CLI::IsMember({"read", "admin"}));
+  token_create->add_option("--name", token.name, "Who holds it (shown in the audit log)")
+      ->required();
+  token_create->add_option("--file", token.file,
+                           "Token file to append to (created 0600); without it the line is "
+                           "printed on stderr");
+
   CLI11_PARSE(cli, argc, argv);
   InstallSignalHandlers();
 
@@ -136,10 +170,13 @@ int main(int argc, char** argv) {
     if (*brokers) config.engine.brokers = brokers->as<std::string>();
     if (*embedded) config.embedded_kafka = embedded->as<std::string>();
     if (*data_dir) config.store.dir = data_dir->as<std::string>();
-    if (*http) config.http = http->as<std::string>();
+    if (*http) config.http.admin_listen = http->as<std::string>();
+    if (*public_listen) config.http.public_listen = public_listen->as<std::string>();
+    if (*admin_tokens) config.http.admin_tokens_file = admin_tokens->as<std::string>();
     if (*group) config.engine.group_id = group->as<std::string>();
     if (*instance) config.engine.instance_id = instance->as<std::string>();
     if (*log_level) config.log_level = log_level->as<std::string>();
+    if (log_json) config.log_json = true;
     if (*journeys_dir) config.journeys_dir = journeys_dir->as<std::string>();
     return RunCommand(config);
   }
@@ -149,8 +186,16 @@ int main(int argc, char** argv) {
     import_labels.terminal = isatty(STDERR_FILENO) != 0;
     return ImportLabelsCommand(import_labels, std::cout, std::cerr);
   }
-  if (*validate) return RunValidate(validate_paths, std::cout, std::cerr);
+  if (*validate) {
+    int rc = 0;
+    if (!validate_config.empty()) rc = RunValidateConfig(validate_config, std::cout);
+    if (!validate_paths.empty() || validate_config.empty()) {
+      rc = std::max(rc, RunValidate(validate_paths, std::cout, std::cerr));
+    }
+    return rc;
+  }
   if (*preview_cmd) return RunSegmentPreview(preview, std::cout, std::cerr);
+  if (*token_create) return TokenCreateCommand(token, std::cout, std::cerr);
   if (*simulate) {
     spdlog::set_level(spdlog::level::warn);
     return SimulateCommand(sim, std::cout, std::cerr);

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <set>
 
+#include "app/config.h"
+#include "app/delivery.h"
 #include "dispatch/templates.h"
 #include "journey/loader.h"
 #include "profile/loader.h"
@@ -93,6 +95,37 @@ int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::o
   for (const auto& j : set.journeys) steps += j.steps.size();
   out << "ok: " << set.journeys.size() << (set.journeys.size() == 1 ? " journey, " : " journeys, ")
       << steps << (steps == 1 ? " step" : " steps") << profile_summary << ", 0 problems\n";
+  return 0;
+}
+
+int RunValidateConfig(const std::string& path, std::ostream& out) {
+  Config config;
+  if (Status s = LoadConfigFile(path, config); !s.ok()) {
+    out << s.message() << "\n";
+    return 1;
+  }
+  std::set<std::string> instances;
+  for (const auto& [name, fields] : config.connectors) {
+    auto type = fields->String("type", std::nullopt);
+    if (!type.ok()) {
+      out << type.status().message() << "\n";
+      return 1;
+    }
+    if (BuiltinConnectors().Find(type.value()) == nullptr) {
+      out << path << ": connectors." << name << ".type: unknown connector type '" << type.value()
+          << "'\n";
+      return 1;
+    }
+    instances.insert(name);
+  }
+  for (const auto& [channel, instance] : config.channels) {
+    if (instances.count(instance) == 0) {
+      out << path << ": channels." << channel << ": no connector instance named '" << instance
+          << "'\n";
+      return 1;
+    }
+  }
+  out << "ok: config " << path << "\n";
   return 0;
 }
 

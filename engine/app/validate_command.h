@@ -20,4 +20,12 @@ namespace cairn::app {
 
 int RunValidate(const std::vector<std::string>& paths, std::ostream& out, std::ostream& err);
 
+// `cairn validate --config FILE`: reads an engine config file with the
+// engine's own parser (unknown keys, wrong types: `file:line:col: message`),
+// then checks that every channel names a connector instance and every
+// connector's `type` is a connector Cairn ships. Connector-specific keys
+// (credentials files...) are checked by the factories at start, not here.
+// Prints `ok: config FILE` and returns 0, else one problem line and 1.
+int RunValidateConfig(const std::string& path, std::ostream& out);
+
 }  // namespace cairn::app

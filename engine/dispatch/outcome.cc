@@ -20,6 +20,8 @@ std::string OutcomeEventJson(std::string_view name, const OutcomeRef& ref,
   e["messageId"] = ref.task_id + ":" + std::string(message_id_suffix);
   e["timestamp"] = FormatTimestamp(at);
   e["properties"] = std::move(props);
+  // Cairn's own event: it does not tell that the id is a userId (engine/identity).
+  e["context"] = {{"cairn", {{"source", "dispatch"}}}};
   return e.dump();
 }
 

@@ -122,7 +122,13 @@ Links NewLinks(const Options& options, const Event& event, v1::CustomerState& cu
   Links out;
   auto& id = *customer.mutable_identity();
   const std::string& self = customer.id();
-  if (!event.user_id.empty() && event.user_id == self && !id.identified()) id.set_identified(true);
+  // A userId marks an identified profile, unless Cairn itself wrote the event
+  // (profile and journey events, outcomes, label imports, re-keyed copies
+  // carry context.cairn and address every customer by userId).
+  if (!event.user_id.empty() && event.user_id == self && !id.identified() &&
+      event.context_json.find("\"cairn\"") == std::string::npos) {
+    id.set_identified(true);
+  }
   auto fresh = [&](const std::string& other) {
     return !other.empty() && other != self && InsertSorted(id.mutable_linked(), other);
   };
@@ -170,8 +176,14 @@ v1::OutboxRecord ForwardRecord(std::string_view topic, const Event& event, std::
                                std::string_view fallback_id) {
   json e;
   e["type"] = std::string(EventTypeName(event.type));
-  e["userId"] = to;
-  if (!event.anonymous_id.empty()) e["anonymousId"] = event.anonymous_id;
+  // Re-keyed to `to`, addressed as the original was: an anonymous event stays
+  // anonymous (it does not make the survivor an identified profile).
+  if (event.user_id.empty()) {
+    e["anonymousId"] = to;
+  } else {
+    e["userId"] = to;
+    if (!event.anonymous_id.empty()) e["anonymousId"] = event.anonymous_id;
+  }
   if (event.type == EventType::kTrack) e["event"] = event.name;
   if (event.type == EventType::kPage || event.type == EventType::kScreen) {
     // The parser names these "Page Viewed" / "Screen Viewed"; keep the page name.

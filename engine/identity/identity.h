@@ -96,8 +96,9 @@ v1::OutboxRecord ClaimRecord(std::string_view topic, std::string_view node, cons
                              TimestampMs now);
 v1::OutboxRecord MergeRecord(std::string_view topic, const v1::IdentityMerge& merge,
                              TimestampMs now);
-// `event` re-keyed to `to` (userId = to, anonymousId kept), with its
-// messageId, or `fallback_id` when it had none.
+// `event` re-keyed to `to` (its userId, or for an anonymous event its
+// anonymousId, becomes `to`), with its messageId, or `fallback_id` when it
+// had none, and context.cairn.forwarded_from naming the old id.
 v1::OutboxRecord ForwardRecord(std::string_view topic, const Event& event, std::string_view to,
                                std::string_view fallback_id);
 

@@ -3,40 +3,40 @@
 #include <utility>
 
 namespace cairn::labels {
+namespace {
+
+kafka::OutRecord Record(const LabelRow& row, std::string_view source, TimestampMs now) {
+  return {
+      row.customer_id, LabelEventJson(row, source, now), {{"content-type", "application/json"}}};
+}
+
+}  // namespace
 
 Result<std::unique_ptr<LabelPublisher>> LabelPublisher::Create(const std::string& brokers,
                                                                std::string topic,
                                                                const Clock* clock,
                                                                kafka::KafkaProperties extra) {
-  // The producer's defaults already ask for idempotence; say it here too, so
-  // no `extra` can turn it off by accident.
-  extra["enable.idempotence"] = "true";
-  auto producer = kafka::Producer::Create({brokers, std::move(extra), {}});
-  if (!producer.ok()) return producer.status();
-  std::unique_ptr<LabelPublisher> p(new LabelPublisher());
-  p->producer_ = std::move(producer).value();
-  p->topic_ = std::move(topic);
-  p->clock_ = clock;
+  auto events = kafka::EventPublisher::Create(brokers, std::move(topic), std::move(extra));
+  if (!events.ok()) return events.status();
+  auto p = std::make_unique<LabelPublisher>(events->get(), clock);
+  p->owned_ = std::move(events).value();
   return p;
 }
 
 Status LabelPublisher::Enqueue(const LabelRow& row, std::string_view source) {
-  return producer_->Produce(topic_, row.customer_id, LabelEventJson(row, source, clock_->NowMs()),
-                            {{"content-type", "application/json"}});
+  auto r = Record(row, source, clock_->NowMs());
+  return events_->Enqueue(r.key, r.value, r.headers);
 }
 
-Status LabelPublisher::Flush(int timeout_ms) { return producer_->Flush(timeout_ms); }
+Status LabelPublisher::Flush(int timeout_ms) { return events_->Flush(timeout_ms); }
 
 Status LabelPublisher::Publish(const std::vector<LabelRow>& rows, std::string_view source,
                                int timeout_ms) {
-  std::lock_guard lock(publish_mu_);
-  for (const auto& row : rows) {
-    if (auto s = Enqueue(row, source); !s.ok()) {
-      (void)producer_->Flush(timeout_ms);  // settle what went out; the caller retries all
-      return s;
-    }
-  }
-  return producer_->Flush(timeout_ms);
+  std::vector<kafka::OutRecord> records;
+  records.reserve(rows.size());
+  const TimestampMs now = clock_->NowMs();
+  for (const auto& row : rows) records.push_back(Record(row, source, now));
+  return events_->Publish(records, timeout_ms);
 }
 
 }  // namespace cairn::labels

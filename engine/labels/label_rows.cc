@@ -183,7 +183,9 @@ std::string LabelEventJson(const LabelRow& row, std::string_view source, Timesta
                 {"userId", row.customer_id},
                 {"messageId", LabelMessageId(row)},
                 {"timestamp", FormatTimestamp(now)},
-                {"properties", std::move(props)}};
+                {"properties", std::move(props)},
+                // Cairn's own event: it does not tell that the id is a userId (engine/identity).
+                {"context", {{"cairn", {{"source", "labels"}}}}}};
   return event.dump();
 }
 

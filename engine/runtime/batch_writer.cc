@@ -1,5 +1,7 @@
 #include "runtime/batch_writer.h"
 
+#include <chrono>
+
 namespace cairn::runtime {
 
 BatchWriter::BatchWriter(state::StateStore* store) : store_(store) {
@@ -41,8 +43,11 @@ void BatchWriter::Loop() {
     if (job_ == nullptr) return;  // quit with nothing to write
     state::StateStore::Batch* batch = job_;
     lock.unlock();
+    const auto start = std::chrono::steady_clock::now();
     Status s = store_->Write(*batch);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     lock.lock();
+    last_write_seconds_ = took.count();
     job_ = nullptr;
     result_ = std::move(s);
     done_ = true;

@@ -28,6 +28,9 @@ class BatchWriter {
   // nothing was in flight).
   Status Wait();
   bool in_flight() const { return in_flight_; }  // ingest thread only
+  // How long the last finished write took (RocksDB Write), in seconds.
+  // Ingest thread, after Wait().
+  double last_write_seconds() const { return last_write_seconds_; }
 
  private:
   void Loop();
@@ -40,6 +43,7 @@ class BatchWriter {
   bool done_ = false;                        // guarded by mu_
   bool quit_ = false;                        // guarded by mu_
   Status result_;                            // guarded by mu_
+  double last_write_seconds_ = 0;            // guarded by mu_
   std::thread thread_;
 };
 

@@ -158,6 +158,7 @@ void Engine::DeadLetter(const rd_kafka_message_t& msg, const ingest::ParseError&
   ReadHeaders(msg, original);
   for (const auto& [k, v] : original) headers.emplace_back(std::string(k), std::string(v));
   headers.emplace_back("cairn.dlq.reason", std::string(ingest::DeadLetterReasonName(error.reason)));
+  dead_by_reason_[static_cast<size_t>(error.reason)]++;
   headers.emplace_back("cairn.dlq.detail", error.detail);
   headers.emplace_back("cairn.source.topic", rd_kafka_topic_name(msg.rkt));
   headers.emplace_back("cairn.source.partition", std::to_string(msg.partition));
@@ -274,6 +275,10 @@ void Engine::FireTimers() {
     flow::Context ctx{p.timer.partition,
                       options_.event_time_clock ? p.timer.due_ms : clock_->NowMs(), this,
                       ps.checkpoint.mutable_profile(), &rfm_quantiles_};
+    if (observer_ != nullptr && !options_.event_time_clock) {
+      lateness_scratch_.push_back(
+          static_cast<double>(std::max<TimestampMs>(0, ctx.now - p.timer.due_ms)) / 1000.0);
+    }
     if (p.entry->state.identity().forwarded_to().empty()) {  // a merged-away id's do nothing
       runtime_.OnTimer(ctx, p.entry->state, p.timer);
       MarkDirty(*p.entry);
@@ -384,10 +389,12 @@ void Engine::ApplyEvent(Pending& p, PartitionState& ps) {
       state::ApplyResult::kDuplicate) {
     ps.checkpoint.set_duplicates(ps.checkpoint.duplicates() + 1);
     counts_.duplicates++;
+    counts_.duplicates_by_type[static_cast<size_t>(p.event.type)]++;
     return;
   }
   ps.checkpoint.set_events(ps.checkpoint.events() + 1);
   counts_.events++;
+  counts_.events_by_type[static_cast<size_t>(p.event.type)]++;
   if (is_new) {
     ps.checkpoint.set_customers(ps.checkpoint.customers() + 1);
     counts_.customers++;
@@ -532,6 +539,11 @@ void Engine::ProcessBatch() {
   }
 
   const double ms = MsSince(start);
+  if (observer_ != nullptr) {
+    observer_->OnBatch(ms / 1000.0);
+    if (!lateness_scratch_.empty()) observer_->OnTimersFired(lateness_scratch_);
+  }
+  lateness_scratch_.clear();
   std::lock_guard lock(metrics_mu_);
   metrics_.poll_ms = poll_ms_;
   metrics_.parse_ms += parse_ms;
@@ -547,6 +559,14 @@ void Engine::ProcessBatch() {
   metrics_.forwarded += counts_.forwarded;
   metrics_.identity_records += counts_.identity;
   metrics_.merged_away += counts_.merged;
+  for (size_t i = 0; i < kEventTypeCount; ++i) {
+    metrics_.events_by_type[i] += counts_.events_by_type[i];
+    metrics_.duplicates_by_type[i] += counts_.duplicates_by_type[i];
+  }
+  for (size_t i = 0; i < kDeadLetterReasonCount; ++i) {
+    metrics_.dead_letters_by_reason[i] += dead_by_reason_[i];
+  }
+  dead_by_reason_ = {};
   metrics_.timers_fired += fired;
   metrics_.tasks_published = outbox_->published();
   metrics_.outbox_unacked = outbox_->pending();
@@ -607,6 +627,7 @@ Status Engine::SubmitWrite() {
 Status Engine::FinishWrite() {
   if (!writer_.in_flight()) return Status::Ok();
   CAIRN_RETURN_IF_ERROR(writer_.Wait());
+  if (observer_ != nullptr) observer_->OnWrite(writer_.last_write_seconds());
   // The outbox records of that write are durable: hand them to the broker.
   CAIRN_RETURN_IF_ERROR(outbox_->Publish());
   // Its send tasks go to the dispatcher once the WAL is synced: a message
@@ -666,6 +687,8 @@ void Engine::OnRevoke(const std::vector<kafka::TopicPartition>& parts) {
     campaigns_.Revoke(tp.partition);
     outbox_->Forget(tp.partition);
     if (dispatcher_ != nullptr) dispatcher_->Revoke(tp.partition);
+    std::lock_guard lock(metrics_mu_);
+    committed_.erase(tp.partition);  // its lag and timers are the new owner's
   }
   // Messages a cut carried over belong to the new owner if their partition went.
   size_t kept = 0;
@@ -705,6 +728,24 @@ EngineMetrics Engine::metrics() const {
 std::map<std::string, uint64_t> Engine::journey_counts() const {
   std::lock_guard lock(metrics_mu_);
   return journey_counts_;
+}
+
+std::map<int32_t, int64_t> Engine::ConsumerLag() const {
+  std::map<int32_t, int64_t> lag;
+  if (consumer_ == nullptr) return lag;
+  for (const auto& [partition, next] : committed_offsets()) {
+    int64_t low = 0;
+    int64_t high = 0;
+    // Cached from fetch responses: no broker round trip, safe from any thread.
+    if (rd_kafka_get_watermark_offsets(consumer_->handle(), options_.topics.events.c_str(),
+                                       partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      lag[partition] = -1;
+      continue;
+    }
+    lag[partition] = std::max<int64_t>(0, high - next);
+  }
+  return lag;
 }
 
 std::map<int32_t, int64_t> Engine::committed_offsets() const {

@@ -14,12 +14,14 @@
 // thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -72,6 +74,27 @@ struct EngineOptions {
   identity::Options identity;            // identity resolution (engine/identity)
 };
 
+// Sizes of the per-type / per-reason counter arrays below.
+inline constexpr size_t kEventTypeCount = static_cast<size_t>(EventType::kGroup) + 1;
+// (kIdentity is the last DeadLetterReason.)
+inline constexpr size_t kDeadLetterReasonCount =
+    static_cast<size_t>(ingest::DeadLetterReason::kIdentity) + 1;
+
+// Observations that counters cannot carry (histograms: engine/metrics).
+// Called on the ingest thread, a few times per batch, never per event;
+// implementations must be cheap and must not call back into the Engine.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  // A batch was processed (poll excluded: parse to write handed over).
+  virtual void OnBatch(double seconds) = 0;
+  // A RocksDB write (one WriteBatch) finished, taking `seconds`.
+  virtual void OnWrite(double seconds) = 0;
+  // Timers fired in a batch: how late each was (wall clock - due, >= 0).
+  // Not called on the event-time clock, where timers are never late.
+  virtual void OnTimersFired(std::span<const double> lateness_seconds) = 0;
+};
+
 // Counters since the process started (totals across restarts live in the
 // partition checkpoints).
 struct EngineMetrics {
@@ -79,6 +102,11 @@ struct EngineMetrics {
   uint64_t events = 0;        // events applied to state
   uint64_t duplicates = 0;    // dropped by the messageId dedup window
   uint64_t dead_letters = 0;  // sent to the DLQ
+  // The same, split: applied and duplicate events by EventType, dead
+  // letters by ingest::DeadLetterReason (array index = enum value).
+  std::array<uint64_t, kEventTypeCount> events_by_type{};
+  std::array<uint64_t, kEventTypeCount> duplicates_by_type{};
+  std::array<uint64_t, kDeadLetterReasonCount> dead_letters_by_reason{};
   uint64_t customers_created = 0;
   uint64_t batches = 0;
   uint64_t consumer_errors = 0;
@@ -118,6 +146,15 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   Status Run(const std::atomic<bool>& stop);
 
   bool ready() const { return assigned_.load() > 0; }
+  // Messages behind per partition whose next offset is known (from its
+  // checkpoint or a write): the partition's high watermark (as of the
+  // consumer's last fetch, no broker round trip) minus the next offset of the
+  // last write; -1 while the high watermark is not known yet (no fetch
+  // answered). Any thread.
+  std::map<int32_t, int64_t> ConsumerLag() const;
+  // Histogram observations go to `observer` (outlives the Engine; may be
+  // null). Call before Run().
+  void SetObserver(EngineObserver* observer) { observer_ = observer; }
   // The journeys; SetCatalog on it is safe from any thread (hot reload).
   flow::Runtime& journeys() { return runtime_; }
   // Decision-trace lines since start, by "journey/step/action" (step "-" when
@@ -260,7 +297,12 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   struct {
     uint64_t events = 0, duplicates = 0, customers = 0, dead = 0;
     uint64_t forwarded = 0, identity = 0, merged = 0;
+    std::array<uint64_t, kEventTypeCount> events_by_type{}, duplicates_by_type{};
   } counts_;  // of the batch in hand
+  // Dead letters of the batch in hand by reason (DeadLetter() counts them).
+  std::array<uint64_t, kDeadLetterReasonCount> dead_by_reason_{};
+  EngineObserver* observer_ = nullptr;
+  std::vector<double> lateness_scratch_;  // timer lateness of the batch in hand
   Status fatal_;
 
   std::atomic<int> assigned_{0};

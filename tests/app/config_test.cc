@@ -17,7 +17,8 @@ TEST(ConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c.embedded_kafka, "127.0.0.1:9092");
   EXPECT_EQ(c.embedded_partitions, 16);
   EXPECT_EQ(c.store.dir, "./cairn-data");
-  EXPECT_EQ(c.http, "127.0.0.1:8080");
+  EXPECT_EQ(c.http.admin_listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.http.public_listen, "127.0.0.1:8081");
   EXPECT_EQ(c.engine.topics.events, "cairn.events");
   EXPECT_EQ(c.engine.topics.dlq, "cairn.events.dlq");
   EXPECT_EQ(c.engine.topics.tasks, "cairn.tasks");
@@ -50,7 +51,7 @@ log_level: debug
   EXPECT_EQ(c.store.dir, "/var/lib/cairn");
   EXPECT_TRUE(c.store.sync_writes);
   EXPECT_EQ(c.engine.cache_capacity, 1000u);
-  EXPECT_EQ(c.http, "0.0.0.0:8081");
+  EXPECT_EQ(c.http.admin_listen, "0.0.0.0:8081");
   EXPECT_EQ(c.engine.max_batch, 500u);
   EXPECT_EQ(c.engine.parse.max_depth, 8u);
   EXPECT_EQ(c.engine.state.summed_properties, (std::vector<std::string>{"total", "points"}));
@@ -77,6 +78,34 @@ TEST(ConfigTest, WrongTypeAndBadYamlAreLocated) {
   s = LoadConfigText("state:\n  summed_properties: total\n", "c.yaml", c);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("c.yaml:2:22"), std::string::npos) << s.message();
+}
+
+TEST(ConfigTest, HttpListenersTokensTlsAndAudit) {
+  Config c;
+  auto s = LoadConfigText(
+      "http:\n"
+      "  admin_listen: 10.0.0.5:9000\n"
+      "  public_listen: 0.0.0.0:80\n"
+      "  admin_tokens_file: /etc/cairn/tokens\n"
+      "  audit_log: /var/log/cairn/audit.log\n"
+      "  metrics_public: true\n"
+      "  tls: { cert_file: pub.crt, key_file: pub.key }\n"
+      "  admin_tls: { cert_file: adm.crt, key_file: adm.key }\n",
+      "h.yaml", c);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(c.http.admin_listen, "10.0.0.5:9000");
+  EXPECT_EQ(c.http.public_listen, "0.0.0.0:80");
+  EXPECT_EQ(c.http.admin_tokens_file, "/etc/cairn/tokens");
+  EXPECT_EQ(c.http.audit_log, "/var/log/cairn/audit.log");
+  EXPECT_TRUE(c.http.metrics_public);
+  EXPECT_EQ(c.http.public_tls.cert_file, "pub.crt");
+  EXPECT_EQ(c.http.public_tls.key_file, "pub.key");
+  EXPECT_EQ(c.http.admin_tls.cert_file, "adm.crt");
+  EXPECT_EQ(c.http.admin_tls.key_file, "adm.key");
+  s = LoadConfigText("http:\n  tls: { cert: x }\n", "t.yaml", c);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("t.yaml:2:10"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("http.tls.cert"), std::string::npos) << s.message();
 }
 
 TEST(ConfigTest, MissingFileIsNotFound) {
@@ -136,7 +165,8 @@ class DeliveryConfigTest : public ::testing::Test {
   Status Build(const std::string& yaml) {
     Config c;
     CAIRN_RETURN_IF_ERROR(LoadConfigText(yaml, "cairn.yaml", c));
-    auto d = BuildDelivery(c, "127.0.0.1:1", c.http, store_.get(), &SystemClock::Instance());
+    auto d = BuildDelivery(c, "127.0.0.1:1", c.http.public_listen, store_.get(),
+                           &SystemClock::Instance());
     if (d.ok() && d->dispatcher) d->dispatcher->Stop(0);
     return d.ok() ? Status::Ok() : d.status();
   }

@@ -279,8 +279,8 @@ TEST(RecordsTest, ForwardKeepsTheEventAndRekeysIt) {
   auto rec = ForwardRecord("cairn.events", e, "u", "fallback");
   EXPECT_EQ(rec.key(), "u");
   const json j = json::parse(rec.value());
-  EXPECT_EQ(j["userId"], "u");
-  EXPECT_EQ(j["anonymousId"], "a");
+  EXPECT_FALSE(j.contains("userId")) << "an anonymous event stays anonymous";
+  EXPECT_EQ(j["anonymousId"], "u");
   EXPECT_EQ(j["event"], "Product Viewed");
   EXPECT_EQ(j["messageId"], "m-1");
   EXPECT_EQ(j["properties"]["price"], 3);
@@ -288,6 +288,26 @@ TEST(RecordsTest, ForwardKeepsTheEventAndRekeysIt) {
   EXPECT_EQ(j["context"]["cairn"]["forwarded_from"], "a");
   e.message_id.clear();
   EXPECT_EQ(json::parse(ForwardRecord("t", e, "u", "fwd:t:1:7").value())["messageId"], "fwd:t:1:7");
+  // An old account's event keeps being a userId event, of the survivor.
+  e.user_id = "old";
+  const json k = json::parse(ForwardRecord("t", e, "u", "x").value());
+  EXPECT_EQ(k["userId"], "u");
+  EXPECT_EQ(k["anonymousId"], "a");
+}
+
+TEST(NewLinksTest, CairnsOwnEventsDoNotMakeAProfileIdentified) {
+  Options o;
+  auto a = Customer("anon-1");
+  Event own;
+  own.type = EventType::kTrack;
+  own.user_id = "anon-1";  // profile and outcome events address everyone by userId
+  own.name = "Lifecycle Stage Changed";
+  own.context_json = R"({"cairn":{"source":"profile"}})";
+  EXPECT_TRUE(NewLinks(o, own, a).empty());
+  EXPECT_FALSE(a.identity().identified());
+  own.context_json = R"({"locale":"en"})";
+  (void)NewLinks(o, own, a);
+  EXPECT_TRUE(a.identity().identified());
 }
 
 }  // namespace

@@ -97,7 +97,8 @@ class CampaignCrashTest : public ::testing::Test {
         std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
                                  "--brokers", broker_->address(), "--journeys",
                                  dir_.Sub("journeys"), "--data-dir", dir_.Sub("data"), "--http",
-                                 http_addr_, "--group", "campaign-crash", "--log-level", "info"},
+                                 http_addr_, "--public-listen", testing::FreeLoopbackAddress(),
+                                 "--group", "campaign-crash", "--log-level", "info"},
         dir_.Sub("engine.log"));
   }
 

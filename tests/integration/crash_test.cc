@@ -131,7 +131,8 @@ class CrashTest : public ::testing::Test {
     return std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
                                  "--brokers", broker_addr_, "--data-dir", dir_.Sub("data"),
-                                 "--http", http_addr_},
+                                 "--http", http_addr_, "--public-listen",
+                                 testing::FreeLoopbackAddress()},
         dir_.Sub("engine.log"));
   }
 

@@ -293,7 +293,8 @@ class DispatchCrashTest : public ::testing::Test {
          {std::string(CAIRN_BINARY), std::string("run"), std::string("--config"),
           dir_.Sub("cairn.yaml"), std::string("--brokers"), broker_->address(),
           std::string("--journeys"), dir_.Sub("journeys"), std::string("--data-dir"),
-          dir_.Sub("data"), std::string("--http"), http_addr_, std::string("--group"),
+          dir_.Sub("data"), std::string("--http"), http_addr_, std::string("--public-listen"),
+          testing::FreeLoopbackAddress(), std::string("--group"),
           "dispatch-crash-" + std::to_string(++starts_), std::string("--log-level"),
           std::string("warn")}) {
       argv.push_back(a);

@@ -205,7 +205,9 @@ class IdentityCrashTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 2500));
       if (auto now = Status()) {
         const auto& p = (*now)["process"];
-        merges_seen += p["identity_records"].get<uint64_t>();
+        // Identity records applied by this run, or records (links, merges,
+        // re-keyed events) waiting in its outbox: the kill cuts into merges.
+        merges_seen += p["identity_records"].get<uint64_t>() + p["outbox_unacked"].get<uint64_t>();
         std::printf(
             "round %d: %zu of %zu published; this run: %s events, %s identity records, "
             "%s forwarded, %s unacknowledged\n",
@@ -216,7 +218,9 @@ class IdentityCrashTest : public ::testing::Test {
       engine->Kill(SIGKILL);
       ASSERT_NE(engine->Wait(std::chrono::seconds(10)), -1);
     }
-    if (kills > 0) EXPECT_GT(merges_seen, 0u) << "no kill came while identities merged";
+    if (kills > 0)
+      EXPECT_GT(merges_seen, 0u)
+          << "no kill came while identities merged (records applied or in the outbox)";
     ASSERT_TRUE(testing::WaitFor([&] { return publisher.done(); }, std::chrono::minutes(3)));
     ASSERT_FALSE(publisher.failed());
 
@@ -228,7 +232,8 @@ class IdentityCrashTest : public ::testing::Test {
         [&] {
           auto st = Status();
           const bool quiet =
-              st && (*st)["process"]["outbox_unacked"] == 0 &&
+              st && (*st)["process"]["assigned_partitions"] == kPartitions &&
+              (*st)["process"]["outbox_unacked"] == 0 &&
               testing::CaughtUp(http_addr_, (*producer)->handle(), kEvents, kPartitions);
           // Staged records are produced after their batch is written: quiet
           // for 2 s means nothing is in flight.
@@ -239,6 +244,12 @@ class IdentityCrashTest : public ::testing::Test {
         std::chrono::seconds(120)))
         << testing::Tail(dir_.Sub("engine.log"));
 
+    if (auto st = Status()) {
+      std::printf("final status: events %s, duplicates %s, dead letters %s, identity %s\n",
+                  (*st)["events"].dump().c_str(), (*st)["duplicates"].dump().c_str(),
+                  (*st)["dead_letters"].dump().c_str(), (*st)["identity"].dump().c_str());
+      EXPECT_EQ((*st)["dead_letters"], 0) << "an identity record was dead-lettered";
+    }
     // The API shows where a merged-away id went.
     auto r = testing::HttpCall("GET", http_addr_, "/v1/customers/anon-1");
     EXPECT_EQ(r.status, 308) << r.body;
@@ -287,22 +298,50 @@ class IdentityCrashTest : public ::testing::Test {
       if (!c.identity().forwarded_to().empty() || c.events_total() != x.events ||
           viewed != x.viewed || orders != x.orders || std::abs(price - x.price) > 1e-6 ||
           std::abs(total - x.total) > 1e-6) {
+        std::string why;
+        std::vector<std::string> who = x.merged;
+        who.insert(who.begin(), id);
+        for (const auto& w : who) {
+          auto r = all.find(w);
+          why += fmt::format("\n  {}: events {}, forwarded_to '{}'", w,
+                             r == all.end() ? 0 : r->second.events_total(),
+                             r == all.end() ? "" : r->second.identity().forwarded_to());
+          auto trace = (*store)->Trace(PartitionForKey(w, kPartitions), w, 50);
+          if (!trace.ok()) continue;
+          for (const auto& t : *trace) {
+            if (t.action() == "identity") why += "\n    " + t.reason();
+          }
+        }
         fail(
             fmt::format("{}: events {} (want {}), viewed {} (want {}), orders {} (want {}), "
-                        "price {} (want {}), forwarded_to '{}'",
+                        "price {} (want {}), forwarded_to '{}'{}",
                         id, c.events_total(), x.events, viewed, x.viewed, orders, x.orders, price,
-                        x.price, c.identity().forwarded_to()));
+                        x.price, c.identity().forwarded_to(), why));
       }
       for (const auto& m : x.merged) {
         auto p = all.find(m);
         if (p == all.end() || p->second.identity().forwarded_to() != id ||
             p->second.events_total() != 0) {
-          fail(fmt::format("{}: not a forward pointer to {}", m, id));
+          // What both records' decision traces say about identity.
+          std::string why;
+          for (const std::string& who : {m, id}) {
+            auto trace = (*store)->Trace(PartitionForKey(who, kPartitions), who, 50);
+            if (!trace.ok()) continue;
+            for (const auto& t : *trace) {
+              if (t.action() == "identity") why += "\n  " + who + ": " + t.reason();
+            }
+          }
+          fail(fmt::format("{}: not a forward pointer to {} (events {}, forwarded_to '{}'){}", m,
+                           id, p == all.end() ? 0 : p->second.events_total(),
+                           p == all.end() ? "" : p->second.identity().forwarded_to(), why));
         }
         merged_ids++;
       }
     }
     EXPECT_EQ(wrong, 0);
+    if (HasFailure())
+      std::filesystem::copy_file(dir_.Sub("engine.log"), "identity_crash_engine.log",
+                                 std::filesystem::copy_options::overwrite_existing);
     std::printf(
         "identity crash test: %zu messages, %llu events, %zu people, %llu ids merged, "
         "%d kills, %.1f s\n",

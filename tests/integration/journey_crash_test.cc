@@ -239,7 +239,8 @@ class JourneyCrashTest : public ::testing::Test {
     return std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
                                  "--brokers", broker_addr_, "--journeys", dir_.Sub("journeys"),
-                                 "--data-dir", dir_.Sub("data"), "--http", http_addr_, "--group",
+                                 "--data-dir", dir_.Sub("data"), "--http", http_addr_,
+                                 "--public-listen", testing::FreeLoopbackAddress(), "--group",
                                  "journey-crash", "--log-level", "warn"},
         dir_.Sub("engine.log"));
   }

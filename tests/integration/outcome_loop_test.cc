@@ -205,6 +205,7 @@ class OutcomeLoopTest : public ::testing::Test {
     std::ofstream(dir_.Sub("tracking.key")) << "0123456789abcdef0123456789abcdef\n";
     std::ofstream(dir_.Sub("hook.secret")) << "whsec-test\n";
     http_addr_ = testing::FreeLoopbackAddress();
+    public_addr_ = testing::FreeLoopbackAddress();  // tracking links and callbacks
     std::ofstream(dir_.Sub("cairn.yaml"))
         << "kafka:\n"
            "  instance_id: engine-0\n"
@@ -226,13 +227,14 @@ class OutcomeLoopTest : public ::testing::Test {
         << dir_.Sub("templates")
         << ", sync_ledger: true }\n"
            "tracking: { base_url: \"http://"
-        << http_addr_ << "\", key_file: " << dir_.Sub("tracking.key") << " }\n";
+        << public_addr_ << "\", key_file: " << dir_.Sub("tracking.key") << " }\n";
 
     engine_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
                                  "--brokers", broker_->address(), "--journeys",
                                  dir_.Sub("journeys"), "--data-dir", dir_.Sub("data"), "--http",
-                                 http_addr_, "--group", "outcome-loop", "--log-level", "info"},
+                                 http_addr_, "--public-listen", public_addr_, "--group",
+                                 "outcome-loop", "--log-level", "info"},
         dir_.Sub("engine.log"));
     ASSERT_TRUE(testing::WaitFor(
         [&] { return !engine_->running() || testing::EngineStatus(http_addr_).has_value(); },
@@ -315,6 +317,7 @@ class OutcomeLoopTest : public ::testing::Test {
   std::unique_ptr<testing::HttpPeer> hooks_;
   std::unique_ptr<kafka::Producer> producer_;
   std::string http_addr_;
+  std::string public_addr_;
   std::unique_ptr<testing::ChildProcess> engine_;
   uint64_t sequence_ = 0;
 };
@@ -355,8 +358,8 @@ TEST_F(OutcomeLoopTest, ClickedLinkTakesTheBranchAndAForgedOneDoesNot) {
   ASSERT_TRUE(bob_mail.has_value()) << "bob's email did not arrive";
   EXPECT_EQ(ada_mail->recipients, std::vector<std::string>{"<ada@example.com>"});
 
-  const Links ada = LinksOf(*ada_mail, http_addr_);
-  const Links bob = LinksOf(*bob_mail, http_addr_);
+  const Links ada = LinksOf(*ada_mail, public_addr_);
+  const Links bob = LinksOf(*bob_mail, public_addr_);
   ASSERT_FALSE(ada.click.empty()) << "no tracked link in:\n" << ada_mail->body;
   ASSERT_FALSE(bob.click.empty()) << "no tracked link in:\n" << bob_mail->body;
   EXPECT_FALSE(ada.pixel.empty()) << "no open pixel in:\n" << ada_mail->body;
