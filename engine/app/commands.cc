@@ -171,11 +171,8 @@ int RunCommand(const Config& config) {
   routes.insert(routes.end(), label_routes.begin(), label_routes.end());
   auto event_routes = api::EventsRoutes(publisher.get(), &SystemClock::Instance(), options.parse);
   routes.insert(routes.end(), event_routes.begin(), event_routes.end());
-  // The dashboard's static files hold no data: no token needed to load them.
-  for (auto& r : api::DashboardRoutes()) {
-    r.access = api::Access::kOpen;
-    routes.push_back(std::move(r));
-  }
+  auto dashboard = api::DashboardRoutes();  // static files, no token needed
+  routes.insert(routes.end(), dashboard.begin(), dashboard.end());
   auto http = api::StartListeners(config.http, std::move(routes), config.store.dir);
   if (!http.ok()) {
     spdlog::error("{}", http.status().ToString());

@@ -395,10 +395,8 @@ int DemoCommand(const DemoOptions& d) {
   auto events = api::EventsRoutes(publisher.ok() ? publisher->get() : nullptr,
                                   &SystemClock::Instance(), options.parse);
   routes.insert(routes.end(), events.begin(), events.end());
-  for (auto& r : api::DashboardRoutes()) {
-    r.access = api::Access::kOpen;  // static files, no data
-    routes.push_back(std::move(r));
-  }
+  auto dashboard = api::DashboardRoutes();  // static files, no token needed
+  routes.insert(routes.end(), dashboard.begin(), dashboard.end());
   auto http = api::StartListeners(dc.http, std::move(routes), d.data_dir);
   if (!http.ok()) {
     fmt::print(stderr, "demo: {}\n", http.status().ToString());

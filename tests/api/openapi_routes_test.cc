@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 
+#include "api/dashboard_routes.h"
 #include "api/engine_api.h"
 #include "api/events_routes.h"
 #include "api/http_server.h"
@@ -35,6 +36,10 @@ std::vector<Route> AllRoutes() {
   add(TrackingRoutes(nullptr, nullptr, nullptr));
   add(LabelRoutes(nullptr));
   add(EventsRoutes(nullptr, nullptr));
+  add(DashboardRoutes());
+  // metrics::Metrics::Route() (engine/metrics) serves GET /metrics on the
+  // admin listener, scoped unless http.metrics_public.
+  all.push_back({"GET", {"metrics"}, nullptr});
   return all;
 }
 

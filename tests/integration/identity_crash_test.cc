@@ -167,8 +167,9 @@ class IdentityCrashTest : public ::testing::Test {
     return std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
                                  "--brokers", broker_->address(), "--data-dir", dir_.Sub("data"),
-                                 "--http", http_addr_, "--group", "identity-crash", "--log-level",
-                                 "info"},
+                                 "--http", http_addr_, "--public-listen",
+                                 testing::FreeLoopbackAddress(), "--group", "identity-crash",
+                                 "--log-level", "info"},
         dir_.Sub("engine.log"));
   }
 
