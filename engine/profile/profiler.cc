@@ -456,18 +456,7 @@ class Deriver {
 
   // Takes the customer out of the partition's live counts and member index.
   void Forget() {
-    if (ctx_.stats != nullptr) {
-      if (!p_.stage().empty()) Count(*ctx_.stats->mutable_stages(), p_.stage(), "");
-      if (!p_.rfm_group().empty()) Count(*ctx_.stats->mutable_rfm_groups(), p_.rfm_group(), "");
-      for (const auto& seg : p_.segments()) Count(*ctx_.stats->mutable_segments(), seg, "");
-      if (p_.in_rfm_stats() && p_.rfm_recency_day() >= 0) {
-        auto& days = *ctx_.stats->mutable_recency_days();
-        auto it = days.find(p_.rfm_recency_day());
-        if (it != days.end() && it->second > 0 && --it->second == 0) days.erase(it);
-        MoveInSketch(*ctx_.stats->mutable_frequency(), true, p_.rfm_frequency(), false, 0);
-        MoveInSketch(*ctx_.stats->mutable_monetary(), true, p_.rfm_monetary(), false, 0);
-      }
-    }
+    if (ctx_.stats != nullptr) ForgetCustomer(p_, *ctx_.stats);
     if (ctx_.sink != nullptr) {
       for (const auto& seg : p_.segments())
         ctx_.sink->SetSegmentMember(seg, ctx_.partition, c_.id(), false);
