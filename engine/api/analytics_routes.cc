@@ -108,30 +108,6 @@ json TotalsJson(const std::string& journey, const an::Counters& c) {
   return j;
 }
 
-const char* KindName(journey::StepKind k) {
-  switch (k) {
-    case journey::StepKind::kSend:
-      return "send";
-    case journey::StepKind::kWait:
-      return "wait";
-    case journey::StepKind::kWaitFor:
-      return "wait_for";
-    case journey::StepKind::kBranch:
-      return "branch";
-    case journey::StepKind::kSplit:
-      return "split";
-    case journey::StepKind::kUpdate:
-      return "update";
-    case journey::StepKind::kEmit:
-      return "emit";
-    case journey::StepKind::kGoto:
-      return "goto";
-    case journey::StepKind::kExit:
-      return "exit";
-  }
-  return "unknown";
-}
-
 json UpliftJson(const std::string& arm, const std::string& vs, const an::Uplift& u) {
   return {{"arm", arm},
           {"vs", vs},
@@ -176,7 +152,7 @@ json JourneyDetail(const std::string& name, const an::Counters& c, const journey
     const std::string scope = "s:" + id;
     const int64_t in = Get(c, scope, an::kEntered);
     json s = {{"step", id},
-              {"type", st != nullptr ? json(KindName(st->kind)) : json(nullptr)},
+              {"type", st != nullptr ? json(journey::StepKindName(st->kind)) : json(nullptr)},
               {"channel", st != nullptr && st->kind == journey::StepKind::kSend ? json(st->channel)
                                                                                 : json(nullptr)},
               {"entered", in},

@@ -32,30 +32,6 @@ TimestampMs WallNow(const JourneyRoutesContext& ctx) {
       .count();
 }
 
-const char* KindName(journey::StepKind k) {
-  switch (k) {
-    case journey::StepKind::kSend:
-      return "send";
-    case journey::StepKind::kWait:
-      return "wait";
-    case journey::StepKind::kWaitFor:
-      return "wait_for";
-    case journey::StepKind::kBranch:
-      return "branch";
-    case journey::StepKind::kSplit:
-      return "split";
-    case journey::StepKind::kUpdate:
-      return "update";
-    case journey::StepKind::kEmit:
-      return "emit";
-    case journey::StepKind::kGoto:
-      return "goto";
-    case journey::StepKind::kExit:
-      return "exit";
-  }
-  return "?";
-}
-
 json TriggerJson(const journey::Trigger& t) {
   json out;
   switch (t.kind) {
@@ -345,7 +321,7 @@ json JourneyModelJson(const journey::Journey& j) {
   };
   for (const auto& st : j.steps) {
     json s = {{"id", st.id},
-              {"kind", KindName(st.kind)},
+              {"kind", journey::StepKindName(st.kind)},
               {"line", st.pos.line},
               {"next", Target(j, st.next)}};
     switch (st.kind) {

@@ -13,7 +13,6 @@
 #include "flow/catalog.h"
 #include "flow/simulator.h"
 #include "journey/loader.h"
-#include "profile/loader.h"
 
 namespace cairn::app {
 namespace {
@@ -64,12 +63,7 @@ Result<Run> Simulate(const std::string& dir, const SimulateOptions& o, int64_t h
   if (!set.diagnostics.empty())
     return InvalidArgument(fmt::format("{}: journeys have problems", dir));
   if (set.journeys.empty()) return InvalidArgument(fmt::format("{}: no journeys", dir));
-  // The profile beside the journeys (computed traits, stages, segments):
-  // journeys that read or start on it simulate as they run.
-  auto profile = profile::LoadProfileDir(profile::ProfileDirOf(dir));
-  for (const auto& d : profile.diagnostics) err << d.ToString() << "\n";
-  if (!profile.model) return InvalidArgument(fmt::format("{}: the profile has problems", dir));
-  auto catalog = flow::Catalog::Build(std::move(set.journeys), {}, 1, std::move(profile.model));
+  auto catalog = flow::Catalog::Build(std::move(set.journeys), {}, 1);
   std::random_device rd;
   const fs::path scratch = fs::temp_directory_path() / fmt::format("cairn-simulate-{:x}", rd());
   flow::SimulatorOptions so;

@@ -109,6 +109,31 @@ enum class StepKind : uint8_t {
   kExit,
 };
 
+// The step kind as the YAML spells it: "send", "wait", "wait_for", ...
+constexpr const char* StepKindName(StepKind k) {
+  switch (k) {
+    case StepKind::kSend:
+      return "send";
+    case StepKind::kWait:
+      return "wait";
+    case StepKind::kWaitFor:
+      return "wait_for";
+    case StepKind::kBranch:
+      return "branch";
+    case StepKind::kSplit:
+      return "split";
+    case StepKind::kUpdate:
+      return "update";
+    case StepKind::kEmit:
+      return "emit";
+    case StepKind::kGoto:
+      return "goto";
+    case StepKind::kExit:
+      return "exit";
+  }
+  return "unknown";
+}
+
 enum class OnCap : uint8_t { kDefer, kSkip };
 
 inline constexpr int kNoStep = -1;  // "no next step": the instance exits

@@ -58,6 +58,17 @@ std::string Normalize(const std::string& path) {
   return out;
 }
 
+// "/v1/journeys/{}:pause" -> "/v1/journeys/{}": one "*" route serves the
+// custom methods (AIP-136 style `{id}:verb`) of a resource.
+std::string CollapseActions(std::string path) {
+  for (size_t at = path.find("{}:"); at != std::string::npos; at = path.find("{}:", at + 2)) {
+    size_t end = at + 3;
+    while (end < path.size() && path[end] != '/') ++end;
+    path.erase(at + 2, end - (at + 2));
+  }
+  return path;
+}
+
 std::string Upper(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return s;
@@ -81,7 +92,7 @@ std::map<std::string, Operation> LoadOperations() {
       if (auto sec = op.second["security"]; sec && sec.IsSequence() && sec.size() == 0) {
         o.open = true;
       }
-      ops[Upper(method) + " " + Normalize(path.first.as<std::string>())] = o;
+      ops[Upper(method) + " " + CollapseActions(Normalize(path.first.as<std::string>()))] = o;
     }
   }
   return ops;
@@ -113,6 +124,7 @@ TEST(OpenApiRoutesTest, RoutePathsAreWhatTheTestCompares) {
   Route r{"GET", {"v1", "customers", "*", "journeys"}, nullptr};
   EXPECT_EQ(RoutePath(r), "/v1/customers/{}/journeys");
   EXPECT_EQ(Normalize("/v1/customers/{id}/journeys"), "/v1/customers/{}/journeys");
+  EXPECT_EQ(CollapseActions(Normalize("/v1/journeys/{id}:pause")), "/v1/journeys/{}");
 }
 
 }  // namespace
