@@ -166,8 +166,29 @@ bool ReportJourneys(runtime::Engine& e, const runtime::EngineOptions& options,
 }
 
 // Per channel: what the dispatcher did and what the local peers received.
-bool ReportDelivery(const dispatch::DispatchMetrics& dm, const SmtpSinkProcess* smtp,
-                    const ProviderSink& providers, double seconds, const std::string& http) {
+// The stream has settled when this runs, but a late outcome event can still
+// start a send: the figures are a snapshot taken once the dispatcher and the
+// peers agree (or after 5 s, when they are reported as they are).
+bool ReportDelivery(const std::function<dispatch::DispatchMetrics()>& metrics,
+                    const SmtpSinkProcess* smtp, const ProviderSink& providers, double seconds,
+                    const std::string& http) {
+  auto peer_of = [&](const auto& l) -> uint64_t {
+    return l.type == "smtp"       ? (smtp ? smtp->Count() : 0)
+           : l.type == "sms_http" ? providers.sms()
+                                  : providers.push();
+  };
+  auto agree = [&](const dispatch::DispatchMetrics& m) {
+    if (m.ended < m.submitted) return false;
+    for (const auto& l : m.lanes) {
+      if (peer_of(l) != l.sent) return false;
+    }
+    return true;
+  };
+  dispatch::DispatchMetrics dm = metrics();
+  for (int i = 0; i < 50 && !agree(dm); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    dm = metrics();
+  }
   fmt::print("\n== Delivery (wall clock, through real protocols to local peers) ==\n");
   fmt::print("  {:<8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>9} {:>10}\n", "channel", "sent",
              "failed", "bounced", "no-send", "retries", "delivered", "peer got", "p99 send");
@@ -175,9 +196,7 @@ bool ReportDelivery(const dispatch::DispatchMetrics& dm, const SmtpSinkProcess* 
   uint64_t sent = 0;
   for (const auto& l : dm.lanes) {
     const std::string channel = l.type == "smtp" ? "email" : l.type == "sms_http" ? "sms" : "push";
-    const uint64_t peer = l.type == "smtp"       ? (smtp ? smtp->Count() : 0)
-                          : l.type == "sms_http" ? providers.sms()
-                                                 : providers.push();
+    const uint64_t peer = peer_of(l);
     const std::string delivered =
         l.type == "sms_http" ? fmt::format("{}", providers.callbacks_ok()) : "-";
     fmt::print("  {:<8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>10} {:>9} {:>8.1f}ms\n", channel, l.sent,
@@ -590,8 +609,8 @@ int DemoCommand(const DemoOptions& d) {
   bool journeys_ok = true;
   if (library) journeys_ok = ReportJourneys(*e, options, api_address);
   if (library && journeys_ok) journeys_ok = ReportProfiles(*e, **store, options);
-  const bool delivery_ok =
-      ReportDelivery(dm, smtp.get(), **providers, delivery_seconds, api_address);
+  const bool delivery_ok = ReportDelivery([&] { return dispatcher->metrics(); }, smtp.get(),
+                                          **providers, delivery_seconds, api_address);
   if (library) journeys_ok = ReportAnalytics(**store, *e, api_address) && journeys_ok;
 
   if (d.serve && ok && journeys_ok && delivery_ok) {
