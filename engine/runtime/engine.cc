@@ -25,8 +25,9 @@ double MsSince(std::chrono::steady_clock::time_point t) {
 bool IdOnly(const v1::CustomerState& s) {
   const size_t n = s.id().size();
   const size_t id_bytes =
-      n == 0 ? 0
-             : 1 + google::protobuf::io::CodedOutputStream::VarintSize32(static_cast<uint32_t>(n)) + n;
+      n == 0
+          ? 0
+          : 1 + google::protobuf::io::CodedOutputStream::VarintSize32(static_cast<uint32_t>(n)) + n;
   return s.ByteSizeLong() == id_bytes;
 }
 

@@ -78,7 +78,7 @@ struct EngineOptions {
   // tombstones (engine/erasure). Empty: erasure is off and any control
   // event is refused.
   std::string erasure_secret;
-  analytics::Options analytics;          // journey analytics counters (docs/analytics.md)
+  analytics::Options analytics;  // journey analytics counters (docs/analytics.md)
 };
 
 // Sizes of the per-type / per-reason counter arrays below.
