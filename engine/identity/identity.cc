@@ -10,6 +10,7 @@
 #include "cairn/base64.h"
 #include "cairn/time.h"
 #include "governance/governor.h"
+#include "profile/merge.h"
 #include "profile/profiler.h"
 
 namespace cairn::identity {
@@ -359,10 +360,7 @@ FoldResult Fold(const Options& options, const v1::CustomerState& from, v1::Custo
   }
 
   // Labels and governance send records are united.
-  for (const auto& l : from.labels()) {
-    if (std::find(into.labels().begin(), into.labels().end(), l) == into.labels().end())
-      into.add_labels(l);
-  }
+  profile::MergeLabels(*into.mutable_labels(), from.labels());
   if (from.sent_size() > 0) {
     std::vector<v1::SendRecord> sent(into.sent().begin(), into.sent().end());
     sent.insert(sent.end(), from.sent().begin(), from.sent().end());

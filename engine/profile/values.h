@@ -55,12 +55,6 @@ TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s
 // min/max/first/last are timestamps.
 expr::Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, TimestampMs now);
 
-// Folds `from` into `into` (two customers' states of trait `t`) as if
-// `into` had also seen `from`'s occurrences, after its own; windows are
-// pruned at `now` and bounded as Fold bounds them (profile/merge.h).
-void MergeComputed(const ComputedTrait& t, v1::ComputedState& into, const v1::ComputedState& from,
-                   TimestampMs now);
-
 // Puts a customer's computed states in model order (index i holds trait i),
 // keeping the states of traits still declared and dropping the others;
 // returns true if it had to.
