@@ -59,6 +59,8 @@ void Outbox::Seal() {
   staged_.clear();
 }
 
+Outbox::~Outbox() { producer_.reset(); }
+
 Status Outbox::Produce(const Row& row) {
   kafka::Headers headers(row.record.headers().begin(), row.record.headers().end());
   auto& ps = Part(row.partition);

@@ -47,6 +47,10 @@ class Outbox {
                                                 rocksdb::ColumnFamilyHandle* cf = nullptr,
                                                 std::string prefix = {});
 
+  // Flushes the producer first: its delivery reports write to members that
+  // must still be alive (unacknowledged rows stay in RocksDB for a restart).
+  ~Outbox();
+
   void Stage(state::StateStore::Batch& batch, int32_t partition, const v1::OutboxRecord& record);
   void Seal();
   Status Publish();

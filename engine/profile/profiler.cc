@@ -498,6 +498,11 @@ class Deriver {
   void ArmTimer() {
     const TimestampMs due = next_ == kNever ? 0 : std::max(next_, ctx_.now + 1);
     if (due == p_.due_ms()) return;
+    // A timer armed earlier and still ahead is kept: it fires early, finds
+    // nothing due and arms the next. Cheaper than replacing it each time an
+    // event moves the due later (most events do, as windows slide); the
+    // armed time never passes the true one, so expiry stays exact.
+    if (p_.due_ms() > ctx_.now && (due == 0 || p_.due_ms() < due)) return;
     p_.set_due_ms(due);
     if (due == 0 || ctx_.sink == nullptr) {
       p_.set_due_tag(0);

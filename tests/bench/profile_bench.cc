@@ -10,25 +10,41 @@
 //
 // Env: CAIRN_BENCH_EVENTS (default 400,000), CAIRN_BENCH_CUSTOMERS (20,000),
 // CAIRN_BENCH_SEGMENTS (20; 0 to see what the traits alone cost).
+// Then the same comparison end to end: the real engine (wall clock)
+// consuming a quarter as many events, stamped as live traffic (the last
+// seconds before now), from the embedded broker into RocksDB; wall time per
+// event, two runs each, interleaved; CAIRN_BENCH_E2E=0 skips it.
+//
 // Last line:
 //   RESULT profile_overhead ratio=<B/A> base_ns_per_event=<n> profile_ns_per_event=<n>
+//          e2e_ratio=<B/A> e2e_base_ns_per_event=<n> e2e_profile_ns_per_event=<n>
 #include <fmt/format.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cairn/clock.h"
 #include "cairn/time.h"
 #include "flow/catalog.h"
 #include "flow/runtime.h"
 #include "ingest/event_parser.h"
 #include "journey/loader.h"
+#include "kafka/embedded_broker.h"
+#include "kafka/producer.h"
 #include "profile/loader.h"
+#include "runtime/engine.h"
 #include "state/customer_state.h"
+#include "state/state_store.h"
 
 namespace cairn {
 namespace {
@@ -74,19 +90,26 @@ std::string ProfileYaml(int segments) {
 
 struct Stream {
   std::vector<std::string> json;
-  int64_t span_ms = 0;  // from the first event to the last
+  std::vector<std::string> keys;  // the userId, the Kafka key
+  int64_t span_ms = 0;            // from the first event to the last
 };
 
-Stream MakeStream(size_t events, uint32_t customers) {
+// `live`: the events are stamped with the last `events` milliseconds before
+// now, as live traffic is (windows hold them all; nothing expires during the
+// run) instead of spanning 120 days.
+Stream MakeStream(size_t events, uint32_t customers, bool live = false) {
   std::mt19937_64 rng(42);
   Stream s;
   s.json.reserve(events);
+  s.keys.reserve(events);
   const char* names[] = {"Product Viewed", "Product Viewed",   "Product Viewed",  "Product Added",
                          "Product Added",  "Checkout Started", "Order Completed", "Signed Up"};
-  TimestampMs t = 1767225600000;  // 2026-01-01
+  TimestampMs t = live ? SystemClock::Instance().NowMs() - static_cast<int64_t>(events)
+                       : 1767225600000;  // 2026-01-01
   // The stream spans 120 days whatever its length, so windows slide and
   // expire as in production (a pass later, the same events come 120 days on).
-  const int64_t step = std::max<int64_t>(1, int64_t{120} * 86400000 / static_cast<int64_t>(events));
+  const int64_t step =
+      live ? 1 : std::max<int64_t>(1, int64_t{120} * 86400000 / static_cast<int64_t>(events));
   s.span_ms = step * static_cast<int64_t>(events);
   for (size_t i = 0; i < events; ++i) {
     t += step;
@@ -97,6 +120,7 @@ Stream MakeStream(size_t events, uint32_t customers) {
         R"({{"type":"track","event":"{}","userId":"user-{}","messageId":"m-{}","timestamp":"{}",)"
         R"("properties":{{"product_id":"p-{}","price":{},"total":{},"cart_id":"cart-{}"}}}})",
         name, c, i, FormatTimestamp(t), rng() % 500, price, price * 2, c));
+    s.keys.push_back(fmt::format("user-{}", c));
   }
   return s;
 }
@@ -144,6 +168,97 @@ double Pass(Side& side, const Stream& s, uint32_t customers, int64_t shift_ms) {
   return (ThreadCpuSeconds() - start) * 1e9 / static_cast<double>(s.json.size());
 }
 
+// ---- end to end: the real engine, consuming the stream from the embedded
+// broker into RocksDB (WAL on), with and without the profile.
+
+struct EndToEnd {
+  double best_a_ns = 1e300, best_b_ns = 1e300;
+  bool ok = false;
+};
+
+// Consumes the whole topic with a fresh group and data dir; returns wall ns
+// per event from the first assignment to the last message, or <0 on failure.
+double EngineRun(const std::string& brokers, const std::string& topic, const std::string& group,
+                 size_t total, const std::shared_ptr<const flow::Catalog>& catalog) {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           fmt::format("cairn-profile-bench-{}-{}", getpid(), group))
+                              .string();
+  std::filesystem::remove_all(dir);
+  double ns = -1;
+  {
+    auto store = state::StateStore::Open({.dir = dir});
+    if (!store.ok()) return -1;
+    runtime::EngineOptions o;
+    o.brokers = brokers;
+    o.group_id = group;
+    o.topics = {topic, topic + ".dlq", topic + ".tasks"};
+    o.event_time_clock = false;  // production's clock; the stream is live traffic
+    auto engine = runtime::Engine::Create(o, store->get(), &SystemClock::Instance());
+    if (!engine.ok()) return -1;
+    runtime::Engine* e = engine->get();
+    e->journeys().SetCatalog(catalog);
+    std::atomic<bool> stop{false};
+    std::thread ingest([&] { (void)e->Run(stop); });
+    for (int i = 0; i < 3000 && !e->ready(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    const auto start = std::chrono::steady_clock::now();
+    while (e->metrics().messages < total &&
+           std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto m = e->metrics();
+    stop = true;
+    ingest.join();
+    if (m.messages >= total) {
+      ns = secs * 1e9 / static_cast<double>(total);
+    } else {
+      fmt::print(stderr, "{}: {} of {} messages consumed, {} events, {} dead letters\n", group,
+                 m.messages, total, m.events, m.dead_letters);
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return ns;
+}
+
+EndToEnd RunEndToEnd(const Stream& stream, const std::shared_ptr<const flow::Catalog>& without,
+                     const std::shared_ptr<const flow::Catalog>& with) {
+  EndToEnd r;
+  auto broker = kafka::EmbeddedBroker::Start(
+      {"127.0.0.1:0", 8, {"pb.events", "pb.events.dlq", "pb.events.tasks"}});
+  if (!broker.ok()) {
+    fmt::print(stderr, "{}\n", broker.status().ToString());
+    return r;
+  }
+  const std::string brokers = (*broker)->address();
+  {  // Published once, before any clock starts; each run reads it all again.
+    auto producer = kafka::Producer::Create({brokers, {{"linger.ms", "20"}}});
+    if (!producer.ok()) return r;
+    for (size_t i = 0; i < stream.json.size(); ++i) {
+      if (!(*producer)->Produce("pb.events", stream.keys[i], stream.json[i]).ok()) return r;
+    }
+    if (!(*producer)->Flush(120000).ok()) return r;
+  }
+  for (int rep = 0; rep < 2; ++rep) {
+    const double a = EngineRun(brokers, "pb.events", fmt::format("without-{}", rep),
+                               stream.json.size(), without);
+    const double b =
+        EngineRun(brokers, "pb.events", fmt::format("with-{}", rep), stream.json.size(), with);
+    if (a < 0 || b < 0) {
+      fmt::print(stderr, "an engine run did not consume the stream\n");
+      return r;
+    }
+    fmt::print("  engine run {} without profile {:>7.0f} ns/event wall\n", rep + 1, a);
+    fmt::print("  engine run {} with profile    {:>7.0f} ns/event wall\n", rep + 1, b);
+    r.best_a_ns = std::min(r.best_a_ns, a);
+    r.best_b_ns = std::min(r.best_b_ns, b);
+  }
+  r.ok = true;
+  return r;
+}
+
 int Run() {
   const auto events = static_cast<size_t>(EnvInt("CAIRN_BENCH_EVENTS", 400000));
   const auto customers = static_cast<uint32_t>(EnvInt("CAIRN_BENCH_CUSTOMERS", 20000));
@@ -184,8 +299,10 @@ int Run() {
   Side base, prof;
   base.name = "without profile";
   prof.name = "with profile";
-  base.runtime.SetCatalog(flow::Catalog::Build(journeys.journeys, {}, 1));
-  prof.runtime.SetCatalog(flow::Catalog::Build(journeys.journeys, {}, 1, profile.model));
+  const auto without = flow::Catalog::Build(journeys.journeys, {}, 1);
+  const auto with = flow::Catalog::Build(journeys.journeys, {}, 1, profile.model);
+  base.runtime.SetCatalog(without);
+  prof.runtime.SetCatalog(with);
   base.records.resize(customers);
   prof.records.resize(customers);
   for (Side* s : {&base, &prof}) Pass(*s, stream, customers, 0);  // warm-up: records grow
@@ -217,10 +334,22 @@ int Run() {
     for (const auto& [name, n] : members) fmt::print(" {}={}", name, n);
     fmt::print(" )\n");
   }
+  // End to end, on a stream a quarter as long (the embedded broker keeps a
+  // few MiB per partition).
+  EndToEnd e2e;
+  if (EnvInt("CAIRN_BENCH_E2E", 1) != 0) {
+    const size_t n = std::max<size_t>(1000, events / 4);
+    fmt::print("end to end: the engine over the embedded broker into RocksDB, {} events\n", n);
+    e2e = RunEndToEnd(MakeStream(n, customers, /*live=*/true), without, with);
+    if (!e2e.ok) return 1;
+  }
   fmt::print(
       "RESULT profile_overhead ratio={:.2f} base_ns_per_event={:.0f} "
-      "profile_ns_per_event={:.0f}\n",
-      prof.best_ns / base.best_ns, base.best_ns, prof.best_ns);
+      "profile_ns_per_event={:.0f} e2e_ratio={:.2f} e2e_base_ns_per_event={:.0f} "
+      "e2e_profile_ns_per_event={:.0f}\n",
+      prof.best_ns / base.best_ns, base.best_ns, prof.best_ns,
+      e2e.ok ? e2e.best_b_ns / e2e.best_a_ns : 0.0, e2e.ok ? e2e.best_a_ns : 0.0,
+      e2e.ok ? e2e.best_b_ns : 0.0);
   return 0;
 }
 
