@@ -43,6 +43,12 @@ int BackupCommand(const BackupCommandOptions& options, std::ostream& out, std::o
     return 2;
   }
   const auto j = nlohmann::json::parse(resp.body, nullptr, false);
+  if (resp.status == 202 && j.is_object()) {
+    out << j.value("path", "") << "\n";
+    err << "backup " << j.value("name", "") << " is still running: its manifest.json appears "
+        << "when it is done\n";
+    return 3;
+  }
   if (resp.status != 201 || !j.is_object()) {
     err << "backup: " << connectors::BodyErrorMessage(resp.body) << " (HTTP " << resp.status
         << ")\n";

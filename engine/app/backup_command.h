@@ -13,7 +13,9 @@ struct BackupCommandOptions {
   std::string token_file;                     // a file holding an admin bearer token
 };
 // POST /v1/admin/backup; prints the backup's path. 0: done; 1: the engine
-// answered with an error (409 while another runs); 2: unreachable or bad input.
+// answered with an error (409 while another runs); 2: unreachable or bad
+// input; 3: started but still running after the engine's wait (the path is
+// printed; manifest.json appears there when it is done).
 int BackupCommand(const BackupCommandOptions& options, std::ostream& out, std::ostream& err);
 
 struct RestoreCommandOptions {

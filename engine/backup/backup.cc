@@ -216,9 +216,17 @@ Result<Manifest> ReadManifest(const std::string& dir) {
 BackupMaker::BackupMaker(state::StateStore* store, std::string dir)
     : store_(store), dir_(std::move(dir)) {}
 
-Result<Manifest> BackupMaker::Create(TimestampMs now) {
-  std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return Status(StatusCode::kAlreadyExists, "a backup is already running");
+BackupMaker::~BackupMaker() {
+  if (worker_.joinable()) worker_.join();
+}
+
+Result<Manifest> BackupMaker::Start(TimestampMs now) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (running_) {
+    return Status(StatusCode::kAlreadyExists, "a backup is already running: " + current_.name +
+                                                  " (started " +
+                                                  FormatTimestamp(current_.created_at_ms) + ")");
+  }
   if (store_ == nullptr || dir_.empty()) return FailedPrecondition("no state store to back up");
   const fs::path parent = Absolute(dir_);
   std::error_code ec;
@@ -226,22 +234,52 @@ Result<Manifest> BackupMaker::Create(TimestampMs now) {
   if (ec) return Unavailable("cannot create " + parent.string() + ": " + ec.message());
   // A new directory: the name, or the name with -2, -3... within one second.
   Manifest m;
-  fs::path root;
   const std::string base = std::string(kNamePrefix) + CompactUtc(now);
-  for (int i = 1; i <= 100; ++i) {
+  for (int i = 1;; ++i) {
+    if (i > 100) return Unavailable("too many backups named " + base);
     m.name = i == 1 ? base : base + "-" + std::to_string(i);
-    root = parent / m.name;
-    if (fs::create_directory(root, ec)) break;
-    if (ec) return Unavailable("cannot create " + root.string() + ": " + ec.message());
-    if (i == 100) return Unavailable("too many backups named " + base);
+    if (fs::create_directory(parent / m.name, ec)) break;
+    if (ec) return Unavailable("cannot create " + (parent / m.name).string() + ": " + ec.message());
   }
-  m.path = root.string();
+  m.path = (parent / m.name).string();
   m.created_at_ms = now;
+  if (worker_.joinable()) worker_.join();  // the previous one has finished
+  running_ = true;
+  current_ = m;
+  last_.reset();
+  worker_ = std::thread([this, m] {
+    auto result = Run(m);
+    std::lock_guard<std::mutex> done(mu_);
+    last_ = std::move(result);
+    running_ = false;
+    cv_.notify_all();
+  });
+  return m;
+}
+
+std::optional<Result<Manifest>> BackupMaker::Wait(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, timeout, [this] { return !running_; });
+  if (running_) return std::nullopt;
+  return last_;
+}
+
+Result<Manifest> BackupMaker::Create(TimestampMs now) {
+  auto started = Start(now);
+  if (!started.ok()) return started.status();
+  for (;;) {
+    if (auto r = Wait(std::chrono::hours(1))) return *r;
+  }
+}
+
+Result<Manifest> BackupMaker::Run(Manifest m) {
+  const fs::path root = m.path;
   auto fail = [&root](Status s) {
     std::error_code ignored;
     fs::remove_all(root, ignored);
     return s;
   };
+  if (before_checkpoint_) before_checkpoint_();
   rocksdb::Checkpoint* raw = nullptr;
   auto s = rocksdb::Checkpoint::Create(store_->db(), &raw);
   if (!s.ok()) return fail(FromRocks(s, "checkpoint"));

@@ -27,15 +27,21 @@
 // ledger PII) and every tombstone is written, so replayed old events stay
 // dropped.
 //
-// Thread-safety: BackupMaker::Create may be called from any thread (one
-// backup at a time; RocksDB checkpoints are safe against concurrent writes).
+// Thread-safety: BackupMaker's methods may be called from any thread (one
+// backup at a time, on its own worker thread; RocksDB checkpoints are safe
+// against concurrent writes).
 // The free functions keep no state.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cairn/clock.h"
@@ -76,18 +82,37 @@ class BackupMaker {
  public:
   // `store` must outlive this object; `dir` is created when missing.
   BackupMaker(state::StateStore* store, std::string dir);
+  ~BackupMaker();  // waits for a running backup
+  BackupMaker(const BackupMaker&) = delete;
+  BackupMaker& operator=(const BackupMaker&) = delete;
 
-  // Takes a checkpoint into a new backup directory stamped `now` and writes
-  // its manifest. kAlreadyExists while another Create runs (it does not
-  // wait); on any failure the partial directory is removed.
+  // Creates the new backup directory stamped `now` and starts the
+  // checkpoint and manifest on a worker thread; returns the directory
+  // (name and path set). kAlreadyExists (naming the running one) while a
+  // backup runs. A failed backup removes its directory.
+  Result<Manifest> Start(TimestampMs now);
+  // The latest backup's result once it finished, waiting up to `timeout`;
+  // nullopt while it still runs (or when none was started).
+  std::optional<Result<Manifest>> Wait(std::chrono::milliseconds timeout);
+  // Start, then wait for the end.
   Result<Manifest> Create(TimestampMs now);
+
+  // Tests only: called on the worker before the checkpoint.
+  void SetBeforeCheckpointForTest(std::function<void()> fn) { before_checkpoint_ = std::move(fn); }
 
   const std::string& dir() const { return dir_; }
 
  private:
+  Result<Manifest> Run(Manifest m);
   state::StateStore* store_;
   std::string dir_;
+  std::function<void()> before_checkpoint_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  bool running_ = false;                  // guarded by mu_
+  Manifest current_;                      // the running or latest one (name, path)
+  std::optional<Result<Manifest>> last_;  // the latest finished one
+  std::thread worker_;
 };
 
 struct Tombstone {

@@ -5,8 +5,10 @@
 // erased customer back (backup/backup.h).
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -397,6 +399,53 @@ TEST(TombstoneFileTest, RoundTripsAndNamesTheBadLine) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("bad.jsonl:3:"), std::string::npos)
       << bad.status().ToString();
+}
+
+TEST(BackupMakerTest, OneBackupAtATimeAndAFailedOneLeavesNothing) {
+  testing::TempDir dir;
+  auto store = state::StateStore::Open({.dir = dir.Sub("data")});
+  ASSERT_TRUE(store.ok());
+  backup::BackupMaker maker(store->get(), dir.Sub("backups"));
+  EXPECT_FALSE(maker.Wait(std::chrono::milliseconds(0)).has_value());  // none started
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  maker.SetBeforeCheckpointForTest([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(20), [&] { return release; });
+  });
+  const TimestampMs now = SystemClock::Instance().NowMs();
+  auto first = maker.Start(now);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = maker.Start(now);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(second.status().message().find(first->name), std::string::npos);
+  EXPECT_FALSE(maker.Wait(std::chrono::milliseconds(50)).has_value());  // still running
+  EXPECT_FALSE(fs::exists(first->path + "/manifest.json"));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  auto done = maker.Wait(std::chrono::seconds(20));
+  ASSERT_TRUE(done.has_value());
+  ASSERT_TRUE(done->ok()) << done->status().ToString();
+  EXPECT_TRUE(fs::exists(first->path + "/manifest.json"));
+  // The same second again: a new name.
+  maker.SetBeforeCheckpointForTest(nullptr);
+  auto third = maker.Create(now);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->name, first->name + "-2");
+  // A checkpoint that cannot be made (its db/ is taken) removes its directory.
+  maker.SetBeforeCheckpointForTest([&] {
+    for (const auto& e : fs::directory_iterator(dir.Sub("backups"))) {
+      if (!fs::exists(e.path() / "manifest.json")) fs::create_directories(e.path() / "db");
+    }
+  });
+  auto failed = maker.Create(now);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_FALSE(fs::exists(dir.Sub("backups") + "/" + first->name + "-3"));
 }
 
 TEST(RestoreTest, RefusesAMissingBackupAndANonEmptyDirWithoutReplace) {
