@@ -402,6 +402,15 @@ Ref EvalState::EvalLogical(const Node& n, bool is_and) {
 }
 
 Ref EvalState::EvalSelect(const Node& n) {
+  if (const Node& base = program_.nodes[n.a]; base.op == Op::kVar && !resolved_[base.slot]) {
+    Value out;
+    bool found = false;
+    if (activation_.ResolveField(base.var_slot, n.name, &out, &found)) {
+      if (n.op == Op::kHas) return BoolRef(found);
+      if (!found) return Fail(n, "no such key: '" + n.name + "'");
+      return Ref::Own(std::move(out));
+    }
+  }
   Ref m = Eval(n.a);
   if (m.is_error()) return m;
   const Value& v = m.get();

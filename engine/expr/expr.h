@@ -190,6 +190,15 @@ class Activation {
  public:
   virtual ~Activation() = default;
   virtual Value Resolve(int slot) const = 0;
+  // `var.field` (and has(var.field)) with a constant field, before `var` was
+  // resolved: a host that builds a variable from many parts may answer the
+  // one field without building the rest. Returns false to have the whole
+  // variable resolved instead; else sets *found (false: no such key) and,
+  // when found, *out. Must agree with Resolve(slot).
+  virtual bool ResolveField(int slot, std::string_view field, Value* out, bool* found) const {
+    (void)slot, (void)field, (void)out, (void)found;
+    return false;
+  }
   // The value of `now` (a timestamp) and the base of days_since().
   virtual TimestampMs Now() const = 0;
 };

@@ -65,16 +65,19 @@ uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
 
 // The customer's time zone: the `timezone` trait, else the journey's.
 std::string ZoneOf(const EvalScope& scope, const Journey& j) {
-  if (const auto* tz = scope.Traits().Find("timezone");
-      tz != nullptr && tz->kind() == expr::Kind::kString && IsKnownZone(tz->string_value())) {
-    return tz->string_value();
+  if (const auto tz = scope.Trait("timezone");
+      tz.kind() == expr::Kind::kString && IsKnownZone(tz.string_value())) {
+    return tz.string_value();
   }
   return j.timezone;
 }
 
 // A trait by dotted path ("membership.since"), as a string; empty if absent.
 std::string TraitString(const EvalScope& scope, std::string_view path) {
-  const expr::Value* v = &scope.Traits();
+  const size_t first = path.find('.');
+  const expr::Value top = scope.Trait(path.substr(0, first));
+  const expr::Value* v = top.is_null() ? nullptr : &top;
+  path = first == std::string_view::npos ? std::string_view() : path.substr(first + 1);
   while (!path.empty() && v != nullptr) {
     const size_t dot = path.find('.');
     v = v->Find(path.substr(0, dot));
@@ -451,8 +454,8 @@ class Walk {
       *why = fmt::format("no consent rule for {}", channel);
       return false;
     }
-    const expr::Value* consent = scope_.Traits().Find("consent");
-    const expr::Value* v = consent != nullptr ? consent->Find(channel) : nullptr;
+    const expr::Value consent = scope_.Trait("consent");
+    const expr::Value* v = consent.Find(channel);
     const bool opted_in = v != nullptr && v->kind() == expr::Kind::kBool && v->bool_value();
     const bool opted_out = v != nullptr && v->kind() == expr::Kind::kBool && !v->bool_value();
     if (it->second == journey::ConsentMode::kExplicit && !opted_in) {

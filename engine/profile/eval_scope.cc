@@ -145,6 +145,57 @@ const Value& EvalScope::Traits() const {
   return *v;
 }
 
+Value EvalScope::Trait(std::string_view name) const {
+  Value v;
+  bool found = false;
+  if (ResolveField(journey::kTraitsSlot, name, &v, &found)) return found ? v : Value::Null();
+  const Value* f = Traits().Find(name);
+  return f != nullptr ? *f : Value::Null();
+}
+
+bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool* found) const {
+  if (slot != journey::kTraitsSlot) return false;
+  if (values_[journey::kTraitsSlot]) return false;  // built already: read it
+  // The same answer TraitsValue() gives: computed names (traits and RFM
+  // scores) hide identify traits of that name.
+  *found = false;
+  if (model_ != nullptr && (!model_->traits.empty() || model_->rfm.declared) &&
+      model_->IsComputedName(field)) {
+    const auto& p = customer_.profile();
+    const int i = model_->FindTrait(field);
+    if (i >= 0) {
+      const auto idx = static_cast<size_t>(i);
+      if (only_ != nullptr && (idx >= only_->size() || !(*only_)[idx])) return true;
+      auto v = ComputedValue(model_->traits[idx], FindComputed(p, field, idx), now_);
+      if (v.is_null()) return true;
+      *out = std::move(v);
+      *found = true;
+      return true;
+    }
+    if (p.rfm_r() <= 0) return true;
+    *found = true;
+    if (field == "rfm_r") *out = Value::Int(p.rfm_r());
+    if (field == "rfm_f") *out = Value::Int(p.rfm_f());
+    if (field == "rfm_m") *out = Value::Int(p.rfm_m());
+    if (field == "rfm_group") *out = Value::String(p.rfm_group());
+    return true;
+  }
+  if (!identify_traits_) {
+    identify_traits_ =
+        customer_.traits_json().empty() ? Value::Map({}) : Value::FromJson(customer_.traits_json());
+  }
+  if (identify_traits_->kind() != expr::Kind::kMap) {
+    // Unreadable identify traits: with a profile they are left out; without
+    // one the whole value is the answer (and the select's error).
+    return model_ != nullptr && (!model_->traits.empty() || model_->rfm.declared);
+  }
+  const Value* v = identify_traits_->Find(field);
+  if (v == nullptr) return true;
+  *out = *v;
+  *found = true;
+  return true;
+}
+
 Value EvalScope::Resolve(int slot) const {
   if (slot < 0 || slot >= static_cast<int>(values_.size())) return Value::Null();
   auto& v = values_[static_cast<size_t>(slot)];

@@ -66,6 +66,7 @@ class EvalScope final : public expr::Activation {
   }
   // Traits or labels changed (an update step): rebuild them on next use.
   void InvalidateCustomer() {
+    identify_traits_.reset();
     values_[journey::kTraitsSlot].reset();
     values_[journey::kCustomerSlot].reset();
   }
@@ -75,10 +76,16 @@ class EvalScope final : public expr::Activation {
   void InvalidateCustomerOnly() { values_[journey::kCustomerSlot].reset(); }
 
   expr::Value Resolve(int slot) const override;
+  // traits.<name>: one computed trait (or identify trait) without building
+  // the whole traits map, which changes with every folded event.
+  bool ResolveField(int slot, std::string_view field, expr::Value* out, bool* found) const override;
   TimestampMs Now() const override { return now_; }
 
   // The customer's traits as a value (built once).
   const expr::Value& Traits() const;
+  // One of them, as traits.<name> reads it, without building the others;
+  // Null when there is none.
+  expr::Value Trait(std::string_view name) const;
 
   // Evaluates a condition: empty is true; an error is false with `error` set.
   bool Test(const journey::Condition& condition, std::string* error) const;
@@ -91,6 +98,7 @@ class EvalScope final : public expr::Activation {
   const Model* model_ = nullptr;
   const std::vector<bool>* only_ = nullptr;
   mutable std::array<std::optional<expr::Value>, 6> values_;
+  mutable std::optional<expr::Value> identify_traits_;  // traits_json, parsed once
 };
 
 // An event's value (name, type, timestamp, message_id, properties, ...).

@@ -504,10 +504,13 @@ int Model::TraitIndex(std::string_view name) const {
 void Model::Finish() {
   traits_by_event.clear();
   computed_names.clear();
+  trait_index.clear();
   for (size_t i = 0; i < traits.size(); ++i) {
     traits_by_event[traits[i].event].push_back(static_cast<int>(i));
     computed_names.push_back(traits[i].name);
+    trait_index.emplace_back(traits[i].name, static_cast<int>(i));
   }
+  std::sort(trait_index.begin(), trait_index.end());
   if (rfm.declared)
     computed_names.insert(computed_names.end(), {"rfm_r", "rfm_f", "rfm_m", "rfm_group"});
   std::sort(computed_names.begin(), computed_names.end());

@@ -57,10 +57,10 @@ void MergeProfiles(const Model& model, v1::ProfileState& into, const v1::Profile
       MergeAllTime(t, *s, *o);
       continue;
     }
-    for (const auto& e : o->window()) AddWindowEntry(t, e, *s);
-    s->set_expired_at_ms(std::max(s->expired_at_ms(), o->expired_at_ms()));
+    MergeWindow(t, *s, *o);
     (void)Expire(t, now, *s);  // what left the window of either is gone
   }
+  into.set_window_due_ms(0);  // the next derivation looks at every window
   for (const auto& l : from.rule_labels()) {
     auto* list = into.mutable_rule_labels();
     auto it = std::lower_bound(list->begin(), list->end(), l);

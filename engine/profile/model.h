@@ -106,6 +106,13 @@ struct Model {
     return std::binary_search(computed_names.begin(), computed_names.end(), name);
   }
   std::vector<std::string> computed_names;  // sorted; built by Finish()
+  // TraitIndex by binary search, once Finish() built the index.
+  int FindTrait(std::string_view name) const {
+    auto it = std::lower_bound(trait_index.begin(), trait_index.end(), name,
+                               [](const auto& e, std::string_view n) { return e.first < n; });
+    return it != trait_index.end() && it->first == name ? it->second : -1;
+  }
+  std::vector<std::pair<std::string, int>> trait_index;  // sorted by name; built by Finish()
   // Conditions of label rules and segments that read `customer` (its
   // events, labels, stage, segments), not only `traits`: evaluated on every
   // event; the others only when the customer's traits changed.

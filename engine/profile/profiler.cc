@@ -143,19 +143,26 @@ class Deriver {
   }
 
   void Derive(const Event* e) {
-    next_ = kNever;
+    // Prune windows. Until window_due_ms no first entry leaves its window,
+    // so only the windows this event added to are looked at (a late event
+    // may be out of its window on arrival).
+    TimestampMs due = p_.window_due_ms();
+    const bool all = all_dirty_ || due == 0 || ctx_.now >= due;
+    if (all) due = kNever;
     for (size_t i = 0; i < m_.traits.size(); ++i) {
       const auto& t = m_.traits[i];
-      if (t.window_ms <= 0) continue;
+      if (t.window_ms <= 0 || (!all && dirty_[i] == 0)) continue;
       v1::ComputedState& s = *p_.mutable_traits(static_cast<int>(i));
-      const int before = s.window_size();
-      const TimestampMs due = Expire(t, ctx_.now, s);
-      if (s.window_size() != before) {
+      const int before = s.w_at_size();
+      const TimestampMs first_out = Expire(t, ctx_.now, s);
+      if (s.w_at_size() != before) {
         traits_dirty_ = true;
         dirty_[i] = 1;
       }
-      if (due > 0) next_ = std::min(next_, due);
+      if (first_out > 0) due = std::min(due, first_out);
     }
+    p_.set_window_due_ms(due);
+    next_ = due;
     if (traits_dirty_) scope_.InvalidateTraits();
     if (m_.rfm.declared) Rfm();
     if (m_.lifecycle.declared) Lifecycle(e);

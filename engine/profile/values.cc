@@ -18,11 +18,6 @@ bool Numeric(Aggregate a) {
          a == Aggregate::kMax;
 }
 
-// A merged entry's smallest / largest / summed value.
-double EntryMin(const v1::WindowEntry& e) { return e.value(); }
-double EntryMax(const v1::WindowEntry& e) { return e.count() > 1 ? e.max() : e.value(); }
-double EntrySum(const v1::WindowEntry& e) { return e.count() > 1 ? e.sum() : e.value(); }
-
 Value TimeOrJson(const ComputedTrait& t, const std::string& json, TimestampMs at) {
   if (t.of.empty()) return Value::TimestampFromMs(at);
   return Value::FromJson(json);
@@ -33,35 +28,201 @@ Value NumberOrTime(const ComputedTrait& t, double v) {
   return Value::Double(v);
 }
 
-// Keeps a window within kMaxWindowEntries: distinct drops its oldest
-// entries (and their share of the running totals), the others merge the
-// two oldest (count, sum, min and max stay exact).
-void Bound(const ComputedTrait& t, v1::ComputedState& s) {
-  auto* w = s.mutable_window();
-  const int over = w->size() - kMaxWindowEntries;
-  if (over <= 0) return;
-  if (t.aggregate == Aggregate::kDistinct) {
-    for (int i = 0; i < over; ++i) {
-      s.set_window_count(s.window_count() - w->Get(i).count());
-      s.set_window_sum(s.window_sum() - EntrySum(w->Get(i)));
+// ---- windows: the w_* columns of v1::ComputedState
+
+bool HasValue(const ComputedTrait& t) { return Numeric(t.aggregate); }
+bool HasJson(const ComputedTrait& t) {
+  return (t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) && !t.of.empty();
+}
+bool HasHash(const ComputedTrait& t) { return t.aggregate == Aggregate::kDistinct; }
+
+// One entry as the columns hold it. An entry of merged occurrences
+// (count > 1) has its smallest value in `value`, and its largest and sum.
+struct Entry {
+  TimestampMs at = 0;
+  double value = 0;
+  uint32_t count = 1;
+  double max = 0;
+  double sum = 0;
+  std::string json;
+  uint64_t hash = 0;
+};
+
+// Reads entry i of a window; a column shorter than w_at (a trait whose
+// aggregate changed) reads as its defaults.
+class WindowView {
+ public:
+  explicit WindowView(const v1::ComputedState& s) : s_(s) {}
+  int size() const { return s_.w_at_size(); }
+  TimestampMs at(int i) const { return s_.w_at(i); }
+  uint32_t count(int i) const { return i < s_.w_count_size() ? s_.w_count(i) : 1; }
+  double min(int i) const { return i < s_.w_value_size() ? s_.w_value(i) : 0; }
+  double max(int i) const { return i < s_.w_max_size() ? s_.w_max(i) : min(i); }
+  double sum(int i) const { return i < s_.w_sum_size() ? s_.w_sum(i) : min(i); }
+  const std::string& json(int i) const {
+    static const std::string kNone;
+    return i < s_.w_json_size() ? s_.w_json(i) : kNone;
+  }
+  uint64_t hash(int i) const { return i < s_.w_hash_size() ? s_.w_hash(i) : 0; }
+  // The first entry inside (from, ...]: entries are in time order.
+  int FirstAfter(TimestampMs from) const {
+    const auto& a = s_.w_at();
+    return static_cast<int>(std::upper_bound(a.begin(), a.end(), from) - a.begin());
+  }
+  Entry Get(int i) const {
+    return Entry{at(i), min(i), count(i), max(i), sum(i), json(i), hash(i)};
+  }
+
+ private:
+  const v1::ComputedState& s_;
+};
+
+template <typename Field, typename V>
+void Fit(Field* f, int n, const V& fill) {
+  while (f->size() > n) f->RemoveLast();
+  while (f->size() < n) f->Add(fill);
+}
+
+bool Merged(const v1::ComputedState& s) { return s.w_count_size() > 0; }
+
+// Gives every column the trait needs as many entries as w_at and clears
+// the others (a no-op unless the trait's aggregate changed).
+void Normalize(const ComputedTrait& t, v1::ComputedState& s) {
+  const int n = s.w_at_size();
+  const WindowView w(s);
+  auto fit_double = [&](google::protobuf::RepeatedField<double>* f, bool want, bool from_value) {
+    if (!want) {
+      f->Clear();
+      return;
     }
-    w->DeleteSubrange(0, over);
-    return;
+    if (f->size() == n) return;
+    const int old = f->size();
+    Fit(f, n, 0.0);
+    for (int i = old; i < n && from_value; ++i) f->Set(i, w.min(i));
+  };
+  fit_double(s.mutable_w_value(), HasValue(t), false);
+  const bool merged = Merged(s);
+  if (merged && s.w_count_size() != n) Fit(s.mutable_w_count(), n, 1u);
+  fit_double(s.mutable_w_max(), merged && HasValue(t), true);
+  fit_double(s.mutable_w_sum(), merged && HasValue(t), true);
+  if (!HasHash(t)) {
+    s.clear_w_hash();
+  } else if (s.w_hash_size() != n) {
+    Fit(s.mutable_w_hash(), n, uint64_t{0});
   }
-  // Merge the `over + 1` oldest into one, pair by pair from the oldest.
-  for (int i = 0; i < over; ++i) {
-    const auto& a = w->Get(i);
-    v1::WindowEntry& b = *w->Mutable(i + 1);
-    const double mn = std::min(EntryMin(a), EntryMin(b));
-    const double mx = std::max(EntryMax(a), EntryMax(b));
-    const double sum = EntrySum(a) + EntrySum(b);
-    if (t.aggregate == Aggregate::kFirst) b.set_json(a.json());
-    b.set_count(a.count() + b.count());
-    b.set_value(mn);
-    b.set_max(mx);
-    b.set_sum(sum);
+  if (!HasJson(t)) {
+    s.clear_w_json();
+  } else {
+    while (s.w_json_size() > n) s.mutable_w_json()->RemoveLast();
+    while (s.w_json_size() < n) s.add_w_json();
   }
-  w->DeleteSubrange(0, over);
+}
+
+// Switches to the merged layout: a count (and max, sum) per entry.
+void MakeMerged(const ComputedTrait& t, v1::ComputedState& s) {
+  if (Merged(s) || s.w_at_size() == 0) return;
+  const int n = s.w_at_size();
+  Fit(s.mutable_w_count(), n, 1u);
+  if (HasValue(t)) {
+    *s.mutable_w_max() = s.w_value();
+    *s.mutable_w_sum() = s.w_value();
+  }
+}
+
+template <typename Field>
+void EraseFront(Field* f, int n) {
+  if (f->empty()) return;
+  f->erase(f->begin(), f->begin() + std::min(n, f->size()));
+}
+
+void EraseFront(v1::ComputedState& s, int n) {
+  EraseFront(s.mutable_w_at(), n);
+  EraseFront(s.mutable_w_value(), n);
+  EraseFront(s.mutable_w_hash(), n);
+  EraseFront(s.mutable_w_json(), n);
+  EraseFront(s.mutable_w_count(), n);
+  EraseFront(s.mutable_w_max(), n);
+  EraseFront(s.mutable_w_sum(), n);
+}
+
+template <typename Field, typename V>
+void InsertAt(Field* f, int pos, V&& v) {
+  f->Add(std::forward<V>(v));
+  for (int i = f->size() - 1; i > pos; --i) f->SwapElements(i, i - 1);
+}
+
+// Keeps a window within kMaxWindowEntries: distinct drops its oldest entry
+// (and its share of the running totals); the others merge the two oldest
+// (count, sum, min and max stay exact; the pair expires with the newer).
+void Bound(const ComputedTrait& t, v1::ComputedState& s) {
+  while (s.w_at_size() > kMaxWindowEntries) {
+    const WindowView w(s);
+    if (t.aggregate == Aggregate::kDistinct) {
+      s.set_window_count(s.window_count() - std::min<uint64_t>(s.window_count(), w.count(0)));
+      EraseFront(s, 1);
+      continue;
+    }
+    MakeMerged(t, s);
+    s.set_w_count(1, s.w_count(0) + s.w_count(1));
+    if (HasValue(t)) {
+      s.set_w_value(1, std::min(w.min(0), w.min(1)));
+      s.set_w_max(1, std::max(w.max(0), w.max(1)));
+      s.set_w_sum(1, w.sum(0) + w.sum(1));
+    }
+    if (t.aggregate == Aggregate::kFirst && HasJson(t)) s.mutable_w_json()->SwapElements(0, 1);
+    EraseFront(s, 1);
+  }
+}
+
+// Adds one entry in time order (a late one goes after equal times), keeping
+// the running totals and the entry cap.
+void AddEntry(const ComputedTrait& t, Entry e, v1::ComputedState& s) {
+  Normalize(t, s);
+  const bool merged = e.count > 1 || Merged(s);
+  if (merged) MakeMerged(t, s);
+  int pos = s.w_at_size();
+  while (pos > 0 && s.w_at(pos - 1) > e.at) --pos;
+  const double sum = e.count > 1 ? e.sum : e.value;
+  InsertAt(s.mutable_w_at(), pos, e.at);
+  if (HasValue(t)) InsertAt(s.mutable_w_value(), pos, e.value);
+  if (HasHash(t)) InsertAt(s.mutable_w_hash(), pos, e.hash);
+  if (HasJson(t)) InsertAt(s.mutable_w_json(), pos, std::move(e.json));
+  if (merged) {
+    InsertAt(s.mutable_w_count(), pos, std::max<uint32_t>(1, e.count));
+    if (HasValue(t)) {
+      InsertAt(s.mutable_w_max(), pos, e.count > 1 ? e.max : e.value);
+      InsertAt(s.mutable_w_sum(), pos, sum);
+    }
+  }
+  s.set_window_count(s.window_count() + std::max<uint32_t>(1, e.count));
+  if (HasValue(t)) s.set_window_sum(s.window_sum() + sum);
+  Bound(t, s);
+}
+
+// Moves entries of the old layout (one message each) into the columns and
+// recomputes the running totals from them.
+void MigrateWindow(const ComputedTrait& t, v1::ComputedState& s) {
+  if (s.window_size() == 0) return;
+  google::protobuf::RepeatedPtrField<v1::WindowEntry> old;
+  old.Swap(s.mutable_window());
+  s.clear_expired_at_ms();
+  s.clear_w_at();
+  s.clear_w_value();
+  s.clear_w_hash();
+  s.clear_w_json();
+  s.clear_w_count();
+  s.clear_w_max();
+  s.clear_w_sum();
+  s.set_window_count(0);
+  s.set_window_sum(0);
+  for (auto& o : old) {
+    const bool merged = o.count() > 1;
+    AddEntry(
+        t,
+        Entry{o.at_ms(), o.value(), std::max<uint32_t>(1, o.count()), merged ? o.max() : o.value(),
+              merged ? o.sum() : o.value(), std::move(*o.mutable_json()), o.hash()},
+        s);
+  }
 }
 
 }  // namespace
@@ -160,57 +321,23 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
   return o;
 }
 
-void AddWindowEntry(const ComputedTrait& t, v1::WindowEntry e, v1::ComputedState& s) {
-  auto* w = s.mutable_window();
-  const TimestampMs at = e.at_ms();
-  const uint32_t count = std::max<uint32_t>(1, e.count());
-  const double sum = EntrySum(e);
-  // Keep time order; a late event goes where it belongs (after equal times).
-  int pos = w->size();
-  while (pos > 0 && w->Get(pos - 1).at_ms() > at) --pos;
-  w->Add(std::move(e));
-  for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
-  s.set_window_count(s.window_count() + count);
-  s.set_window_sum(s.window_sum() + sum);
-  if (w->size() > kMaxWindowEntries) {
-    if (t.aggregate == Aggregate::kDistinct) {
-      s.set_window_count(s.window_count() - w->Get(0).count());
-      s.set_window_sum(s.window_sum() - EntrySum(w->Get(0)));
-      w->DeleteSubrange(0, 1);
-    } else {  // merge the two oldest
-      const auto& a = w->Get(0);
-      v1::WindowEntry& b = *w->Mutable(1);
-      const double mn = std::min(EntryMin(a), EntryMin(b));
-      const double mx = std::max(EntryMax(a), EntryMax(b));
-      const double merged_sum = EntrySum(a) + EntrySum(b);
-      if (t.aggregate == Aggregate::kFirst) b.set_json(a.json());
-      b.set_count(a.count() + b.count());
-      b.set_value(mn);
-      b.set_max(mx);
-      b.set_sum(merged_sum);
-      w->DeleteSubrange(0, 1);
-    }
+void MergeWindow(const ComputedTrait& t, v1::ComputedState& into, const v1::ComputedState& from) {
+  MigrateWindow(t, into);
+  v1::ComputedState legacy;
+  const v1::ComputedState* f = &from;
+  if (from.window_size() > 0) {
+    legacy = from;
+    MigrateWindow(t, legacy);
+    f = &legacy;
   }
+  const WindowView w(*f);
+  for (int i = 0; i < w.size(); ++i) AddEntry(t, w.Get(i), into);
 }
 
 void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
   if (t.window_ms > 0) {
-    auto* w = s.mutable_window();
-    // Keep time order; a late event goes where it belongs (after equal times).
-    int pos = w->size();
-    while (pos > 0 && w->Get(pos - 1).at_ms() > o.at_ms) --pos;
-    v1::WindowEntry& e = *w->Add();  // built in place
-    e.set_at_ms(o.at_ms);
-    e.set_value(o.number);
-    e.set_count(1);
-    if ((t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) && !o.json.empty()) {
-      e.set_json(o.json);
-    }
-    if (t.aggregate == Aggregate::kDistinct) e.set_hash(o.hash);
-    for (int i = w->size() - 1; i > pos; --i) w->SwapElements(i, i - 1);
-    s.set_window_count(s.window_count() + 1);
-    s.set_window_sum(s.window_sum() + o.number);
-    Bound(t, s);
+    MigrateWindow(t, s);
+    AddEntry(t, Entry{o.at_ms, o.number, 1, o.number, o.number, o.json, o.hash}, s);
     return;
   }
   const bool had = s.count() > 0;
@@ -255,23 +382,23 @@ void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
 
 TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s) {
   if (t.window_ms <= 0) return 0;
-  auto* w = s.mutable_window();
-  int gone = 0;
-  while (gone < w->size() && w->Get(gone).at_ms() <= now - t.window_ms) ++gone;
+  MigrateWindow(t, s);
+  const WindowView w(s);
+  const int gone = w.FirstAfter(now - t.window_ms);
   if (gone > 0) {
+    Normalize(t, s);
     uint64_t count = s.window_count();
     double sum = s.window_sum();
     for (int i = 0; i < gone; ++i) {
-      count -= std::min<uint64_t>(count, w->Get(i).count());
-      sum -= EntrySum(w->Get(i));
+      count -= std::min<uint64_t>(count, w.count(i));
+      if (HasValue(t)) sum -= w.sum(i);
     }
-    w->DeleteSubrange(0, gone);
-    if (w->empty()) sum = 0;  // no drift survives an empty window
+    EraseFront(s, gone);
+    if (s.w_at_size() == 0) count = 0, sum = 0;  // no drift survives an empty window
     s.set_window_count(count);
     s.set_window_sum(sum);
   }
-  s.set_expired_at_ms(now);
-  return w->empty() ? 0 : w->Get(0).at_ms() + t.window_ms;
+  return s.w_at_size() == 0 ? 0 : s.w_at(0) + t.window_ms;
 }
 
 Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, TimestampMs now) {
@@ -299,13 +426,16 @@ Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, Timestam
     }
     return Value::Null();
   }
+  if (s->window_size() > 0) {  // the old layout, read by a copy
+    v1::ComputedState copy = *s;
+    MigrateWindow(t, copy);
+    return ComputedValue(t, &copy, now);
+  }
   // Windowed: only the entries inside (now - window, now].
-  const TimestampMs from = now - t.window_ms;
-  // Pruned at this very time (the profile stage does that first): the
-  // running totals and the ends of the window are the answer.
-  const bool pruned =
-      s->expired_at_ms() == now && (s->window().empty() || s->window(0).at_ms() > from);
-  if (pruned) {
+  const WindowView w(*s);
+  const int begin = w.FirstAfter(now - t.window_ms);
+  const int end = w.size();
+  if (begin == 0) {  // nothing has left the window: the running totals are the answer
     const auto n = s->window_count();
     switch (t.aggregate) {
       case Aggregate::kCount:
@@ -314,31 +444,43 @@ Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, Timestam
         return Value::Double(s->window_sum());
       case Aggregate::kAvg:
         return n > 0 ? Value::Double(s->window_sum() / static_cast<double>(n)) : Value::Null();
-      case Aggregate::kFirst:
-        return n > 0 ? TimeOrJson(t, s->window(0).json(), s->window(0).at_ms()) : Value::Null();
-      case Aggregate::kLast: {
-        if (n == 0) return Value::Null();
-        const auto& e = s->window(s->window_size() - 1);
-        return TimeOrJson(t, e.json(), e.at_ms());
-      }
       default:
-        break;  // min, max, distinct: scan
+        break;
     }
   }
+  if (begin == end) {
+    switch (t.aggregate) {
+      case Aggregate::kCount:
+      case Aggregate::kDistinct:
+        return Value::Int(0);
+      case Aggregate::kSum:
+        return Value::Double(0);
+      default:
+        return Value::Null();
+    }
+  }
+  switch (t.aggregate) {
+    case Aggregate::kFirst:
+      return TimeOrJson(t, w.json(begin), w.at(begin));
+    case Aggregate::kLast:
+      return TimeOrJson(t, w.json(end - 1), w.at(end - 1));
+    case Aggregate::kDistinct: {
+      std::vector<uint64_t> hashes;
+      hashes.reserve(static_cast<size_t>(end - begin));
+      for (int i = begin; i < end; ++i) hashes.push_back(w.hash(i));
+      std::sort(hashes.begin(), hashes.end());
+      return Value::Int(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
+    }
+    default:
+      break;
+  }
   uint64_t count = 0;
-  double sum = 0, mn = 0, mx = 0;
-  const v1::WindowEntry* first = nullptr;
-  const v1::WindowEntry* last = nullptr;
-  std::vector<uint64_t> hashes;
-  for (const auto& e : s->window()) {
-    if (e.at_ms() <= from) continue;
-    if (count == 0 || EntryMin(e) < mn) mn = EntryMin(e);
-    if (count == 0 || EntryMax(e) > mx) mx = EntryMax(e);
-    count += e.count();
-    sum += EntrySum(e);
-    if (first == nullptr) first = &e;
-    last = &e;
-    if (t.aggregate == Aggregate::kDistinct) hashes.push_back(e.hash());
+  double sum = 0, mn = w.min(begin), mx = w.max(begin);
+  for (int i = begin; i < end; ++i) {
+    mn = std::min(mn, w.min(i));
+    mx = std::max(mx, w.max(i));
+    count += w.count(i);
+    sum += w.sum(i);
   }
   switch (t.aggregate) {
     case Aggregate::kCount:
@@ -346,19 +488,13 @@ Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, Timestam
     case Aggregate::kSum:
       return Value::Double(sum);
     case Aggregate::kAvg:
-      return count > 0 ? Value::Double(sum / static_cast<double>(count)) : Value::Null();
+      return Value::Double(sum / static_cast<double>(count));
     case Aggregate::kMin:
-      return count > 0 ? NumberOrTime(t, mn) : Value::Null();
+      return NumberOrTime(t, mn);
     case Aggregate::kMax:
-      return count > 0 ? NumberOrTime(t, mx) : Value::Null();
-    case Aggregate::kFirst:
-      return first != nullptr ? TimeOrJson(t, first->json(), first->at_ms()) : Value::Null();
-    case Aggregate::kLast:
-      return last != nullptr ? TimeOrJson(t, last->json(), last->at_ms()) : Value::Null();
-    case Aggregate::kDistinct: {
-      std::sort(hashes.begin(), hashes.end());
-      return Value::Int(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
-    }
+      return NumberOrTime(t, mx);
+    default:
+      break;
   }
   return Value::Null();
 }

@@ -43,9 +43,9 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event, Pr
 
 // Adds one occurrence.
 void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s);
-// Adds one window entry (an occurrence, or entries merged under the cap)
-// in time order, keeping the running totals and the entry cap.
-void AddWindowEntry(const ComputedTrait& t, v1::WindowEntry e, v1::ComputedState& s);
+// Adds the window entries of `from` to those of `into` in time order,
+// keeping the running totals and the entry cap (identity merge).
+void MergeWindow(const ComputedTrait& t, v1::ComputedState& into, const v1::ComputedState& from);
 // Drops window entries that have left the window at `now`. Returns when the
 // next one leaves (0: none left).
 TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s);

@@ -8,7 +8,8 @@
 // machine. Kafka and RocksDB are left out of both sides, so the ratio is an
 // upper bound of the end-to-end one.
 //
-// Env: CAIRN_BENCH_EVENTS (default 400,000), CAIRN_BENCH_CUSTOMERS (20,000).
+// Env: CAIRN_BENCH_EVENTS (default 400,000), CAIRN_BENCH_CUSTOMERS (20,000),
+// CAIRN_BENCH_SEGMENTS (20; 0 to see what the traits alone cost).
 // Last line:
 //   RESULT profile_overhead ratio=<B/A> base_ns_per_event=<n> profile_ns_per_event=<n>
 #include <fmt/format.h>
@@ -44,7 +45,7 @@ double ThreadCpuSeconds() {
 }
 
 // 50 traits over the shop's events, 20 segments over them.
-std::string ProfileYaml() {
+std::string ProfileYaml(int segments) {
   const char* events[] = {"Order Completed", "Product Viewed", "Product Added", "Checkout Started"};
   const char* windows[] = {"", "7d", "30d", "90d", "365d"};
   std::string y = "traits:\n";
@@ -62,8 +63,8 @@ std::string ProfileYaml() {
   while (n < 50) y += fmt::format("  max_{}: {{ max: Order Completed, of: total }}\n", n++);
   // Each segment reads a count and a sum that exist (count_k, sum_k+1 for k
   // a multiple of 3), of events and windows that vary across segments.
-  y += "segments:\n";
-  for (int s = 0; s < 20; ++s) {
+  if (segments > 0) y += "segments:\n";
+  for (int s = 0; s < segments; ++s) {
     const int c = 3 * ((s * 7) % 16), m = 3 * ((s * 5 + 3) % 16) + 1;
     y += fmt::format("  seg-{}: \"traits.count_{} >= {} && traits.sum_{} > {}.0\"\n", s, c,
                      1 + s % 4, m, s * 10);
@@ -151,7 +152,8 @@ int Run() {
     fmt::print(stderr, "journeys do not load: {}\n", journeys.diagnostics[0].ToString());
     return 1;
   }
-  auto profile = profile::LoadProfile({{"bench.yaml", ProfileYaml()}});
+  auto profile = profile::LoadProfile(
+      {{"bench.yaml", ProfileYaml(static_cast<int>(EnvInt("CAIRN_BENCH_SEGMENTS", 20)))}});
   if (!profile.model) {
     fmt::print(stderr, "profile does not load: {}\n", profile.diagnostics[0].ToString());
     return 1;
@@ -193,6 +195,15 @@ int Run() {
       s->best_ns = std::min(s->best_ns, ns);
       fmt::print("  pass {} {:<16} {:>7.0f} ns/event CPU\n", rep + 1, s->name, ns);
     }
+  }
+  for (const Side* s : {&base, &prof}) {
+    uint64_t bytes = 0, profile_bytes = 0;
+    for (const auto& r : s->records) {
+      bytes += r.ByteSizeLong();
+      profile_bytes += r.profile().ByteSizeLong();
+    }
+    fmt::print("{}: {} bytes per customer record ({} of them the profile)\n", s->name,
+               bytes / s->records.size(), profile_bytes / s->records.size());
   }
   fmt::print("profile side: {} timers armed, {} events published (segment and stage changes)\n",
              prof.effects.timers, prof.effects.published);

@@ -181,7 +181,7 @@ TEST(MergeProfiles, BeyondTheWindowCapValuesStayExact) {
   const TimestampMs end = kT0 + 25 * kDay;
   MergeProfiles(*model, *ca.mutable_profile(), cb.profile(), end);
   const int i = model->TraitIndex("max_30d");
-  EXPECT_LE(ca.profile().traits(i).window_size(), kMaxWindowEntries);
+  EXPECT_LE(ca.profile().traits(i).w_at_size(), kMaxWindowEntries);
   EXPECT_EQ(ca.profile().traits(i).window_count(), both.profile().traits(i).window_count());
   // The 30-day windows hold every occurrence: exact. (The 10-day ones have
   // merged entries straddling their edge: exact only while inside.)

@@ -97,11 +97,11 @@ TEST(ComputedValues, WindowEdgeIsExact) {
   // Expire() prunes what left and says when the next one leaves.
   Add(t, s, Order(12 * kDay, 1));
   EXPECT_EQ(Expire(t, 17 * kDay - 1, s), 17 * kDay);
-  EXPECT_EQ(s.window_size(), 2);
+  EXPECT_EQ(s.w_at_size(), 2);
   EXPECT_EQ(Expire(t, 17 * kDay, s), 19 * kDay);
-  EXPECT_EQ(s.window_size(), 1);
+  EXPECT_EQ(s.w_at_size(), 1);
   EXPECT_EQ(Expire(t, 19 * kDay, s), 0);
-  EXPECT_EQ(s.window_size(), 0);
+  EXPECT_EQ(s.w_at_size(), 0);
 }
 
 TEST(ComputedValues, WindowedAggregatesAgainstBruteForce) {
@@ -191,10 +191,74 @@ TEST(ComputedValues, BeyondTheEntryCapCountsAndSumsStayExact) {
     Add(sum, ss, Order(kDay + i * 1000, v));
     Add(mx, sm, Order(kDay + i * 1000, v));
   }
-  EXPECT_LE(sc.window_size(), kMaxWindowEntries);
+  EXPECT_LE(sc.w_at_size(), kMaxWindowEntries);
   EXPECT_EQ(ComputedValue(count, &sc, 2 * kDay).int_value(), kMaxWindowEntries * 3);
   EXPECT_NEAR(ComputedValue(sum, &ss, 2 * kDay).double_value(), total, 1e-6);
   EXPECT_DOUBLE_EQ(ComputedValue(mx, &sm, 2 * kDay).double_value(), 100.0);
+}
+
+TEST(ComputedValues, ReadsAreExactWhetherOrNotTheWindowWasPruned) {
+  // The profile stage prunes only when a first entry leaves; a read at any
+  // later time must still count exactly (now - window, now].
+  std::mt19937_64 rng(11);
+  const int64_t window = 7 * kDay;
+  auto count = Trait(Aggregate::kCount, {}, window);
+  auto sum = Trait(Aggregate::kSum, {"total"}, window);
+  auto mn = Trait(Aggregate::kMin, {"total"}, window);
+  v1::ComputedState sc, ss, sm;
+  std::vector<std::pair<TimestampMs, double>> all;
+  TimestampMs clock = 0;
+  for (int i = 0; i < 400; ++i) {
+    clock += static_cast<int64_t>(rng() % kDay);
+    const double v = static_cast<double>(rng() % 500);
+    all.emplace_back(clock, v);
+    for (auto* p : {&count, &sum, &mn}) {
+      Add(*p, p == &count ? sc : p == &sum ? ss : sm, Order(clock, v));
+    }
+    if (i % 50 == 0) Expire(count, clock, sc);  // the others are never pruned
+    const TimestampMs now = clock + static_cast<int64_t>(rng() % (10 * kDay));
+    int64_t n = 0;
+    double total = 0, least = 1e300;
+    for (const auto& [at, x] : all) {
+      if (at <= now - window) continue;
+      ++n;
+      total += x;
+      least = std::min(least, x);
+    }
+    ASSERT_EQ(ComputedValue(count, &sc, now).int_value(), n) << i;
+    ASSERT_NEAR(ComputedValue(sum, &ss, now).double_value(), total, 1e-6) << i;
+    if (n > 0) ASSERT_DOUBLE_EQ(ComputedValue(mn, &sm, now).double_value(), least) << i;
+  }
+}
+
+TEST(ComputedValues, TheOldOneMessagePerEntryLayoutIsReadAndMigrated) {
+  auto sum = Trait(Aggregate::kSum, {"total"}, 30 * kDay);
+  v1::ComputedState s;
+  auto* a = s.add_window();  // two occurrences merged under the old cap
+  a->set_at_ms(kDay);
+  a->set_count(2);
+  a->set_value(3);
+  a->set_max(5);
+  a->set_sum(8);
+  auto* b = s.add_window();
+  b->set_at_ms(2 * kDay);
+  b->set_count(1);
+  b->set_value(10);
+  s.set_window_count(3);
+  s.set_window_sum(18);
+  s.set_expired_at_ms(2 * kDay);
+  EXPECT_DOUBLE_EQ(ComputedValue(sum, &s, 3 * kDay).double_value(), 18.0);
+  Add(sum, s, Order(3 * kDay, 1));
+  EXPECT_EQ(s.window_size(), 0);
+  EXPECT_EQ(s.w_at_size(), 3);
+  EXPECT_EQ(s.w_count_size(), 3);  // the merged entry keeps its count
+  EXPECT_DOUBLE_EQ(ComputedValue(sum, &s, 3 * kDay).double_value(), 19.0);
+  auto mx = Trait(Aggregate::kMax, {"total"}, 30 * kDay);
+  EXPECT_DOUBLE_EQ(ComputedValue(mx, &s, 3 * kDay).double_value(), 10.0);
+  // The merged entry leaves with its time: 8 of the sum goes.
+  EXPECT_EQ(Expire(sum, 31 * kDay, s), 32 * kDay);
+  EXPECT_DOUBLE_EQ(ComputedValue(sum, &s, 31 * kDay).double_value(), 11.0);
+  EXPECT_EQ(s.window_count(), 2u);
 }
 
 }  // namespace
