@@ -479,5 +479,58 @@ TEST(RestoreTest, RefusesAMissingBackupAndANonEmptyDirWithoutReplace) {
   EXPECT_TRUE(fs::exists(ro.data + "/CURRENT"));
 }
 
+TEST(RestoreTest, KeepsACustomerWhoCameBackAfterTheErasure) {
+  // Tombstones the backup lacks, whatever their age: "old" was erased after
+  // their first event (erased again), "new" first came after the erasure
+  // (a new customer, kept, as the engine keeps them).
+  testing::TempDir dir;
+  std::string secret;
+  std::string backup_path;
+  const TimestampMs t0 = 1764950400000;
+  {
+    auto s = state::StateStore::Open({.dir = dir.Sub("src")});
+    ASSERT_TRUE(s.ok());
+    auto sec = erasure::LoadSecret(**s, "");
+    ASSERT_TRUE(sec.ok());
+    secret = *sec;
+    auto batch = (*s)->NewBatch();
+    for (const auto& [id, first] : std::vector<std::pair<std::string, TimestampMs>>{
+             {"old", t0}, {"new", t0 + 5000}, {"other", t0}}) {
+      v1::CustomerState c;
+      c.set_id(id);
+      c.set_first_seen_ms(first);
+      c.set_last_seen_ms(first);
+      c.set_events_total(1);
+      batch.PutCustomer(PartitionOf(id), c);
+    }
+    ASSERT_TRUE((*s)->Write(batch).ok());
+    backup::BackupMaker maker(s->get(), dir.Sub("backups"));
+    auto m = maker.Create(t0 + 10000);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    backup_path = m->path;
+  }
+  auto hash = [&](const std::string& id) { return erasure::TombstoneKey(secret, id).substr(3); };
+  const std::string file = dir.Sub("erasures.jsonl");
+  ASSERT_TRUE(
+      backup::WriteTombstoneFile(file, {{hash("old"), t0 + 1000}, {hash("new"), t0 + 1000}}).ok());
+  backup::RestoreOptions ro;
+  ro.backup = backup_path;
+  ro.data = dir.Sub("data");
+  ro.erasure_files = {file};
+  auto done = backup::Restore(ro);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->tombstones_read, 2u);
+  EXPECT_EQ(done->newer_than_backup, 0u);  // both older than the backup, yet missing from it
+  EXPECT_EQ(done->tombstones_written, 2u);
+  EXPECT_EQ(done->customers_erased, 1u);
+  auto s = state::StateStore::Open({.dir = ro.data});
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(HeldFor(**s, "old").record);
+  EXPECT_TRUE(HeldFor(**s, "new").record);
+  EXPECT_TRUE(HeldFor(**s, "other").record);
+  EXPECT_EQ(erasure::ReadTombstone(**s, secret, "old"), t0 + 1000);
+  EXPECT_EQ(erasure::ReadTombstone(**s, secret, "new"), t0 + 1000);
+}
+
 }  // namespace
 }  // namespace cairn
