@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/analytics_routes.h"
+#include "api/backup_routes.h"
 #include "api/customer_routes.h"
 #include "api/journey_routes.h"
 #include "api/profile_routes.h"
@@ -314,6 +315,7 @@ std::vector<Route> EngineRoutes(EngineApiContext ctx) {
   for (auto& r : AnalyticsRoutes({ctx.store, ctx.catalog, ctx.analytics_intervals, ctx.now})) {
     routes.push_back(std::move(r));
   }
+  for (auto& r : BackupRoutes(ctx.store, ctx.backup_dir)) routes.push_back(std::move(r));
   return routes;
 }
 

@@ -9,6 +9,7 @@
 //   GET /v1/status             ingest totals (from the checkpoints), live metrics, campaigns
 //   GET /v1/segments, /v1/segments/{name}, /v1/lifecycle  (api/profile_routes.h)
 //   GET /v1/analytics/...      journey analytics (api/analytics_routes.h)
+//   POST /v1/admin/backup      a RocksDB checkpoint (api/backup_routes.h)
 #pragma once
 
 #include <functional>
@@ -54,6 +55,8 @@ struct EngineApiContext {
   std::string erasure_secret;
   // Conversion-interval pairs configured (analytics.intervals).
   std::vector<analytics::IntervalPair> analytics_intervals;
+  // Where POST /v1/admin/backup writes (storage.backup_dir); empty: it answers 503.
+  std::string backup_dir;
 };
 
 std::vector<Route> EngineRoutes(EngineApiContext ctx);

@@ -17,6 +17,7 @@
 #include "app/delivery.h"
 #include "app/logging.h"
 #include "app/sample_stream.h"
+#include "backup/backup.h"
 #include "erasure/erasure.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
@@ -140,6 +141,8 @@ int RunCommand(const Config& config) {
   ctx.campaigns = [e] { return e->campaigns(); };
   ctx.journeys_dir = config.journeys_dir;
   ctx.journeys_reload_ms = config.journeys_reload_ms;
+  ctx.backup_dir =
+      config.backup_dir.empty() ? backup::DefaultBackupDir(config.store.dir) : config.backup_dir;
   if (dispatcher != nullptr) {
     ctx.dispatch = [dispatcher] { return dispatcher->metrics(); };
     ctx.ledger = [dispatcher](const std::string& id) { return dispatcher->Ledger(id); };

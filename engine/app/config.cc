@@ -169,7 +169,8 @@ Status ApplyRoot(const std::string& name, const YAML::Node& root, Config& c) {
                                .On("block_cache_bytes",
                                    Into(c.store.block_cache_bytes, "storage.block_cache_bytes"))
                                .On("cache_customers",
-                                   Into(e.cache_capacity, "storage.cache_customers"));
+                                   Into(e.cache_capacity, "storage.cache_customers"))
+                               .On("backup_dir", Into(c.backup_dir, "storage.backup_dir"));
                          }))
       .On("http", sub("http",
                       [&](Section& s) {

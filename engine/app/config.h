@@ -40,6 +40,7 @@ struct Config {
   bool dispatch_sync = true;      // dispatch.sync_ledger: fsync every ledger write
   std::string tracking_base_url;  // tracking.base_url; "" = http(s)://<http.public_listen>
   std::string tracking_key_file;  // tracking.key_file: the link-signing secret
+  std::string backup_dir;         // storage.backup_dir; "" = <storage.data_dir>/../backups
 };
 
 // Reads `path` over `config` (keys absent from the file keep their value).

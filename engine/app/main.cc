@@ -1,5 +1,5 @@
 // cairn: the engine binary. Subcommands: run, validate, simulate, broker, demo, produce-sample,
-// import labels, segment preview, token create.
+// import labels, segment preview, token create, backup, restore, erasures export.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "app/backup_command.h"
 #include "app/commands.h"
 #include "app/config.h"
 #include "app/import_labels_command.h"
@@ -156,6 +157,33 @@ int main(int argc, char** argv) {
                            "Token file to append to (created 0600); without it the line is "
                            "printed on stderr");
 
+  // cairn backup / restore / erasures export (docs/operations.md §4)
+  BackupCommandOptions backup_opts;
+  auto* backup_cmd =
+      cli.add_subcommand("backup", "Checkpoint a running engine's RocksDB; prints the path");
+  backup_cmd->add_option("--api", backup_opts.api, "The engine's admin API")->capture_default_str();
+  backup_cmd->add_option("--token-file", backup_opts.token_file,
+                         "A file holding an admin-scope bearer token");
+  RestoreCommandOptions restore_opts;
+  auto* restore_cmd = cli.add_subcommand(
+      "restore", "Restore a backup into a data dir (engine stopped) and re-apply erasures");
+  restore_cmd->add_option("--backup", restore_opts.backup, "The backup directory")->required();
+  restore_cmd->add_option("--data", restore_opts.data, "The data dir to restore into")->required();
+  restore_cmd->add_flag("--replace", restore_opts.replace,
+                        "Move a non-empty data dir aside (<data>.before-restore-<time>)");
+  restore_cmd->add_option("--erasures", restore_opts.erasures,
+                          "Tombstone exports (cairn erasures export) to re-apply too");
+  restore_cmd->add_option("--config", restore_opts.config_file,
+                          "The engine's YAML config (tracking.key_file, topics.events)");
+  std::string erasures_data, erasures_out;
+  auto* erasures_cmd = cli.add_subcommand("erasures", "GDPR erasure tombstones");
+  erasures_cmd->require_subcommand(1);
+  auto* erasures_export = erasures_cmd->add_subcommand(
+      "export", "Write a data dir's (or backup's) erasure tombstones as JSON lines");
+  erasures_export->add_option("--data", erasures_data, "A data dir or a backup directory")
+      ->required();
+  erasures_export->add_option("--out", erasures_out, "The file to write")->required();
+
   CLI11_PARSE(cli, argc, argv);
   InstallSignalHandlers();
 
@@ -196,6 +224,14 @@ int main(int argc, char** argv) {
   }
   if (*preview_cmd) return RunSegmentPreview(preview, std::cout, std::cerr);
   if (*token_create) return TokenCreateCommand(token, std::cout, std::cerr);
+  if (*backup_cmd) return BackupCommand(backup_opts, std::cout, std::cerr);
+  if (*restore_cmd) {
+    spdlog::set_level(spdlog::level::warn);
+    return RestoreCommand(restore_opts, std::cout, std::cerr);
+  }
+  if (*erasures_export) {
+    return ErasuresExportCommand(erasures_data, erasures_out, std::cout, std::cerr);
+  }
   if (*simulate) {
     spdlog::set_level(spdlog::level::warn);
     return SimulateCommand(sim, std::cout, std::cerr);

@@ -35,7 +35,8 @@ kafka:
   consumer: { session.timeout.ms: 10000 }
   producer: { linger.ms: 20 }
 topics: { events: ev, dlq: ev.dlq, tasks: tk }
-storage: { data_dir: /var/lib/cairn, sync_writes: true, cache_customers: 1000 }
+storage: { data_dir: /var/lib/cairn, sync_writes: true, cache_customers: 1000,
+          backup_dir: /var/lib/cairn-backups }
 http: { listen: 0.0.0.0:8081 }
 ingest: { max_batch: 500, max_message_bytes: 1024, max_depth: 8 }
 state: { summed_properties: [total, points], dedup_window: 8, history_limit: 10 }
@@ -51,6 +52,7 @@ log_level: debug
   EXPECT_EQ(c.store.dir, "/var/lib/cairn");
   EXPECT_TRUE(c.store.sync_writes);
   EXPECT_EQ(c.engine.cache_capacity, 1000u);
+  EXPECT_EQ(c.backup_dir, "/var/lib/cairn-backups");
   EXPECT_EQ(c.http.admin_listen, "0.0.0.0:8081");
   EXPECT_EQ(c.engine.max_batch, 500u);
   EXPECT_EQ(c.engine.parse.max_depth, 8u);
