@@ -83,6 +83,7 @@ struct Lane {
   std::vector<std::thread> workers;
   std::atomic<uint64_t> attempts{0}, sent{0}, failed{0}, bounced{0}, suppressed{0}, unknown{0},
       retries{0};
+  std::map<std::string, std::array<uint64_t, 5>> ended_by_channel;  // guarded by mu
   size_t size() const { return ready.size() + delayed.size(); }
 };
 
@@ -420,6 +421,7 @@ DispatchMetrics Dispatcher::metrics() const {
         for (const auto& [due, i] : lane->delayed) oldest = std::max(oldest, now - i.queued_ms);
       }
       lm.oldest_queued_ms = oldest;
+      lm.ended_by_channel = lane->ended_by_channel;
       if (!lane->latency_ring.empty()) {
         std::vector<double> v = lane->latency_ring;
         const size_t k = v.size() * 99 / 100;
@@ -521,22 +523,31 @@ uint64_t Dispatcher::Impl::End(Lane* lane, Item& item, v1::LedgerEntry& entry,
   entry.set_reason(reason);
   entry.set_updated_ms(clock->NowMs());
   entry.set_next_attempt_ms(0);
+  size_t result = 1;  // kEndResults: sent, failed, bounced, suppressed, unknown
   switch (state) {
     case v1::LedgerEntry::SENT:
       lane->sent++;
+      result = 0;
       break;
     case v1::LedgerEntry::BOUNCED:
       lane->bounced++;
+      result = 2;
       break;
     case v1::LedgerEntry::SUPPRESSED:
       lane->suppressed++;
+      result = 3;
       break;
     case v1::LedgerEntry::UNKNOWN:
       lane->unknown++;
+      result = 4;
       break;
     default:
       lane->failed++;
       break;
+  }
+  {
+    std::lock_guard lock(lane->mu);
+    lane->ended_by_channel[item.task.channel()][result]++;
   }
   Record r;
   r.partition = item.partition;

@@ -31,6 +31,7 @@
 //   "o" <partition u32 BE><seq u64 BE>  -> v1::OutboxRecord (outcome events)
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -88,7 +89,13 @@ struct LaneMetrics {
            retries = 0;
   int64_t oldest_queued_ms = 0;  // age of the oldest task waiting (backpressure)
   double p99_send_ms = 0;        // over the last 1024 sends
+  // Ended tasks by the journey step's channel, in the order of kEndResults.
+  std::map<std::string, std::array<uint64_t, 5>> ended_by_channel;
 };
+
+// The results a send task ends with (LaneMetrics counters and metric labels).
+inline constexpr std::array<const char*, 5> kEndResults = {"sent", "failed", "bounced",
+                                                           "suppressed", "unknown"};
 
 struct DispatchMetrics {
   std::vector<LaneMetrics> lanes;

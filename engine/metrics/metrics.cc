@@ -203,8 +203,8 @@ void SnapshotCollector::CollectJourneys(std::vector<MetricFamily>& out) const {
 void SnapshotCollector::CollectDispatch(std::vector<MetricFamily>& out) const {
   const dispatch::DispatchMetrics d = s_->dispatch();
   auto sends = Family("cairn_sends_total",
-                      "Send tasks that reached an end, by connector instance (the channels "
-                      "mapped to it in the config) and result.",
+                      "Send tasks that reached an end, by connector instance, the journey "
+                      "step's channel, and result.",
                       MetricType::Counter);
   auto attempts =
       Family("cairn_send_attempts_total", "Send attempts (retries included).", MetricType::Counter);
@@ -212,13 +212,13 @@ void SnapshotCollector::CollectDispatch(std::vector<MetricFamily>& out) const {
       Family("cairn_send_queue_depth", "Send tasks waiting in memory or being sent, by connector.",
              MetricType::Gauge);
   for (const auto& l : d.lanes) {
-    const std::pair<const char*, uint64_t> results[] = {{"sent", l.sent},
-                                                        {"failed", l.failed},
-                                                        {"bounced", l.bounced},
-                                                        {"suppressed", l.suppressed},
-                                                        {"unknown", l.unknown}};
-    for (const auto& [result, n] : results) {
-      Add(sends, static_cast<double>(n), {{"connector", l.connector}, {"result", result}});
+    for (const auto& [channel, counts] : l.ended_by_channel) {
+      for (size_t i = 0; i < dispatch::kEndResults.size(); ++i) {
+        Add(sends, static_cast<double>(counts[i]),
+            {{"connector", l.connector},
+             {"channel", channel},
+             {"result", dispatch::kEndResults[i]}});
+      }
     }
     Add(attempts, static_cast<double>(l.attempts), {{"connector", l.connector}});
     Add(queued, static_cast<double>(l.queued + l.in_flight), {{"connector", l.connector}});

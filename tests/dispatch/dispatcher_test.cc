@@ -245,6 +245,12 @@ TEST_F(DispatcherTest, PermanentFailuresBouncesAndGivingUp) {
   auto outcomes = ReadOutcomes(3);
   EXPECT_EQ(outcomes["Message Failed"], 2);
   EXPECT_EQ(outcomes["Message Bounced"], 1);
+  // cairn_sends_total{channel,result}: kEndResults order.
+  const auto lane = d_->metrics().lanes[0];
+  ASSERT_EQ(lane.ended_by_channel.size(), 1u);
+  const auto& by = lane.ended_by_channel.begin()->second;
+  EXPECT_EQ(lane.ended_by_channel.begin()->first, "webhook");
+  EXPECT_EQ(by, (std::array<uint64_t, 5>{0, 1, 1, 0, 1}));
 }
 
 TEST_F(DispatcherTest, ConsentAndAddressAreCheckedAtSendTime) {
