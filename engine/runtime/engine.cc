@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <unordered_map>
 
 #include "cairn/crash_point.h"
@@ -418,9 +419,36 @@ void Engine::EraseCustomer(Pending& p, PartitionState& ps) {
     fatal_ = r.status().WithContext("erasure");
     return;
   }
+  // The person's other ids go with it, under the same request: the ids
+  // linked to or merged into this record (forward pointers, claim nodes of
+  // hashed identifiers) and the survivor a pointer forwards to. One signed
+  // control event each, through the outbox in this batch; an id already
+  // erased has no record left to cascade from, so this ends.
+  const std::string id = entry.state.id();
+  {
+    const auto& identity = entry.state.identity();
+    std::set<std::string> others(identity.linked().begin(), identity.linked().end());
+    others.insert(identity.merged_from().begin(), identity.merged_from().end());
+    if (!identity.forwarded_to().empty()) others.insert(identity.forwarded_to());
+    others.erase(id);
+    for (const auto& other : others) {
+      erasure::Request request = p.erasure;
+      request.customer_id = other;
+      const auto m = erasure::ControlMessage(options_.erasure_secret, request);
+      v1::OutboxRecord rec;
+      rec.set_topic(options_.topics.events);
+      rec.set_key(m.key);
+      rec.set_value(m.payload);
+      for (const auto& [k, v] : m.headers) (*rec.mutable_headers())[k] = v;
+      PublishInternal(entry.partition, rec);
+    }
+    if (!others.empty()) {
+      spdlog::info("erasure {}: {} linked id(s) erased with it", p.erasure.erasure_id,
+                   others.size());
+    }
+  }
   // The cached record becomes "no record": SubmitWrite writes none, so the
   // delete in the batch stands; a newer event starts a new customer.
-  const std::string id = entry.state.id();
   entry.state.Clear();
   entry.state.set_id(id);
   auto& at = erased_building_[id];

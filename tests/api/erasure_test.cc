@@ -393,5 +393,61 @@ TEST_F(ErasureTest, ReplayingTheControlEventIsIdempotent) {
   StopEngine();
 }
 
+TEST_F(ErasureTest, ErasingAMergedCustomerErasesTheIdsLinkedToIt) {
+  StartEngine();
+  const TimestampMs t0 = SystemClock::Instance().NowMs() - 60000;
+  // An anonymous visitor who then signs in, with an e-mail address: the
+  // anonymous id becomes a forward pointer, the address a claim node.
+  const json anon = {{"type", "track"},
+                     {"anonymousId", "anon-zoe"},
+                     {"event", "Product Viewed"},
+                     {"messageId", "z1"},
+                     {"timestamp", FormatTimestamp(t0)}};
+  ASSERT_TRUE(producer_->Produce(options_.topics.events, "anon-zoe", anon.dump()).ok());
+  Produce({{"type", "identify"},
+           {"userId", "zoe"},
+           {"anonymousId", "anon-zoe"},
+           {"messageId", "z2"},
+           {"timestamp", FormatTimestamp(t0 + 1000)},
+           {"traits", {{"email", "zoe@example.com"}}}});
+  std::vector<std::string> linked;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto pointer = store_->GetCustomer(PartitionOf("anon-zoe"), "anon-zoe");
+        auto zoe = store_->GetCustomer(PartitionOf("zoe"), "zoe");
+        if (!pointer.ok() || !pointer->has_value() || !zoe.ok() || !zoe->has_value()) return false;
+        if ((*pointer)->identity().forwarded_to() != "zoe") return false;
+        linked.assign((*zoe)->identity().linked().begin(), (*zoe)->identity().linked().end());
+        return (*zoe)->identity().merged_from_size() == 1 && linked.size() >= 2;
+      },
+      std::chrono::seconds(20)));
+  std::string node;
+  for (const auto& l : linked) {
+    if (l.starts_with("$id:email:")) node = l;
+  }
+  ASSERT_FALSE(node.empty()) << "the e-mail claim node is linked";
+  ASSERT_TRUE(store_->GetCustomer(PartitionOf(node), node)->has_value());
+
+  auto r = testing::HttpCall("DELETE", http_->address(), "/v1/customers/zoe");
+  ASSERT_EQ(r.status, 202) << r.body;
+  for (const std::string id : {std::string("zoe"), std::string("anon-zoe"), node}) {
+    EXPECT_TRUE(testing::WaitFor(
+        [&] {
+          return erasure::ReadTombstone(*store_, options_.erasure_secret, id).has_value() &&
+                 !store_->GetCustomer(PartitionOf(id), id)->has_value();
+        },
+        std::chrono::seconds(20)))
+        << id << " is still there";
+  }
+  // An old event of the anonymous id no longer reaches anybody.
+  ASSERT_TRUE(Barrier("anon-zoe"));
+  const uint64_t dropped = engine_->metrics().erased_dropped;
+  ASSERT_TRUE(producer_->Produce(options_.topics.events, "anon-zoe", anon.dump()).ok());
+  ASSERT_TRUE(Barrier("anon-zoe"));
+  EXPECT_EQ(engine_->metrics().erased_dropped, dropped + 1);
+  EXPECT_FALSE(store_->GetCustomer(PartitionOf("zoe"), "zoe")->has_value());
+  StopEngine();
+}
+
 }  // namespace
 }  // namespace cairn
