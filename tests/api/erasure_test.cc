@@ -16,6 +16,7 @@
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
 #include "dispatch/dispatcher.h"
+#include "engine_api_fixture.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
@@ -30,7 +31,6 @@ namespace cairn {
 namespace {
 
 using nlohmann::json;
-constexpr int kPartitions = 2;
 
 constexpr char kWelcome[] = R"(journey: welcome
 version: 1
@@ -58,73 +58,9 @@ segments:
   buyers: "traits.orders_total > 0"
 )";
 
-class ErasureTest : public ::testing::Test {
+class ErasureTest : public testing::EngineApiFixture {
  protected:
-  void SetUp() override {
-    options_.topics = {"er.events", "er.events.dlq", "er.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "er";
-    options_.poll_timeout_ms = 20;
-    options_.consumer_properties = {{"session.timeout.ms", "3000"},
-                                    {"heartbeat.interval.ms", "500"}};
-    journeys_ = dir_.Sub("journeys");
-    std::filesystem::create_directories(journeys_ + "/profile");
-    std::ofstream(journeys_ + "/welcome.yaml") << kWelcome;
-    std::ofstream(journeys_ + "/profile/customers.yaml") << kProfile;
-    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    auto secret = erasure::LoadSecret(*store_, "");
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    options_.erasure_secret = *secret;
-    auto producer = kafka::Producer::Create({options_.brokers, {}});
-    ASSERT_TRUE(producer.ok());
-    producer_ = std::move(producer).value();
-    auto publisher = labels::LabelPublisher::Create(options_.brokers, options_.topics.events,
-                                                    &SystemClock::Instance());
-    ASSERT_TRUE(publisher.ok());
-    publisher_ = std::move(publisher).value();
-  }
-
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
-  }
-
-  void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    library_ = std::make_unique<flow::Library>(journeys_, store_.get());
-    auto loaded = library_->Reload();
-    ASSERT_TRUE(loaded.refused.empty()) << loaded.refused.front().ToString();
-    engine_->journeys().SetCatalog(loaded.catalog);
-    stop_ = false;
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-    api::EngineApiContext ctx{store_.get(), options_.topics.events,
-                              [e = engine_.get()] { return e->ready(); },
-                              [e = engine_.get()] { return e->metrics(); }};
-    ctx.catalog = [e = engine_.get()] { return e->journeys().catalog(); };
-    ctx.control_publisher = publisher_.get();
-    ctx.erasure_secret = options_.erasure_secret;
-    auto http = api::HttpServer::Start("127.0.0.1:0", api::EngineRoutes(ctx));
-    ASSERT_TRUE(http.ok());
-    http_ = std::move(http).value();
-  }
-
-  void StopEngine() {
-    http_.reset();
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    engine_.reset();
-    library_.reset();
-  }
+  void SetUp() override { SetUpEngine("er", kWelcome, kProfile); }
 
   void Produce(const json& e, const kafka::Headers& headers = {}) {
     ASSERT_TRUE(
@@ -154,8 +90,6 @@ class ErasureTest : public ::testing::Test {
     return testing::WaitFor([&] { return engine_->metrics().messages >= messages; },
                             std::chrono::seconds(20));
   }
-
-  int32_t PartitionOf(const std::string& id) { return PartitionForKey(id, kPartitions); }
 
   // Produces an event for a fresh customer on `id`'s partition and waits
   // until it is stored: everything produced before on that partition is
@@ -198,19 +132,6 @@ class ErasureTest : public ::testing::Test {
     return it == m.end() ? 0 : it->second;
   }
 
-  testing::TempDir dir_;
-  runtime::EngineOptions options_;
-  std::string journeys_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<kafka::Producer> producer_;
-  std::unique_ptr<labels::LabelPublisher> publisher_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<flow::Library> library_;
-  std::unique_ptr<api::HttpServer> http_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
   int markers_ = 0;
 };
 

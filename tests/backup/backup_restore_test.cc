@@ -19,6 +19,7 @@
 #include "backup/backup.h"
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
+#include "engine_api_fixture.h"
 #include "erasure/erasure.h"
 #include "flow/library.h"
 #include "kafka/embedded_broker.h"
@@ -35,7 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-constexpr int kPartitions = 2;
+constexpr int kPartitions = testing::EngineApiFixture::kPartitions;
 
 constexpr char kWelcome[] = R"(journey: welcome
 version: 1
@@ -94,79 +95,15 @@ Held HeldFor(state::StateStore& store, const std::string& id) {
   return h;
 }
 
-class BackupRestoreTest : public ::testing::Test {
+class BackupRestoreTest : public testing::EngineApiFixture {
  protected:
-  void SetUp() override {
-    options_.topics = {"br.events", "br.events.dlq", "br.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "br";
-    options_.poll_timeout_ms = 20;
-    options_.consumer_properties = {{"session.timeout.ms", "3000"},
-                                    {"heartbeat.interval.ms", "500"}};
-    journeys_ = dir_.Sub("journeys");
-    fs::create_directories(journeys_ + "/profile");
-    std::ofstream(journeys_ + "/welcome.yaml") << kWelcome;
-    std::ofstream(journeys_ + "/profile/customers.yaml") << kProfile;
-    live_ = dir_.Sub("data");
-    auto store = state::StateStore::Open({.dir = live_});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    auto secret = erasure::LoadSecret(*store_, "");
-    ASSERT_TRUE(secret.ok()) << secret.status().ToString();
-    options_.erasure_secret = *secret;
-    auto producer = kafka::Producer::Create({options_.brokers, {}});
-    ASSERT_TRUE(producer.ok());
-    producer_ = std::move(producer).value();
-    auto publisher = labels::LabelPublisher::Create(options_.brokers, options_.topics.events,
-                                                    &SystemClock::Instance());
-    ASSERT_TRUE(publisher.ok());
-    publisher_ = std::move(publisher).value();
-  }
+  void SetUp() override { SetUpEngine("br", kWelcome, kProfile, "data"); }
 
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
-  }
-
-  void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    library_ = std::make_unique<flow::Library>(journeys_, store_.get());
-    auto loaded = library_->Reload();
-    ASSERT_TRUE(loaded.refused.empty()) << loaded.refused.front().ToString();
-    engine_->journeys().SetCatalog(loaded.catalog);
-    stop_ = false;
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-    api::EngineApiContext ctx{store_.get(), options_.topics.events,
-                              [e = engine_.get()] { return e->ready(); },
-                              [e = engine_.get()] { return e->metrics(); }};
-    ctx.catalog = [e = engine_.get()] { return e->journeys().catalog(); };
-    ctx.control_publisher = publisher_.get();
-    ctx.erasure_secret = options_.erasure_secret;
-    ctx.backup_dir = backup::DefaultBackupDir(live_);  // <tmp>/backups
+  void ConfigureApi(api::EngineApiContext& ctx, api::ServerOptions& server) override {
+    ctx.backup_dir = backup::DefaultBackupDir(data_);  // <tmp>/backups
     auto audit = api::AuditLog::Open(dir_.Sub("audit.log"));
     ASSERT_TRUE(audit.ok());
-    api::ServerOptions server;
-    server.listen = "127.0.0.1:0";
     server.audit = std::move(audit).value();
-    auto http = api::HttpServer::Start(std::move(server), api::EngineRoutes(ctx));
-    ASSERT_TRUE(http.ok()) << http.status().ToString();
-    http_ = std::move(http).value();
-  }
-
-  void StopEngine() {
-    http_.reset();
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    engine_.reset();
-    library_.reset();
   }
 
   void Track(const std::string& user, const std::string& event, const std::string& id,
@@ -189,21 +126,6 @@ class BackupRestoreTest : public ::testing::Test {
         },
         std::chrono::seconds(20));
   }
-
-  testing::TempDir dir_;
-  std::string live_;
-  runtime::EngineOptions options_;
-  std::string journeys_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<kafka::Producer> producer_;
-  std::unique_ptr<labels::LabelPublisher> publisher_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<flow::Library> library_;
-  std::unique_ptr<api::HttpServer> http_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
 };
 
 TEST_F(BackupRestoreTest, RestoreReappliesErasuresMadeAfterTheBackup) {
@@ -277,7 +199,7 @@ TEST_F(BackupRestoreTest, RestoreReappliesErasuresMadeAfterTheBackup) {
   // (c) A restore into the live, open data dir is refused and changes nothing.
   backup::RestoreOptions ro;
   ro.backup = backup_path;
-  ro.data = live_;
+  ro.data = data_;
   ro.replace = true;
   ro.events_topic = options_.topics.events;
   ro.now = SystemClock::Instance().NowMs();
@@ -299,7 +221,7 @@ TEST_F(BackupRestoreTest, RestoreReappliesErasuresMadeAfterTheBackup) {
   const std::string exported = dir_.Sub("erasures.jsonl");
   {
     testing::ChildProcess cli(
-        {CAIRN_BINARY, "erasures", "export", "--data", live_, "--out", exported}, cli_log);
+        {CAIRN_BINARY, "erasures", "export", "--data", data_, "--out", exported}, cli_log);
     const int status = cli.Wait(std::chrono::seconds(30));
     ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadFile(cli_log);
   }
@@ -360,7 +282,7 @@ TEST_F(BackupRestoreTest, RestoreReappliesErasuresMadeAfterTheBackup) {
   // In place, --replace: the tombstones come from the old data dir itself,
   // which is kept aside, never deleted.
   store_.reset();
-  ro.data = live_;
+  ro.data = data_;
   ro.replace = true;
   ro.erasure_files.clear();
   auto replaced = backup::Restore(ro);
@@ -368,13 +290,13 @@ TEST_F(BackupRestoreTest, RestoreReappliesErasuresMadeAfterTheBackup) {
   EXPECT_EQ(replaced->tombstones_read, 1u);
   EXPECT_EQ(replaced->customers_erased, 1u);
   ASSERT_FALSE(replaced->kept_aside.empty());
-  EXPECT_TRUE(replaced->kept_aside.starts_with(live_ + ".before-restore-"));
+  EXPECT_TRUE(replaced->kept_aside.starts_with(data_ + ".before-restore-"));
   {
     auto old = state::StateStore::Open({.dir = replaced->kept_aside});
     ASSERT_TRUE(old.ok());
     EXPECT_TRUE(HeldFor(**old, "dan").record);
   }
-  auto restored = state::StateStore::Open({.dir = live_});
+  auto restored = state::StateStore::Open({.dir = data_});
   ASSERT_TRUE(restored.ok());
   EXPECT_FALSE(HeldFor(**restored, ann).record);
   EXPECT_EQ(HeldFor(**restored, ann).history, 0u);
