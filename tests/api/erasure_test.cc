@@ -32,21 +32,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kWelcome[] = R"(journey: welcome
-version: 1
-when:
-  event: Signed Up
-who:
-  consent: { email: implied }
-steps:
-  - id: hello
-    send: { channel: email, template: hello }
-  - id: later
-    wait: 30d
-  - id: again
-    send: { channel: email, template: again }
-)";
-
 constexpr char kProfile[] = R"(traits:
   orders_total: { count: Order Completed }
 lifecycle:
@@ -60,7 +45,7 @@ segments:
 
 class ErasureTest : public testing::EngineApiFixture {
  protected:
-  void SetUp() override { SetUpEngine("er", kWelcome, kProfile); }
+  void SetUp() override { SetUpEngine("er", testing::kWelcomeJourney, kProfile); }
 
   void Produce(const json& e, const kafka::Headers& headers = {}) {
     ASSERT_TRUE(

@@ -38,21 +38,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 constexpr int kPartitions = testing::EngineApiFixture::kPartitions;
 
-constexpr char kWelcome[] = R"(journey: welcome
-version: 1
-when:
-  event: Signed Up
-who:
-  consent: { email: implied }
-steps:
-  - id: hello
-    send: { channel: email, template: hello }
-  - id: later
-    wait: 30d
-  - id: again
-    send: { channel: email, template: again }
-)";
-
 constexpr char kProfile[] = R"(traits:
   orders_total: { count: Order Completed }
 segments:
@@ -97,7 +82,7 @@ Held HeldFor(state::StateStore& store, const std::string& id) {
 
 class BackupRestoreTest : public testing::EngineApiFixture {
  protected:
-  void SetUp() override { SetUpEngine("br", kWelcome, kProfile, "data"); }
+  void SetUp() override { SetUpEngine("br", testing::kWelcomeJourney, kProfile, "data"); }
 
   void ConfigureApi(api::EngineApiContext& ctx, api::ServerOptions& server) override {
     ctx.backup_dir = backup::DefaultBackupDir(data_);  // <tmp>/backups

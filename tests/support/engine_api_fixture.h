@@ -30,13 +30,29 @@
 
 namespace cairn::testing {
 
+// A journey with a send, a 30-day wait (a pending timer) and a second send:
+// what an erasure or a restore must take with a customer.
+inline constexpr char kWelcomeJourney[] = R"(journey: welcome
+version: 1
+when:
+  event: Signed Up
+who:
+  consent: { email: implied }
+steps:
+  - id: hello
+    send: { channel: email, template: hello }
+  - id: later
+    wait: 30d
+  - id: again
+    send: { channel: email, template: again }
+)";
+
 class EngineApiFixture : public ::testing::Test {
  public:
   static constexpr int kPartitions = 2;
   static int32_t PartitionOf(const std::string& id) { return PartitionForKey(id, kPartitions); }
 
  protected:
-
   // Call from SetUp(): topics "<name>.events", ".events.dlq", "<name>.tasks",
   // group `name`; journeys/welcome.yaml and journeys/profile/customers.yaml
   // hold the two texts; the store lives in `data_dir` under the temp dir.
