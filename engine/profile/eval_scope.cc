@@ -167,7 +167,10 @@ bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool*
     if (i >= 0) {
       const auto idx = static_cast<size_t>(i);
       if (only_ != nullptr && (idx >= only_->size() || !(*only_)[idx])) return true;
-      auto v = ComputedValue(model_->traits[idx], FindComputed(p, field, idx), now_);
+      const v1::ComputedState* state = aligned_ && idx < static_cast<size_t>(p.traits_size())
+                                           ? &p.traits(static_cast<int>(idx))
+                                           : FindComputed(p, field, idx);
+      auto v = ComputedValue(model_->traits[idx], state, now_);
       if (v.is_null()) return true;
       *out = std::move(v);
       *found = true;

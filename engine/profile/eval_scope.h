@@ -54,8 +54,12 @@ class EvalScope final : public expr::Activation {
   void SetChange(std::string trait, expr::Value old_value, expr::Value new_value);
   // The profile model: its computed traits (and RFM scores and group) join
   // `traits`; without one, traits are the identify traits only.
-  void SetProfile(const Model* model) {
+  // `aligned`: the caller keeps the record's computed states in the model's
+  // order (the profile stage does), so trait i is read at index i without
+  // checking its name.
+  void SetProfile(const Model* model, bool aligned = false) {
     model_ = model;
+    aligned_ = aligned;
     values_[journey::kTraitsSlot].reset();
   }
   // Only the computed traits marked in `only` (by index) join `traits`; null:
@@ -97,6 +101,7 @@ class EvalScope final : public expr::Activation {
   const v1::JourneyInstance* instance_ = nullptr;
   const Model* model_ = nullptr;
   const std::vector<bool>* only_ = nullptr;
+  bool aligned_ = false;
   mutable std::array<std::optional<expr::Value>, 6> values_;
   mutable std::optional<expr::Value> identify_traits_;  // traits_json, parsed once
 };

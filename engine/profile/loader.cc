@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "cairn/fnv1a.h"
 #include "journey/yaml_reader.h"
 
 namespace cairn::profile {
@@ -590,6 +591,14 @@ LoadResult LoadProfile(const std::vector<std::pair<std::string, std::string>>& f
                             std::make_tuple(file_index(b.file), b.pos.line, b.pos.column);
                    });
   if (out.diagnostics.empty()) {
+    std::string all;
+    for (const auto& [file, text] : files) {
+      all += std::filesystem::path(file).filename().string();
+      all += '\0';
+      all += text;
+      all += '\0';
+    }
+    shared.model.fingerprint = Fnv1a64(all);
     shared.model.Finish();
     out.model = std::make_shared<const Model>(std::move(shared.model));
   }

@@ -93,6 +93,9 @@ struct Model {
   std::vector<Segment> segments;
   governance::Policy governance;
   std::vector<std::string> files;  // the files it was loaded from
+  // Of the files it was loaded from (names without their directory, and
+  // texts): records derived with another model are re-derived in full.
+  uint64_t fingerprint = 0;
 
   // Indexes, built by Finish(): computed traits by event name.
   std::unordered_map<std::string, std::vector<int>> traits_by_event;

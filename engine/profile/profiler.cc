@@ -104,14 +104,17 @@ class Deriver {
         p_(*c.mutable_profile()),
         scope_(c, ctx.now),
         dirty_(m.traits.size(), 0) {
-    scope_.SetProfile(&m);
-    if (!m.traits_read.empty()) scope_.SetTraitFilter(&m.traits_read);
     // A new model (or a customer never derived): evaluate everything once.
-    if (p_.generation() != ctx.generation ||
+    // The fingerprint catches a model changed across a restart, where the
+    // catalog generation starts again at 1.
+    if (p_.generation() != ctx.generation || p_.model_fingerprint() != m.fingerprint ||
         p_.traits_size() != static_cast<int>(m.traits.size())) {
       AlignTraits(m, p_);
       MarkTraitsDirty();
+      p_.set_model_fingerprint(m.fingerprint);
     }
+    scope_.SetProfile(&m, /*aligned=*/true);
+    if (!m.traits_read.empty()) scope_.SetTraitFilter(&m.traits_read);
     p_.set_generation(ctx.generation);
   }
 

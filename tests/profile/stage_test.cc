@@ -12,6 +12,9 @@
 #include <set>
 
 #include "flow/flow_host.h"
+#include "profile/eval_scope.h"
+#include "profile/loader.h"
+#include "profile/profiler.h"
 
 namespace cairn::flow::testing {
 namespace {
@@ -342,6 +345,56 @@ TEST(ProfileStage, EmittedEventsAreEventRecordBytes) {
     EXPECT_EQ(r.value(), want.value());
     EXPECT_EQ(r.key(), "u\"9");
   }
+}
+
+// The profile YAML changes while the engine is down: after the restart the
+// catalog generation is 1 again, as it was when the records were derived.
+// The model's fingerprint still tells the records apart: their computed
+// states are re-aligned by name (a trait keeps its value, a new one starts
+// empty) and the segments are re-evaluated, without waiting for an event
+// that touches their traits.
+TEST(ProfileStage, AModelChangedAcrossARestartIsReAlignedByName) {
+  auto before = profile::LoadProfile({{"p.yaml", R"(
+traits:
+  orders: { count: Order Completed }
+  revenue: { sum: Order Completed, of: total }
+)"}});
+  auto after = profile::LoadProfile({{"p.yaml", R"(
+traits:
+  revenue: { sum: Order Completed, of: total }
+  views: { count: Product Viewed }
+segments:
+  buyers: "traits.revenue > 0.0"
+)"}});
+  ASSERT_TRUE(before.model && after.model);
+  ASSERT_NE(before.model->fingerprint, after.model->fingerprint);
+  v1::CustomerState c;
+  c.set_id("u1");
+  Event e;
+  e.user_id = "u1";
+  e.name = "Order Completed";
+  e.timestamp_ms = T("2026-04-01T10:00:00Z");
+  e.properties_json = R"({"total": 80.0})";
+  e.numeric_properties = {{"total", 80.0}};
+  profile::Context ctx;
+  ctx.now = e.timestamp_ms;
+  ctx.generation = 1;  // the same before and after the restart
+  profile::OnEvent(*before.model, ctx, c, e);
+  profile::OnEvent(*before.model, ctx, c, e);
+  // The restart, then an event that folds into no computed trait.
+  Event other = e;
+  other.name = "Signed Up";
+  ctx.now += kDay;
+  profile::OnEvent(*after.model, ctx, c, other);
+  profile::EvalScope scope(c, ctx.now);
+  scope.SetProfile(after.model.get());
+  EXPECT_EQ(scope.Trait("revenue").double_value(), 160.0);
+  EXPECT_EQ(scope.Trait("views").int_value(), 0);
+  EXPECT_TRUE(scope.Trait("orders").is_null());
+  EXPECT_THAT(
+      std::vector<std::string>(c.profile().segments().begin(), c.profile().segments().end()),
+      ElementsAre("buyers"));
+  EXPECT_EQ(c.profile().model_fingerprint(), after.model->fingerprint);
 }
 
 }  // namespace
