@@ -32,7 +32,8 @@
 // stay. Counting them in a write of their own breaks this test.
 //
 // CAIRN_CRASH_SEED=<n> reproduces a run; CAIRN_CRASH_KILLS=<n> changes the
-// number of kills (default 8; 0 = no kill).
+// number of kills (default 8; 0 = no kill; every other one at the crash
+// point engine.write_staged).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -167,7 +168,8 @@ class AnalyticsCrashTest : public ::testing::Test {
   // Each run joins a consumer group of its own: the engine resumes from its
   // RocksDB checkpoints, and the development broker lets a new group in
   // sooner than a restarted member of the old one.
-  std::unique_ptr<testing::ChildProcess> StartEngine() {
+  // `crash_points`: CAIRN_CRASH_POINTS for this run ("" = none).
+  std::unique_ptr<testing::ChildProcess> StartEngine(const std::string& crash_points = "") {
     return testing::StartEngineProcess({.binary = CAIRN_BINARY,
                                         .config = dir_.Sub("cairn.yaml"),
                                         .brokers = broker_->address(),
@@ -175,7 +177,8 @@ class AnalyticsCrashTest : public ::testing::Test {
                                         .group = "analytics-crash-" + std::to_string(++starts_),
                                         .log_path = dir_.Sub("engine.log"),
                                         .journeys = dir_.Sub("journeys"),
-                                        .log_level = "warn"},
+                                        .log_level = "warn",
+                                        .crash_points = crash_points},
                                        &http_addr_);
   }
 
@@ -201,24 +204,38 @@ TEST_F(AnalyticsCrashTest, SigkillCountsEveryDecisionExactlyOnce) {
   testing::ChunkedPublisher publisher(producer->get(), kEvents, &in.messages, kChunk,
                                       std::chrono::milliseconds(kills > 0 ? 1000 : 50));
 
-  // Each round: start, wait until this run has applied events of its own
-  // (or, once the input ended, until its API is up), kill within 2 s. The
-  // engine then stays down up to 1 s, so the next run starts on a backlog
-  // and writes big batches. Kills stop after 60 s.
-  int killed_applying = 0, rounds = 0;
+  // Rounds take turns. Even rounds: start, wait until this run has applied
+  // events of its own (or, once the input ended, until its API is up), kill
+  // within 2 s. Odd rounds: the engine kills itself with SIGKILL at the
+  // crash point `engine.write_staged` (probability 0.3 per batch): the
+  // batch with its customers, checkpoints and counters built, not written.
+  // A plain kill rarely lands in the few milliseconds a write takes; the
+  // crash point lands there every time. The engine then stays down up to
+  // 1 s, so the next run starts on a backlog. Kills stop after 60 s.
+  int killed_applying = 0, at_crash_point = 0, rounds = 0;
   for (int k = 0; k < kills && Clock::now() - started < std::chrono::seconds(60); ++k) {
-    auto engine = StartEngine();
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          auto st = Status();
-          return !engine->running() ||
-                 (st && ((*st)["process"]["events"].get<uint64_t>() > 0 || publisher.done()));
-        },
-        std::chrono::seconds(40)))
-        << testing::Tail(dir_.Sub("engine.log"));
-    ASSERT_TRUE(engine->running()) << testing::Tail(dir_.Sub("engine.log"));
-    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 2000));
-    if (auto st = Status()) {
+    const bool crash_point = k % 2 == 1;
+    auto engine = StartEngine(crash_point ? "engine.write_staged:0.3" : "");
+    if (crash_point) {
+      testing::WaitFor([&] { return !engine->running(); }, std::chrono::seconds(10));
+      if (!engine->running()) {
+        at_crash_point++;
+        std::printf("round %d: %zu of %zu published; died at engine.write_staged\n", k,
+                    publisher.published(), in.messages.size());
+      }
+    } else {
+      ASSERT_TRUE(testing::WaitFor(
+          [&] {
+            auto st = Status();
+            return !engine->running() ||
+                   (st && ((*st)["process"]["events"].get<uint64_t>() > 0 || publisher.done()));
+          },
+          std::chrono::seconds(40)))
+          << testing::Tail(dir_.Sub("engine.log"));
+      ASSERT_TRUE(engine->running()) << testing::Tail(dir_.Sub("engine.log"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 2000));
+    }
+    if (auto st = engine->running() ? Status() : std::nullopt) {
       const auto& p = (*st)["process"];
       killed_applying += p["events"].get<uint64_t>() > 0;
       std::printf("round %d: %zu of %zu published; this run: %s events, %s unacknowledged\n", k,
@@ -232,6 +249,9 @@ TEST_F(AnalyticsCrashTest, SigkillCountsEveryDecisionExactlyOnce) {
   }
   if (kills > 0) {
     EXPECT_GT(killed_applying, 0) << "no kill came while the engine applied events";
+    if (kills > 1) {
+      EXPECT_GT(at_crash_point, 0) << "no run died at engine.write_staged";
+    }
   }
   ASSERT_TRUE(testing::WaitFor([&] { return publisher.done(); }, std::chrono::minutes(2)));
   ASSERT_FALSE(publisher.failed());
@@ -297,10 +317,11 @@ TEST_F(AnalyticsCrashTest, SigkillCountsEveryDecisionExactlyOnce) {
   }
   EXPECT_TRUE(offer) << res.body;
   std::printf(
-      "analytics crash test: %zu messages (%zu redelivered), %d kills (%d while applying); "
+      "analytics crash test: %zu messages (%zu redelivered), %d kills (%d while applying, %d at "
+      "engine.write_staged); "
       "ledger entered %lld, goal %lld, revenue %lld, tasks %zu; analytics entered %lld, sent "
       "%lld, goal %lld, revenue %lld; %zu distinct tasks on %s (%llu copies); %.1f s\n",
-      in.messages.size(), in.redelivered, rounds, killed_applying,
+      in.messages.size(), in.redelivered, rounds, killed_applying, at_crash_point,
       static_cast<long long>(in.entered), static_cast<long long>(in.goal),
       static_cast<long long>(in.revenue), in.tasks.size(),
       static_cast<long long>(num(t, "entered")), static_cast<long long>(num(t, "sent")),

@@ -49,8 +49,15 @@ std::unique_ptr<BrokerProcess> BrokerProcess::Start(const std::string& cairn_bin
 
 std::unique_ptr<ChildProcess> StartEngineProcess(const EngineRun& run, std::string* http_address) {
   *http_address = FreeLoopbackAddress();
-  std::vector<std::string> argv = {run.binary,  "run",       "--config",   run.config,
-                                   "--brokers", run.brokers, "--data-dir", run.data_dir};
+  std::vector<std::string> argv;
+  if (!run.crash_points.empty()) {
+    argv = {"/usr/bin/env", "CAIRN_CRASH_POINTS=" + run.crash_points};
+  }
+  for (const std::string& a :
+       {run.binary, std::string("run"), std::string("--config"), run.config,
+        std::string("--brokers"), run.brokers, std::string("--data-dir"), run.data_dir}) {
+    argv.push_back(a);
+  }
   if (!run.journeys.empty()) {
     argv.push_back("--journeys");
     argv.push_back(run.journeys);

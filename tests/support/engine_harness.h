@@ -64,6 +64,7 @@ struct EngineRun {
   std::string binary, config, brokers, data_dir, group, log_path;
   std::string journeys;  // --journeys when not empty
   std::string log_level = "info";
+  std::string crash_points;  // CAIRN_CRASH_POINTS for this run ("" = none)
 };
 // Starts it; `*http_address` gets the admin API's address.
 std::unique_ptr<ChildProcess> StartEngineProcess(const EngineRun& run, std::string* http_address);
