@@ -290,15 +290,17 @@ TEST_F(ErasureCrashTest, SigkillAroundErasuresLeavesThemErasedAndTheRestExact) {
 
   // Part 2 flows while the rounds erase and kill. Each round: start, wait
   // for the API, then a thread calls DELETE for a share of the customers not
-  // erased yet (spaced by up to 200 ms). Rounds 0, 4, ...: SIGKILL at a
-  // random moment within 800 ms after this run applied its first erasure
-  // (its cascade to the merged ids may still be in the outbox), or after 6 s.
-  // Rounds 2, 6, ...: SIGKILL within 300 ms after the first DELETE went out,
-  // while the calls wait for the broker's acknowledgement.
-  // Odd rounds: the engine kills itself at the crash point
-  // `engine.erasure_staged` (probability 0.5 per erasure: the erasure in the
-  // batch in hand, not written), or SIGKILL after 6 s. A 202 is final; a DELETE without an answer
-  // (or a 503) is sent again in a later round, as a client must.
+  // erased yet (spaced by up to 200 ms), and the engine dies:
+  //   rounds 0, 4: SIGKILL at a random moment within 800 ms after this run
+  //     applied its first erasure (its cascade to the merged ids may still
+  //     be in the outbox), or after 6 s;
+  //   rounds 2, 6: SIGKILL within 300 ms after the first DELETE went out,
+  //     while the calls wait for the broker's acknowledgement;
+  //   odd rounds: by itself at the crash point `engine.erasure_staged`
+  //     (probability 0.5 per erasure: the erasure in the batch in hand, not
+  //     written), or SIGKILL after 6 s.
+  // A 202 is final; a DELETE without an answer (or a 503) is sent again in a
+  // later round, as a client must.
   testing::ChunkedPublisher publisher(producer->get(), kEvents, &in.part2, kChunk,
                                       std::chrono::milliseconds(700));
   std::vector<std::string> pending = in.to_erase;
