@@ -91,13 +91,31 @@ std::string FormatTimestamp(TimestampMs ms) {
   const auto day_point = floor<days>(tp);
   const year_month_day date{day_point};
   const hh_mm_ss<milliseconds> tod{tp - day_point};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                static_cast<unsigned>(date.day()), static_cast<int>(tod.hours().count()),
-                static_cast<int>(tod.minutes().count()), static_cast<int>(tod.seconds().count()),
-                static_cast<int>(tod.subseconds().count()));
-  return buf;
+  const int year = static_cast<int>(date.year());
+  if (year < 0 || year > 9999) {  // rare: the general path
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                  static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
+                  static_cast<int>(tod.seconds().count()),
+                  static_cast<int>(tod.subseconds().count()));
+    return buf;
+  }
+  // The digits by hand: this runs for every event the engine writes.
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](size_t at, int value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10) {
+      out[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+    }
+  };
+  put(0, year, 4);
+  put(5, static_cast<int>(static_cast<unsigned>(date.month())), 2);
+  put(8, static_cast<int>(static_cast<unsigned>(date.day())), 2);
+  put(11, static_cast<int>(tod.hours().count()), 2);
+  put(14, static_cast<int>(tod.minutes().count()), 2);
+  put(17, static_cast<int>(tod.seconds().count()), 2);
+  put(20, static_cast<int>(tod.subseconds().count()), 3);
+  return out;
 }
 
 std::string FormatDurationMs(int64_t ms) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "cairn/json_text.h"
 #include "cairn/time.h"
 #include "ingest/formats.h"
 
@@ -65,47 +66,6 @@ void AppendInteger(Int value, std::string& out) {
   char buf[24];
   const auto res = std::to_chars(buf, buf + sizeof buf, value);
   out.append(buf, res.ptr);
-}
-
-void AppendEscapedString(std::string_view s, std::string& out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;  // start of the pending unescaped run
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(s.data() + run, i - run);
-    run = i + 1;
-    switch (c) {
-      case '"':
-        out.append("\\\"");
-        break;
-      case '\\':
-        out.append("\\\\");
-        break;
-      case '\n':
-        out.append("\\n");
-        break;
-      case '\r':
-        out.append("\\r");
-        break;
-      case '\t':
-        out.append("\\t");
-        break;
-      case '\b':
-        out.append("\\b");
-        break;
-      case '\f':
-        out.append("\\f");
-        break;
-      default: {
-        const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-        out.append(esc, sizeof esc);
-      }
-    }
-  }
-  out.append(s.data() + run, s.size() - run);
-  out.push_back('"');
 }
 
 }  // namespace
@@ -199,7 +159,7 @@ void AppendJson(simdjson::dom::element value, std::string& out) {
       for (const simdjson::dom::key_value_pair& member : object) {
         if (!first) out.push_back(',');
         first = false;
-        AppendEscapedString(member.key, out);
+        AppendJsonString(member.key, out);
         out.push_back(':');
         AppendJson(member.value, out);
       }
@@ -221,7 +181,7 @@ void AppendJson(simdjson::dom::element value, std::string& out) {
     }
     case element_type::STRING: {
       std::string_view s;
-      if (value.get(s) == simdjson::SUCCESS) AppendEscapedString(s, out);
+      if (value.get(s) == simdjson::SUCCESS) AppendJsonString(s, out);
       return;
     }
     case element_type::INT64: {

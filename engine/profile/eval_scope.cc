@@ -159,10 +159,11 @@ bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool*
   // The same answer TraitsValue() gives: computed names (traits and RFM
   // scores) hide identify traits of that name.
   *found = false;
-  if (model_ != nullptr && (!model_->traits.empty() || model_->rfm.declared) &&
-      model_->IsComputedName(field)) {
+  const auto named = model_ != nullptr ? model_->computed_index.find(field)
+                                       : decltype(model_->computed_index)::const_iterator{};
+  if (model_ != nullptr && named != model_->computed_index.end()) {
     const auto& p = customer_.profile();
-    const int i = model_->FindTrait(field);
+    const int i = named->second;
     if (i >= 0) {
       const auto idx = static_cast<size_t>(i);
       if (only_ != nullptr && (idx >= only_->size() || !(*only_)[idx])) return true;

@@ -503,17 +503,14 @@ int Model::TraitIndex(std::string_view name) const {
 
 void Model::Finish() {
   traits_by_event.clear();
-  computed_names.clear();
-  trait_index.clear();
+  computed_index.clear();
+  if (rfm.declared) {
+    for (const char* n : {"rfm_r", "rfm_f", "rfm_m", "rfm_group"}) computed_index.emplace(n, -1);
+  }
   for (size_t i = 0; i < traits.size(); ++i) {
     traits_by_event[traits[i].event].push_back(static_cast<int>(i));
-    computed_names.push_back(traits[i].name);
-    trait_index.emplace_back(traits[i].name, static_cast<int>(i));
+    computed_index[traits[i].name] = static_cast<int>(i);
   }
-  std::sort(trait_index.begin(), trait_index.end());
-  if (rfm.declared)
-    computed_names.insert(computed_names.end(), {"rfm_r", "rfm_f", "rfm_m", "rfm_group"});
-  std::sort(computed_names.begin(), computed_names.end());
   auto reads_customer = [](const journey::Condition& c) {
     const auto& used = c.program.used_slots();
     return std::find(used.begin(), used.end(), journey::kCustomerSlot) != used.end();

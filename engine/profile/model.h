@@ -103,16 +103,20 @@ struct Model {
   int TraitIndex(std::string_view name) const;
   // A computed trait's or an RFM trait's name (they replace identify traits).
   bool IsComputedName(std::string_view name) const {
-    return std::binary_search(computed_names.begin(), computed_names.end(), name);
+    return computed_index.find(name) != computed_index.end();
   }
-  std::vector<std::string> computed_names;  // sorted; built by Finish()
-  // TraitIndex by binary search, once Finish() built the index.
+  // TraitIndex by one hash lookup, once Finish() built the index.
   int FindTrait(std::string_view name) const {
-    auto it = std::lower_bound(trait_index.begin(), trait_index.end(), name,
-                               [](const auto& e, std::string_view n) { return e.first < n; });
-    return it != trait_index.end() && it->first == name ? it->second : -1;
+    auto it = computed_index.find(name);
+    return it != computed_index.end() ? it->second : -1;
   }
-  std::vector<std::pair<std::string, int>> trait_index;  // sorted by name; built by Finish()
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Computed names -> the trait's index; the RFM names (rfm_r, rfm_f, rfm_m,
+  // rfm_group, when RFM is declared) -> -1. Built by Finish().
+  std::unordered_map<std::string, int, NameHash, std::equal_to<>> computed_index;
   // Conditions of label rules and segments that read `customer` (its
   // events, labels, stage, segments), not only `traits`: evaluated on every
   // event; the others only when the customer's traits changed.

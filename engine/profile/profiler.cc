@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cairn/fnv1a.h"
+#include "cairn/json_text.h"
 #include "cairn/quantile_sketch.h"
 #include "cairn/time.h"
 #include "profile/eval_scope.h"
@@ -58,23 +59,22 @@ int ScoreAscending(double v, const std::array<double, 4>& t) {
 
 // EventRecord for the stage's own events, written directly: the same bytes
 // (keys in nlohmann's sorted order, properties already compact JSON),
-// without parsing the properties and context back.
+// without building a JSON tree.
 v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view customer,
                                     std::string_view name, std::string_view message_id,
-                                    TimestampMs now, const std::string& properties_json) {
-  auto quoted = [](std::string_view v) { return nlohmann::json(v).dump(); };
+                                    TimestampMs now, std::string_view properties_json) {
   std::string value;
   value.reserve(160 + properties_json.size() + customer.size() + name.size());
   value += R"({"context":{"cairn":{"source":"profile"}},"event":)";
-  value += quoted(name);
+  AppendJsonString(name, value);
   value += R"(,"messageId":)";
-  value += quoted(message_id);
+  AppendJsonString(message_id, value);
   value += R"(,"properties":)";
   value += properties_json;
   value += R"(,"timestamp":")";
   value += FormatTimestamp(now);
   value += R"(","type":"track","userId":)";
-  value += quoted(customer);
+  AppendJsonString(customer, value);
   value += '}';
   v1::OutboxRecord rec;
   rec.set_topic(std::string(topic));
@@ -82,6 +82,16 @@ v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view cus
   rec.set_value(std::move(value));
   (*rec.mutable_headers())["content-type"] = "application/json";
   return rec;
+}
+
+// {"<key>":"<value>"} and {"from":...,"to":"..."} for the stage's events.
+std::string JsonObject(std::string_view key, std::string_view value) {
+  std::string out = "{";
+  AppendJsonString(key, out);
+  out += ':';
+  AppendJsonString(value, out);
+  out += '}';
+  return out;
 }
 
 // One derivation pass over one customer.
@@ -387,8 +397,15 @@ class Deriver {
     p_.set_stage(to);
     p_.set_stage_since_ms(ctx_.now);
     scope_.InvalidateCustomerOnly();
-    nlohmann::json props = {{"from", from.empty() ? nlohmann::json(nullptr) : nlohmann::json(from)},
-                            {"to", to}};
+    std::string props = R"({"from":)";
+    if (from.empty()) {
+      props += "null";
+    } else {
+      AppendJsonString(from, props);
+    }
+    props += R"(,"to":)";
+    AppendJsonString(to, props);
+    props += '}';
     EmitEvent(kStageChanged, props);
     Trace(
         "stage", to,
@@ -452,7 +469,7 @@ class Deriver {
       }
       if (ctx_.sink != nullptr)
         ctx_.sink->SetSegmentMember(seg.name, ctx_.partition, c_.id(), holds);
-      EmitEvent(holds ? kSegmentEntered : kSegmentExited, {{"segment", seg.name}});
+      EmitEvent(holds ? kSegmentEntered : kSegmentExited, JsonObject("segment", seg.name));
       Trace("segment", seg.name, holds ? "entered" : "exited");
       scope_.InvalidateCustomerOnly();
     }
@@ -474,12 +491,13 @@ class Deriver {
  private:
   // ---- effects
 
-  void EmitEvent(std::string_view name, const nlohmann::json& properties) {
+  // `properties_json`: a compact JSON object.
+  void EmitEvent(std::string_view name, std::string_view properties_json) {
     if (ctx_.sink == nullptr) return;
     p_.set_emitted(p_.emitted() + 1);
     const std::string id = fmt::format("prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted());
     ctx_.sink->Publish(
-        ProfileEventRecord(ctx_.events_topic, c_.id(), name, id, ctx_.now, properties.dump()));
+        ProfileEventRecord(ctx_.events_topic, c_.id(), name, id, ctx_.now, properties_json));
   }
 
   void Trace(std::string_view action, const std::string& subject, std::string reason) {

@@ -382,6 +382,10 @@ void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
 
 TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s) {
   if (t.window_ms <= 0) return 0;
+  if (s.window_size() == 0) {  // the usual case first: nothing has left the window
+    if (s.w_at_size() == 0) return 0;
+    if (s.w_at(0) > now - t.window_ms) return s.w_at(0) + t.window_ms;
+  }
   MigrateWindow(t, s);
   const WindowView w(s);
   const int gone = w.FirstAfter(now - t.window_ms);
