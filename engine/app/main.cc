@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
                        "How long to run timers after the last event (e.g. 30d; default: "
                        "the longest absence window plus the longest max_lifetime)");
   simulate->add_flag("--quiet", sim.quiet, "Print only the summary");
+  simulate->add_flag("--no-profile", sim.no_profile,
+                     "Run the journeys without the profile beside them (DIR/profile)");
 
   // cairn broker
   std::string listen = "127.0.0.1:9092";

@@ -13,6 +13,7 @@
 #include "flow/catalog.h"
 #include "flow/simulator.h"
 #include "journey/loader.h"
+#include "profile/loader.h"
 
 namespace cairn::app {
 namespace {
@@ -63,7 +64,16 @@ Result<Run> Simulate(const std::string& dir, const SimulateOptions& o, int64_t h
   if (!set.diagnostics.empty())
     return InvalidArgument(fmt::format("{}: journeys have problems", dir));
   if (set.journeys.empty()) return InvalidArgument(fmt::format("{}: no journeys", dir));
-  auto catalog = flow::Catalog::Build(std::move(set.journeys), {}, 1);
+  // The profile beside the journeys (computed traits, RFM, stages, labels,
+  // segments, governance), as `cairn run` loads it.
+  std::shared_ptr<const profile::Model> model;
+  if (!o.no_profile) {
+    auto prof = profile::LoadProfileDir(profile::ProfileDirOf(dir));
+    for (const auto& d : prof.diagnostics) err << d.ToString() << "\n";
+    if (!prof.model) return InvalidArgument(fmt::format("{}: the profile has problems", dir));
+    model = std::move(prof.model);
+  }
+  auto catalog = flow::Catalog::Build(std::move(set.journeys), {}, 1, std::move(model));
   std::random_device rd;
   const fs::path scratch = fs::temp_directory_path() / fmt::format("cairn-simulate-{:x}", rd());
   flow::SimulatorOptions so;

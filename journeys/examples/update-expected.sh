@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 CAIRN=${CAIRN:-build/engine/app/cairn}
 for events in journeys/examples/*.events.jsonl; do
-  "$CAIRN" simulate --journeys journeys --events "$events" > "${events%.events.jsonl}.expected.jsonl"
+  "$CAIRN" simulate --no-profile --journeys journeys --events "$events" > "${events%.events.jsonl}.expected.jsonl"
 done

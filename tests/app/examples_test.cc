@@ -1,8 +1,11 @@
 // The example journeys (journeys/*.yaml) on their event files
-// (journeys/examples/*.events.jsonl): `cairn simulate` must print exactly the
-// reviewed actions in <journey>.expected.jsonl (journeys/README.md describes
-// them customer by customer). Regenerate with
-// journeys/examples/update-expected.sh after an intended change.
+// (journeys/examples/*.events.jsonl): `cairn simulate --no-profile` must
+// print exactly the reviewed actions in <journey>.expected.jsonl
+// (journeys/README.md describes them customer by customer; the files carry
+// the profile's events, such as stage changes, by hand). Regenerate with
+// journeys/examples/update-expected.sh after an intended change. And the
+// simulation with the profile beside the journeys (the default): stages,
+// RFM and segments move by themselves and start the journeys they trigger.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -55,9 +58,9 @@ TEST(ExamplesTest, EveryExampleProducesItsReviewedActions) {
         (name.substr(0, name.size() - std::string(".events.jsonl").size()) + ".expected.jsonl");
     ASSERT_TRUE(fs::exists(expected)) << expected << " is missing";
     int status = -1;
-    const std::string out = RunCommand(std::string(CAIRN_BINARY) + " simulate --journeys " +
-                                           (root / "journeys").string() + " --events " +
-                                           entry.path().string() + " 2>&1",
+    const std::string out = RunCommand(std::string(CAIRN_BINARY) + " simulate --no-profile" +
+                                           " --journeys " + (root / "journeys").string() +
+                                           " --events " + entry.path().string() + " 2>&1",
                                        &status);
     ASSERT_EQ(status, 0) << out;
     const auto got = Lines(out);
@@ -100,6 +103,7 @@ TEST(ExamplesTest, DiffComparesTwoVersionsOnTheSameEvents) {
   for (const auto& e : fs::directory_iterator(root / "journeys")) {
     if (e.path().extension() == ".yaml") fs::copy_file(e.path(), dir / e.path().filename());
   }
+  fs::copy(root / "journeys" / "profile", dir / "profile");  // both sides run the same profile
   // Version 2 of the welcome series sends its tips at 11:00 instead of 10:00.
   std::string text = Read(root / "journeys" / "welcome-series.yaml");
   text.replace(text.find("version: 1"), 10, "version: 2");
@@ -119,6 +123,56 @@ TEST(ExamplesTest, DiffComparesTwoVersionsOnTheSameEvents) {
   EXPECT_NE(lines.back().find("\"customers_different\":5"), std::string::npos) << out;
   EXPECT_NE(out.find("user-anna"), std::string::npos) << out;
   EXPECT_EQ(out.find("user-emma"), std::string::npos) << out;  // never entered: no difference
+}
+
+// One order, then silence: with the profile the customer becomes active on
+// the order and at-risk 60 days later by themselves (the lifecycle in
+// journeys/profile/customers.yaml), which starts at-risk-rescue; segments
+// and RFM move too. With --no-profile none of that happens.
+TEST(ExamplesTest, TheProfileRunsInTheSimulation) {
+  const fs::path root = CAIRN_SOURCE_DIR;
+  const fs::path events =
+      fs::temp_directory_path() / ("cairn-sim-profile-" + std::to_string(getpid()) + ".jsonl");
+  std::ofstream(events)
+      << R"({"type":"identify","userId":"user-quiet","messageId":"q-1","timestamp":"2026-03-01T09:00:00.000Z","traits":{"email":"quiet@example.com","timezone":"Europe/Berlin"}})"
+         "\n"
+         R"({"type":"track","userId":"user-quiet","messageId":"q-2","timestamp":"2026-03-02T10:00:00.000Z","event":"Order Completed","properties":{"order_id":"o-1","total":120.0}})"
+         "\n";
+  auto run = [&](const std::string& flags, int* status) {
+    return RunCommand(std::string(CAIRN_BINARY) + " simulate " + flags + " --journeys " +
+                          (root / "journeys").string() + " --events " + events.string() + " 2>&1",
+                      status);
+  };
+  int status = -1;
+  const std::string with = run("", &status);
+  ASSERT_EQ(status, 0) << with;
+  const std::string without = run("--no-profile", &status);
+  fs::remove(events);
+  ASSERT_EQ(status, 0) << without;
+  auto has = [](const std::string& out, const std::string& at, const std::string& step,
+                const std::string& action) {
+    for (const auto& l : Lines(out)) {
+      if (l.find("\"at\":\"" + at) != std::string::npos &&
+          l.find("\"step\":\"" + step + "\"") != std::string::npos &&
+          l.find("\"action\":\"" + action + "\"") != std::string::npos) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(has(with, "2026-03-02T10:00:00.000Z", "active", "stage")) << with;
+  EXPECT_TRUE(has(with, "2026-03-02T10:00:00.000Z", "one-time-buyers", "segment")) << with;
+  // 60 days without an order: at-risk, and the rescue journey starts then.
+  EXPECT_TRUE(has(with, "2026-05-01T10:00:00.000Z", "at-risk", "stage")) << with;
+  EXPECT_NE(with.find(R"("at":"2026-05-01T10:00:00.000Z","customer":"user-quiet","journey":"at-risk-rescue","version":1,"step":"","action":"enter")"),
+            std::string::npos)
+      << with;
+  // 90 days without one: the lapsed-buyers segment.
+  EXPECT_TRUE(has(with, "2026-05-31T10:00:00.000Z", "lapsed-buyers", "segment")) << with;
+  EXPECT_EQ(without.find("at-risk-rescue\",\"version\":1,\"step\":\"\",\"action\":\"enter"),
+            std::string::npos)
+      << without;
+  EXPECT_EQ(without.find("\"action\":\"stage\""), std::string::npos) << without;
 }
 
 }  // namespace
