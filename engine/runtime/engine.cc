@@ -735,6 +735,7 @@ Status Engine::SubmitWrite() {
     if (dispatcher_->HasStaged()) CrashPoint("engine.before_write");
     dispatcher_->Seal();
   }
+  CrashPoint("engine.write_staged");  // crash tests: the whole batch built, not written
   std::swap(building_, writing_);
   writer_.Submit(writing_);
   return Status::Ok();

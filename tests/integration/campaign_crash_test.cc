@@ -71,11 +71,7 @@ class CampaignCrashTest : public ::testing::Test {
     ASSERT_NE(broker_, nullptr) << testing::Tail(dir_.Sub("broker.log"));
     std::filesystem::create_directories(dir_.Sub("journeys"));
     std::ofstream(dir_.Sub("journeys/crash-campaign.yaml")) << kJourney;
-    std::ofstream(dir_.Sub("cairn.yaml")) << "kafka:\n"
-                                             "  instance_id: engine-0\n"
-                                             "  consumer:\n"
-                                             "    session.timeout.ms: \"3000\"\n"
-                                             "    heartbeat.interval.ms: \"500\"\n";
+    std::ofstream(dir_.Sub("cairn.yaml")) << testing::kRestartableKafkaYaml;
     // The customers, stored as the engine stores them.
     auto store = state::StateStore::Open({.dir = dir_.Sub("data")});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -92,14 +88,14 @@ class CampaignCrashTest : public ::testing::Test {
   }
 
   std::unique_ptr<testing::ChildProcess> StartEngine() {
-    http_addr_ = testing::FreeLoopbackAddress();
-    return std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
-                                 "--brokers", broker_->address(), "--journeys",
-                                 dir_.Sub("journeys"), "--data-dir", dir_.Sub("data"), "--http",
-                                 http_addr_, "--public-listen", testing::FreeLoopbackAddress(),
-                                 "--group", "campaign-crash", "--log-level", "info"},
-        dir_.Sub("engine.log"));
+    return testing::StartEngineProcess({.binary = CAIRN_BINARY,
+                                        .config = dir_.Sub("cairn.yaml"),
+                                        .brokers = broker_->address(),
+                                        .data_dir = dir_.Sub("data"),
+                                        .group = "campaign-crash",
+                                        .log_path = dir_.Sub("engine.log"),
+                                        .journeys = dir_.Sub("journeys")},
+                                       &http_addr_);
   }
 
   // The campaign's entries so far as this run's status shows them; nullopt

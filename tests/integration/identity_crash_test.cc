@@ -155,22 +155,17 @@ class IdentityCrashTest : public ::testing::Test {
   void SetUp() override {
     broker_ = testing::BrokerProcess::Start(CAIRN_BINARY, kPartitions, dir_.Sub("broker.log"));
     ASSERT_NE(broker_, nullptr) << testing::Tail(dir_.Sub("broker.log"));
-    std::ofstream(dir_.Sub("cairn.yaml")) << "kafka:\n"
-                                             "  instance_id: engine-0\n"
-                                             "  consumer:\n"
-                                             "    session.timeout.ms: \"3000\"\n"
-                                             "    heartbeat.interval.ms: \"500\"\n";
+    std::ofstream(dir_.Sub("cairn.yaml")) << testing::kRestartableKafkaYaml;
   }
 
   std::unique_ptr<testing::ChildProcess> StartEngine() {
-    http_addr_ = testing::FreeLoopbackAddress();
-    return std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{CAIRN_BINARY, "run", "--config", dir_.Sub("cairn.yaml"),
-                                 "--brokers", broker_->address(), "--data-dir", dir_.Sub("data"),
-                                 "--http", http_addr_, "--public-listen",
-                                 testing::FreeLoopbackAddress(), "--group", "identity-crash",
-                                 "--log-level", "info"},
-        dir_.Sub("engine.log"));
+    return testing::StartEngineProcess({.binary = CAIRN_BINARY,
+                                        .config = dir_.Sub("cairn.yaml"),
+                                        .brokers = broker_->address(),
+                                        .data_dir = dir_.Sub("data"),
+                                        .group = "identity-crash",
+                                        .log_path = dir_.Sub("engine.log")},
+                                       &http_addr_);
   }
 
   std::optional<json> Status() { return testing::EngineStatus(http_addr_); }

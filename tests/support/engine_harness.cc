@@ -45,6 +45,31 @@ std::unique_ptr<BrokerProcess> BrokerProcess::Start(const std::string& cairn_bin
   return up ? std::move(b) : nullptr;
 }
 
+// --- engine process ---
+
+std::unique_ptr<ChildProcess> StartEngineProcess(const EngineRun& run, std::string* http_address) {
+  *http_address = FreeLoopbackAddress();
+  std::vector<std::string> argv;
+  if (!run.crash_points.empty()) {
+    argv = {"/usr/bin/env", "CAIRN_CRASH_POINTS=" + run.crash_points};
+  }
+  for (const std::string& a :
+       {run.binary, std::string("run"), std::string("--config"), run.config,
+        std::string("--brokers"), run.brokers, std::string("--data-dir"), run.data_dir}) {
+    argv.push_back(a);
+  }
+  if (!run.journeys.empty()) {
+    argv.push_back("--journeys");
+    argv.push_back(run.journeys);
+  }
+  for (const std::string& a :
+       {std::string("--http"), *http_address, std::string("--public-listen"), FreeLoopbackAddress(),
+        std::string("--group"), run.group, std::string("--log-level"), run.log_level}) {
+    argv.push_back(a);
+  }
+  return std::make_unique<ChildProcess>(std::move(argv), run.log_path);
+}
+
 // --- engine status ---
 
 std::optional<json> EngineStatus(const std::string& http_address) {

@@ -48,6 +48,27 @@ class BrokerProcess {
   std::unique_ptr<ChildProcess> process_;
 };
 
+// The `kafka:` section of the config of an engine that is killed and
+// restarted: static membership and a short session, so a restarted engine
+// gets its partitions back at once.
+inline constexpr char kRestartableKafkaYaml[] =
+    "kafka:\n"
+    "  instance_id: engine-0\n"
+    "  consumer:\n"
+    "    session.timeout.ms: \"3000\"\n"
+    "    heartbeat.interval.ms: \"500\"\n";
+
+// `cairn run` as the crash tests start it, on fresh loopback ports (admin
+// API and public listener); stdout+stderr appended to `log_path`.
+struct EngineRun {
+  std::string binary, config, brokers, data_dir, group, log_path;
+  std::string journeys;  // --journeys when not empty
+  std::string log_level = "info";
+  std::string crash_points;  // CAIRN_CRASH_POINTS for this run ("" = none)
+};
+// Starts it; `*http_address` gets the admin API's address.
+std::unique_ptr<ChildProcess> StartEngineProcess(const EngineRun& run, std::string* http_address);
+
 // GET http://ADDRESS/v1/status, parsed; nullopt while the engine's API is
 // not up (or has no "process" section yet).
 std::optional<nlohmann::json> EngineStatus(const std::string& http_address);
