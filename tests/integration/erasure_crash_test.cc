@@ -417,15 +417,10 @@ TEST_F(ErasureCrashTest, SigkillAroundErasuresLeavesThemErasedAndTheRestExact) {
   // RocksDB: the erased are gone, the kept exact.
   auto store = state::StateStore::Open({.dir = dir_.Sub("data")});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  std::map<std::string, v1::CustomerState> all;
-  uint64_t stored_events = 0;
-  ASSERT_TRUE((*store)
-                  ->ScanCustomers([&](int32_t, const v1::CustomerState& c) {
-                    all[c.id()] = c;
-                    stored_events += c.events_total();
-                    return true;
-                  })
-                  .ok());
+  const auto stored = testing::ReadStoredCustomers(**store);
+  ASSERT_TRUE(stored.ok);
+  const auto& all = stored.by_id;
+  const uint64_t stored_events = stored.events;
   for (const auto& id : in.erased_ids) {
     const int32_t p = PartitionForKey(id, kPartitions);
     auto h = (*store)->History(p, id, 10);

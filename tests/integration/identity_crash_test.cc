@@ -257,15 +257,10 @@ class IdentityCrashTest : public ::testing::Test {
     // RocksDB, the ledger.
     auto store = state::StateStore::Open({.dir = dir_.Sub("data")});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    std::map<std::string, v1::CustomerState> all;
-    uint64_t stored_events = 0;
-    ASSERT_TRUE((*store)
-                    ->ScanCustomers([&](int32_t, const v1::CustomerState& c) {
-                      all[c.id()] = c;
-                      stored_events += c.events_total();
-                      return true;
-                    })
-                    .ok());
+    const auto stored = testing::ReadStoredCustomers(**store);
+    ASSERT_TRUE(stored.ok);
+    const auto& all = stored.by_id;
+    const uint64_t stored_events = stored.events;
     EXPECT_EQ(stored_events, in.events) << "events lost or counted twice";
     int wrong = 0;
     auto fail = [&](const std::string& what) {

@@ -209,4 +209,16 @@ ChunkedPublisher::~ChunkedPublisher() {
   if (thread_.joinable()) thread_.join();
 }
 
+StoredCustomers ReadStoredCustomers(state::StateStore& store) {
+  StoredCustomers out;
+  out.ok = store
+               .ScanCustomers([&](int32_t, const v1::CustomerState& c) {
+                 out.by_id[c.id()] = c;
+                 out.events += c.events_total();
+                 return true;
+               })
+               .ok();
+  return out;
+}
+
 }  // namespace cairn::testing

@@ -20,8 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "cairn/v1/state.pb.h"
 #include "kafka/consumer.h"
 #include "kafka/producer.h"
+#include "state/state_store.h"
 #include "test_support.h"
 
 namespace cairn::testing {
@@ -68,6 +70,16 @@ struct EngineRun {
 };
 // Starts it; `*http_address` gets the admin API's address.
 std::unique_ptr<ChildProcess> StartEngineProcess(const EngineRun& run, std::string* http_address);
+
+// Every customer record of a stopped engine's store, by id, and the sum of
+// their events_total (what a crash test compares with its ledger). `ok` is
+// false when the scan failed.
+struct StoredCustomers {
+  bool ok = false;
+  std::map<std::string, v1::CustomerState> by_id;
+  uint64_t events = 0;
+};
+StoredCustomers ReadStoredCustomers(state::StateStore& store);
 
 // GET http://ADDRESS/v1/status, parsed; nullopt while the engine's API is
 // not up (or has no "process" section yet).
