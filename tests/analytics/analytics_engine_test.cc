@@ -16,20 +16,13 @@
 
 #include "analytics/keys.h"
 #include "analytics/reader.h"
-#include "api/engine_api.h"
-#include "api/http_server.h"
 #include "cairn/time.h"
-#include "flow/library.h"
-#include "kafka/embedded_broker.h"
-#include "kafka/producer.h"
-#include "runtime/engine.h"
-#include "state/state_store.h"
-#include "test_support.h"
+#include "engine_api_fixture.h"
 
 namespace cairn {
 namespace {
 
-constexpr int kPartitions = 4;
+constexpr int kPartitionCount = 4;
 constexpr int kCustomers = 300;
 constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute;
 constexpr int64_t kGoalWindow = 48 * kHour;
@@ -132,56 +125,18 @@ std::vector<Generated> Generate(Truth& truth) {
   return out;
 }
 
-class AnalyticsEngineTest : public ::testing::Test {
+class AnalyticsEngineTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    options_.topics = {"an.events", "an.events.dlq", "an.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "an";
-    options_.poll_timeout_ms = 20;
+    SetUpEngine(
+        {.name = "an", .journeys = {{"promo.yaml", kJourney}}, .partitions = kPartitionCount});
     options_.event_time_clock = true;
-    options_.consumer_properties = {{"session.timeout.ms", "3000"},
-                                    {"heartbeat.interval.ms", "500"}};
     options_.analytics.cost_per_message = {{"email", 0.01}, {"sms", 0.05}};
     options_.analytics.intervals = {{"Product Added", "Order Completed"}};
-    journeys_ = dir_.Sub("journeys");
-    std::filesystem::create_directories(journeys_);
-    std::ofstream(journeys_ + "/promo.yaml") << kJourney;
-    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    auto producer = kafka::Producer::Create({options_.brokers, {}});
-    ASSERT_TRUE(producer.ok());
-    producer_ = std::move(producer).value();
   }
 
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
-  }
-
-  void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    library_ = std::make_unique<flow::Library>(journeys_, store_.get());
-    auto loaded = library_->Reload();
-    ASSERT_TRUE(loaded.refused.empty());
-    ASSERT_TRUE(loaded.catalog);
-    engine_->journeys().SetCatalog(loaded.catalog);
-    stop_ = false;
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-  }
-
-  void StopEngine() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
+  void ConfigureApi(api::EngineApiContext& ctx, api::ServerOptions&) override {
+    ctx.analytics_intervals = options_.analytics.intervals;
   }
 
   void Produce(const std::vector<Generated>& events, size_t n) {
@@ -213,18 +168,6 @@ class AnalyticsEngineTest : public ::testing::Test {
     auto m = s->second.find(metric);
     return m == s->second.end() ? 0 : m->second;
   }
-
-  testing::TempDir dir_;
-  runtime::EngineOptions options_;
-  std::string journeys_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<kafka::Producer> producer_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<flow::Library> library_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
 };
 
 TEST_F(AnalyticsEngineTest, CountersMatchBruteForceAndSurviveRedelivery) {
@@ -344,12 +287,8 @@ TEST_F(AnalyticsEngineTest, CountersMatchBruteForceAndSurviveRedelivery) {
   EXPECT_EQ((*paths)[0].steps.front(), "pick");
 
   // The API serves the same numbers.
-  api::EngineApiContext ctx{store_.get(), options_.topics.events, [] { return true; }, {}};
-  ctx.catalog = [this] { return engine_->journeys().catalog(); };
-  ctx.analytics_intervals = options_.analytics.intervals;
-  auto http = api::HttpServer::Start("127.0.0.1:0", api::EngineRoutes(ctx));
-  ASSERT_TRUE(http.ok());
-  auto r = testing::HttpGet((*http)->address(), "/v1/analytics/journeys/promo");
+  const std::string addr = http_->address();
+  auto r = testing::HttpGet(addr, "/v1/analytics/journeys/promo");
   ASSERT_EQ(r.status, 200) << r.body;
   auto j = nlohmann::json::parse(r.body);
   EXPECT_EQ(j["totals"]["entered"], kCustomers);
@@ -364,32 +303,26 @@ TEST_F(AnalyticsEngineTest, CountersMatchBruteForceAndSurviveRedelivery) {
   EXPECT_EQ(j["holdout"]["entered"], arm_sizes["control"]);
   ASSERT_EQ(j["uplift"].size(), 2u);
   EXPECT_EQ(j["uplift"][0]["vs"], "holdout");
-  auto list = testing::HttpGet((*http)->address(), "/v1/analytics/journeys?from=0");
+  auto list = testing::HttpGet(addr, "/v1/analytics/journeys?from=0");
   ASSERT_EQ(list.status, 200);
   EXPECT_EQ(nlohmann::json::parse(list.body)["journeys"][0]["entered"], kCustomers);
-  auto heat = testing::HttpGet((*http)->address(),
-                               "/v1/analytics/heatmap?event=Order%20Completed&tz=Europe/Berlin");
+  auto heat =
+      testing::HttpGet(addr, "/v1/analytics/heatmap?event=Order%20Completed&tz=Europe/Berlin");
   ASSERT_EQ(heat.status, 200) << heat.body;
   EXPECT_EQ(nlohmann::json::parse(heat.body)["total"], truth.orders);
-  EXPECT_EQ(testing::HttpGet((*http)->address(), "/v1/analytics/intervals?from_event=A&to_event=B")
-                .status,
-            404);
+  EXPECT_EQ(testing::HttpGet(addr, "/v1/analytics/intervals?from_event=A&to_event=B").status, 404);
   auto ivr = testing::HttpGet(
-      (*http)->address(),
-      "/v1/analytics/intervals?from_event=Product%20Added&to_event=Order%20Completed");
+      addr, "/v1/analytics/intervals?from_event=Product%20Added&to_event=Order%20Completed");
   ASSERT_EQ(ivr.status, 200) << ivr.body;
   EXPECT_EQ(nlohmann::json::parse(ivr.body)["count"], truth.orders);
-  EXPECT_EQ(testing::HttpGet((*http)->address(), "/v1/analytics/journeys/nope").status, 404);
-  EXPECT_EQ(testing::HttpGet((*http)->address(), "/v1/analytics/journeys?from=yesterday").status,
-            400);
-  http->reset();
+  EXPECT_EQ(testing::HttpGet(addr, "/v1/analytics/journeys/nope").status, 404);
+  EXPECT_EQ(testing::HttpGet(addr, "/v1/analytics/journeys?from=yesterday").status, 400);
 
   // Exactly-once: after a restart, the first 400 messages again (a
   // producer's retry, a replayed batch). Nothing they carry is counted
   // again; only timers may still fire (the waits of the stream's last days),
   // and every counter stays consistent with the stored records.
   StopEngine();
-  engine_.reset();
   StartEngine();
   ASSERT_TRUE(testing::WaitFor([&] { return engine_->ready(); }, std::chrono::seconds(30)));
   const size_t again = std::min<size_t>(400, events.size());

@@ -15,28 +15,14 @@
 #include <set>
 #include <thread>
 
-#include "api/engine_api.h"
-#include "api/http_server.h"
-#include "cairn/murmur2.h"
 #include "cairn/time.h"
-#include "flow/library.h"
-#include "kafka/consumer.h"
-#include "kafka/embedded_broker.h"
-#include "kafka/producer.h"
-#include "runtime/engine.h"
-#include "state/state_store.h"
-#include "test_support.h"
+#include "engine_api_fixture.h"
 
 namespace cairn {
 namespace {
 
 using nlohmann::json;
-constexpr int kPartitions = 4;
-
-struct NoRebalance : kafka::RebalanceListener {
-  void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
-  void OnAssign(std::vector<kafka::TopicPartition>&) override {}
-};
+constexpr int kPartitionCount = 4;
 
 std::string Name(int i) {
   char buf[16];
@@ -50,38 +36,15 @@ struct Task {
   TimestampMs created_at = 0;  // when the engine decided it (wall clock here)
 };
 
-class CampaignEngineTest : public ::testing::Test {
+class CampaignEngineTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    options_.topics = {"ct.events", "ct.events.dlq", "ct.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "ct";
-    options_.poll_timeout_ms = 20;
-    options_.consumer_properties = {{"session.timeout.ms", "3000"},
-                                    {"heartbeat.interval.ms", "500"}};
-    journeys_ = dir_.Sub("journeys");
-    std::filesystem::create_directories(journeys_);
-    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    auto producer = kafka::Producer::Create({options_.brokers, {}});
-    ASSERT_TRUE(producer.ok());
-    producer_ = std::move(producer).value();
-    auto tasks = kafka::Consumer::Create(
-        {options_.brokers, "ct-reader", {options_.topics.tasks}, "", {}}, &listener_);
-    ASSERT_TRUE(tasks.ok());
-    tasks_ = std::move(tasks).value();
+    SetUpEngine({.name = "ct", .partitions = kPartitionCount});
+    OpenTaskReader();
   }
 
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
-    tasks_->Close();
+  void ConfigureApi(api::EngineApiContext& ctx, api::ServerOptions&) override {
+    ctx.campaigns = [e = engine_.get()] { return e->campaigns(); };
   }
 
   // Customers written as the engine would have stored them.
@@ -93,38 +56,9 @@ class CampaignEngineTest : public ::testing::Test {
       c.set_traits_json(traits(i));
       c.set_first_seen_ms(1000);
       c.set_events_total(1);
-      batch.PutCustomer(PartitionForKey(c.id(), kPartitions), c);
+      batch.PutCustomer(PartitionForKey(c.id(), kPartitionCount), c);
     }
     ASSERT_TRUE(store_->Write(batch).ok());
-  }
-
-  void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    library_ = std::make_unique<flow::Library>(journeys_, store_.get());
-    auto loaded = library_->Reload();
-    ASSERT_TRUE(loaded.refused.empty()) << loaded.refused.front().ToString();
-    ASSERT_TRUE(loaded.catalog);
-    engine_->journeys().SetCatalog(loaded.catalog);
-    stop_ = false;
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-    api::EngineApiContext ctx{store_.get(), options_.topics.events,
-                              [e = engine_.get()] { return e->ready(); },
-                              [e = engine_.get()] { return e->metrics(); }};
-    ctx.campaigns = [e = engine_.get()] { return e->campaigns(); };
-    auto http = api::HttpServer::Start("127.0.0.1:0", api::EngineRoutes(ctx));
-    ASSERT_TRUE(http.ok());
-    http_ = std::move(http).value();
-  }
-
-  void StopEngine() {
-    http_.reset();
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    engine_.reset();
-    library_.reset();
   }
 
   void Track(const std::string& user, const std::string& event, const std::string& id,
@@ -175,20 +109,6 @@ class CampaignEngineTest : public ::testing::Test {
     return json();
   }
 
-  testing::TempDir dir_;
-  runtime::EngineOptions options_;
-  std::string journeys_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<kafka::Producer> producer_;
-  NoRebalance listener_;
-  std::unique_ptr<kafka::Consumer> tasks_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<flow::Library> library_;
-  std::unique_ptr<api::HttpServer> http_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
   std::set<std::string> ids_;
   std::vector<Task> tasks_read_;
 };
@@ -258,7 +178,7 @@ TEST_F(CampaignEngineTest, OnceRunEntersTheAudienceThrottledAndOnlyOnce) {
   EXPECT_EQ(run["scanned"], kCustomers) << run.dump();
   EXPECT_EQ(run["entered"], audience.size()) << run.dump();
   EXPECT_EQ(run["run_at"], "2026-01-01T00:00:00.000Z");
-  EXPECT_EQ(run["partition_runs"], kPartitions);
+  EXPECT_EQ(run["partition_runs"], kPartitionCount);
   EXPECT_EQ(Campaigns()["process"]["entered"], audience.size());
 
   // An event folds into the record the campaign entered: the waiting
@@ -277,7 +197,7 @@ TEST_F(CampaignEngineTest, OnceRunEntersTheAudienceThrottledAndOnlyOnce) {
   // Every entered customer's record names the run.
   const TimestampMs at = *ParseTimestamp("2026-01-01T00:00:00Z");
   for (const auto& id : audience) {
-    auto c = store_->GetCustomer(PartitionForKey(id, kPartitions), id);
+    auto c = store_->GetCustomer(PartitionForKey(id, kPartitionCount), id);
     ASSERT_TRUE(c.ok() && c->has_value()) << id;
     bool found = false;
     for (const auto& e : (*c)->journey_entries()) {

@@ -12,20 +12,12 @@
 #include <set>
 #include <thread>
 
-#include "api/engine_api.h"
-#include "api/http_server.h"
-#include "flow/library.h"
-#include "kafka/consumer.h"
-#include "kafka/embedded_broker.h"
-#include "kafka/producer.h"
-#include "runtime/engine.h"
-#include "state/state_store.h"
-#include "test_support.h"
+#include "engine_api_fixture.h"
 
 namespace cairn {
 namespace {
 
-constexpr int kPartitions = 4;
+constexpr int kPartitionCount = 4;
 
 std::string JourneyV(int version, const std::string& first, const std::string& second,
                      const std::string& wait) {
@@ -38,68 +30,15 @@ std::string JourneyV(int version, const std::string& first, const std::string& s
          " }\n  - id: done\n    exit: done\n";
 }
 
-struct NoRebalance : kafka::RebalanceListener {
-  void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
-  void OnAssign(std::vector<kafka::TopicPartition>&) override {}
-};
-
-class JourneysIntegrationTest : public ::testing::Test {
+class JourneysIntegrationTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    options_.topics = {"jt.events", "jt.events.dlq", "jt.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "jt";
-    options_.poll_timeout_ms = 20;
-    options_.consumer_properties = {{"session.timeout.ms", "3000"},
-                                    {"heartbeat.interval.ms", "500"}};
-    journeys_ = dir_.Sub("journeys");
-    std::filesystem::create_directories(journeys_);
-    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    auto producer = kafka::Producer::Create({options_.brokers, {}});
-    ASSERT_TRUE(producer.ok());
-    producer_ = std::move(producer).value();
-    auto tasks = kafka::Consumer::Create(
-        {options_.brokers, "jt-reader", {options_.topics.tasks}, "", {}}, &listener_);
-    ASSERT_TRUE(tasks.ok());
-    tasks_ = std::move(tasks).value();
-  }
-
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
-    tasks_->Close();
+    SetUpEngine({.name = "jt", .partitions = kPartitionCount});
+    OpenTaskReader();
   }
 
   void Write(const std::string& name, const std::string& text) {
     std::ofstream(journeys_ + "/" + name) << text;
-  }
-
-  void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    library_ = std::make_unique<flow::Library>(journeys_, store_.get());
-    auto loaded = library_->Reload();
-    ASSERT_TRUE(loaded.refused.empty());
-    ASSERT_TRUE(loaded.catalog);
-    engine_->journeys().SetCatalog(loaded.catalog);
-    stop_ = false;
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-  }
-
-  void StopEngine() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    engine_.reset();
-    library_.reset();
   }
 
   void AddToCart(const std::string& user, const std::string& message_id) {
@@ -134,19 +73,6 @@ class JourneysIntegrationTest : public ::testing::Test {
     return std::find(v.begin(), v.end(), what) != v.end();
   }
 
-  testing::TempDir dir_;
-  runtime::EngineOptions options_;
-  std::string journeys_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<kafka::Producer> producer_;
-  NoRebalance listener_;
-  std::unique_ptr<kafka::Consumer> tasks_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::unique_ptr<flow::Library> library_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
   std::map<std::string, std::vector<std::string>> seen_;  // customer -> "template@vN"
   std::set<std::string> ids_;
 };
@@ -185,16 +111,14 @@ TEST_F(JourneysIntegrationTest, TasksTimersHotReloadPinAndRefusal) {
   EXPECT_EQ(seen_["c3"], (std::vector<std::string>{"b1@v2", "b2@v2"}));
 
   // The decision trace says what happened and why.
-  api::EngineApiContext ctx{store_.get(), options_.topics.events, [] { return true; }, {}};
-  auto http = api::HttpServer::Start("127.0.0.1:0", api::EngineRoutes(ctx));
-  ASSERT_TRUE(http.ok());
+  const std::string addr = http_->address();
   ASSERT_TRUE(testing::WaitFor(
       [&] {
-        auto r = testing::HttpGet((*http)->address(), "/v1/customers/c1/journeys");
+        auto r = testing::HttpGet(addr, "/v1/customers/c1/journeys");
         return r.status == 200 && r.body.find("\"exit\"") != std::string::npos;
       },
       std::chrono::seconds(10)));
-  auto r = testing::HttpGet((*http)->address(), "/v1/customers/c1/journeys");
+  auto r = testing::HttpGet(addr, "/v1/customers/c1/journeys");
   auto j = nlohmann::json::parse(r.body);
   std::vector<std::string> actions;
   for (const auto& line : j["trace"]) actions.push_back(line["action"].get<std::string>());
@@ -202,9 +126,8 @@ TEST_F(JourneysIntegrationTest, TasksTimersHotReloadPinAndRefusal) {
   EXPECT_EQ(actions, (std::vector<std::string>{"enter", "send", "wait", "waited", "send", "exit"}))
       << r.body;
   EXPECT_EQ(j["trace"][0]["version"], 1);
-  EXPECT_EQ(testing::HttpGet((*http)->address(), "/v1/customers/nobody/journeys").status, 404);
+  EXPECT_EQ(testing::HttpGet(addr, "/v1/customers/nobody/journeys").status, 404);
   EXPECT_EQ(ids_.size(), 6u);  // a1 a2 b1 b2 b1 b2, no repeats in a clean run
-  http->reset();
   StopEngine();
 
   // v1's source is stored: a fresh library (a restart) still knows it, for

@@ -17,20 +17,13 @@
 #include <sstream>
 #include <thread>
 
-#include "api/engine_api.h"
-#include "api/http_server.h"
 #include "app/logging.h"
-#include "flow/library.h"
-#include "kafka/embedded_broker.h"
-#include "kafka/producer.h"
-#include "runtime/engine.h"
-#include "state/state_store.h"
-#include "test_support.h"
+#include "engine_api_fixture.h"
 
 namespace cairn {
 namespace {
 
-constexpr int kPartitions = 4;
+constexpr int kPartitionCount = 4;
 
 // "name{labels} value" lines of a text exposition -> value by series.
 std::map<std::string, double> ParseExposition(const std::string& text) {
@@ -61,81 +54,28 @@ const char* kJourney =
     "goal:\n  event: Order Completed\n  within: 14d\nsteps:\n"
     "  - id: pause\n    wait: { for: 1d }\n  - id: done\n    exit: done\n";
 
-class MetricsTest : public ::testing::Test {
+class MetricsTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    options_.topics = {"mt.events", "mt.events.dlq", "mt.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "mt";
-    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
-    std::filesystem::create_directories(dir_.Sub("journeys"));
-    std::ofstream(dir_.Sub("journeys/hello.yaml")) << kJourney;
+    SetUpEngine(
+        {.name = "mt", .journeys = {{"hello.yaml", kJourney}}, .partitions = kPartitionCount});
+    StartEngine();
+  }
 
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    flow::Library library(dir_.Sub("journeys"), store_.get());
-    auto loaded = library.Reload();
-    ASSERT_TRUE(loaded.refused.empty());
-    ASSERT_TRUE(loaded.catalog);
-    engine_->journeys().SetCatalog(loaded.catalog);
-    metrics_ = std::make_unique<metrics::Metrics>(
-        metrics::EngineSources(engine_.get(), store_.get(), nullptr));
-    engine_->SetObserver(metrics_.get());
+  void OnEngineCreated(runtime::Engine& engine) override {
+    metrics_ =
+        std::make_unique<metrics::Metrics>(metrics::EngineSources(&engine, store_.get(), nullptr));
+    engine.SetObserver(metrics_.get());
+  }
 
-    runtime::Engine* e = engine_.get();
-    api::EngineApiContext ctx{store_.get(), options_.topics.events, [e] { return e->ready(); },
-                              [e] { return e->metrics(); }};
-    ctx.lag = [e] { return e->ConsumerLag(); };
+  void ConfigureApi(api::EngineApiContext& ctx, api::ServerOptions&) override {
+    ctx.lag = [e = engine_.get()] { return e->ConsumerLag(); };
     ctx.ready_max_lag = 0;
-    auto routes = api::EngineRoutes(ctx);
-    routes.push_back(metrics_->Route());
-    auto http = api::HttpServer::Start("127.0.0.1:0", std::move(routes));
-    ASSERT_TRUE(http.ok()) << http.status().ToString();
-    http_ = std::move(http).value();
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
   }
 
-  void TearDown() override {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    http_.reset();
-    engine_.reset();
-  }
+  void AddRoutes(std::vector<api::Route>& routes) override { routes.push_back(metrics_->Route()); }
 
-  // The engine's checkpoints reached the end of every partition.
-  bool CaughtUp(rd_kafka_t* rk) {
-    auto at = engine_->committed_offsets();
-    for (int p = 0; p < kPartitions; ++p) {
-      int64_t lo = 0, hi = 0;
-      if (rd_kafka_query_watermark_offsets(rk, options_.topics.events.c_str(), p, &lo, &hi, 5000) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return false;
-      }
-      if (hi > 0 && (!at.contains(p) || at[p] < hi)) return false;
-    }
-    return true;
-  }
-
-  testing::TempDir dir_;
-  runtime::EngineOptions options_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<runtime::Engine> engine_;
   std::unique_ptr<metrics::Metrics> metrics_;
-  std::unique_ptr<api::HttpServer> http_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
 };
 
 TEST_F(MetricsTest, LiveEngineExposesCountsLagAndHistogramsThatPromtoolAccepts) {
@@ -188,10 +128,10 @@ TEST_F(MetricsTest, LiveEngineExposesCountsLagAndHistogramsThatPromtoolAccepts) 
   EXPECT_EQ(at("cairn_messages_total"), 7);
   EXPECT_EQ(at(R"(cairn_journey_entries_total{journey="hello"})"), 2);
   EXPECT_EQ(at(R"(cairn_journey_goals_total{journey="hello"})"), 1);
-  EXPECT_EQ(at("cairn_partitions_assigned"), kPartitions);
+  EXPECT_EQ(at("cairn_partitions_assigned"), kPartitionCount);
   EXPECT_GE(at("cairn_timers_pending"), 1);  // ana's wait at least
   EXPECT_EQ(at("cairn_outbox_depth"), 0);
-  for (int p = 0; p < kPartitions; ++p) {
+  for (int p = 0; p < kPartitionCount; ++p) {
     const std::string series =
         R"(cairn_consumer_lag_messages{partition=")" + std::to_string(p) + R"("})";
     if (m.contains(series)) EXPECT_EQ(m.at(series), 0) << series;

@@ -1,19 +1,31 @@
 // A gtest fixture for tests that need the whole engine in this process: an
 // embedded broker, a RocksDB store with its erasure secret, the engine on a
 // thread of its own with the journeys (and profile) of a temporary
-// directory, and the admin API on a free loopback port. Used by
-// erasure_test and backup_restore_test; header-only (it needs gtest).
+// directory, and (unless EngineSetup::api is false) the admin API on a free
+// loopback port. Header-only (it needs gtest).
+//
+// Contract: call SetUpEngine() from SetUp(); change options_ (event-time
+// clock, analytics, cache), clock_ or dispatcher_, or write more files under
+// journeys_, before StartEngine(). StartEngine() creates the engine, loads the
+// journeys (none may be refused), runs it and starts the API; StopEngine()
+// stops both and drops the engine and the library but keeps the store, so a
+// test may restart. TearDown() stops whatever still runs. Hooks:
+// OnEngineCreated (before Run), ConfigureApi and AddRoutes (before the API
+// starts).
 #pragma once
 
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "api/engine_api.h"
 #include "api/http_server.h"
@@ -21,6 +33,7 @@
 #include "cairn/murmur2.h"
 #include "erasure/erasure.h"
 #include "flow/library.h"
+#include "kafka/consumer.h"
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
 #include "labels/label_publisher.h"
@@ -47,22 +60,44 @@ steps:
     send: { channel: email, template: again }
 )";
 
+// What SetUpEngine builds. Topics "<name>.events", "<name>.events.dlq",
+// "<name>.tasks" (plus extra_topics), consumer group `name`.
+struct EngineSetup {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> journeys;  // file -> YAML, under journeys/
+  std::string journeys_from;           // a directory copied into journeys/ first; "" = none
+  std::optional<std::string> profile;  // journeys/profile/customers.yaml
+  int partitions = 2;
+  std::string data_dir = "db";  // the store's directory, under the temp dir
+  std::vector<std::string> extra_topics;
+  bool api = true;  // StartEngine starts the admin API
+};
+
 class EngineApiFixture : public ::testing::Test {
  public:
-  static constexpr int kPartitions = 2;
-  static int32_t PartitionOf(const std::string& id) { return PartitionForKey(id, kPartitions); }
+  static constexpr int kPartitions = 2;  // the default EngineSetup::partitions
+  int32_t PartitionOf(const std::string& id) const { return PartitionForKey(id, partitions_); }
 
  protected:
-  // Call from SetUp(): topics "<name>.events", ".events.dlq", "<name>.tasks",
-  // group `name`; journeys/welcome.yaml and journeys/profile/customers.yaml
-  // hold the two texts; the store lives in `data_dir` under the temp dir.
+  // journeys/welcome.yaml and journeys/profile/customers.yaml hold the two
+  // texts; two partitions.
   void SetUpEngine(const std::string& name, const char* welcome_yaml, const char* profile_yaml,
                    const std::string& data_dir = "db") {
+    SetUpEngine({.name = name,
+                 .journeys = {{"welcome.yaml", welcome_yaml}},
+                 .profile = profile_yaml,
+                 .data_dir = data_dir});
+  }
+
+  void SetUpEngine(const EngineSetup& setup) {
+    setup_ = setup;
+    partitions_ = setup.partitions;
+    const std::string& name = setup.name;
     options_.topics = {name + ".events", name + ".events.dlq", name + ".tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0",
-         kPartitions,
-         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
+    std::vector<std::string> topics = {options_.topics.events, options_.topics.dlq,
+                                       options_.topics.tasks};
+    topics.insert(topics.end(), setup.extra_topics.begin(), setup.extra_topics.end());
+    auto broker = kafka::EmbeddedBroker::Start({"127.0.0.1:0", partitions_, topics});
     ASSERT_TRUE(broker.ok()) << broker.status().ToString();
     broker_ = std::move(broker).value();
     options_.brokers = broker_->address();
@@ -71,10 +106,17 @@ class EngineApiFixture : public ::testing::Test {
     options_.consumer_properties = {{"session.timeout.ms", "3000"},
                                     {"heartbeat.interval.ms", "500"}};
     journeys_ = dir_.Sub("journeys");
-    std::filesystem::create_directories(journeys_ + "/profile");
-    std::ofstream(journeys_ + "/welcome.yaml") << welcome_yaml;
-    std::ofstream(journeys_ + "/profile/customers.yaml") << profile_yaml;
-    data_ = dir_.Sub(data_dir);
+    std::filesystem::create_directories(journeys_);
+    if (!setup.journeys_from.empty()) {
+      std::filesystem::copy(setup.journeys_from, journeys_,
+                            std::filesystem::copy_options::recursive);
+    }
+    for (const auto& [file, yaml] : setup.journeys) std::ofstream(journeys_ + "/" + file) << yaml;
+    if (setup.profile) {
+      std::filesystem::create_directories(journeys_ + "/profile");
+      std::ofstream(journeys_ + "/profile/customers.yaml") << *setup.profile;
+    }
+    data_ = dir_.Sub(setup.data_dir);
     auto store = state::StateStore::Open({.dir = data_});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
@@ -90,25 +132,42 @@ class EngineApiFixture : public ::testing::Test {
     publisher_ = std::move(publisher).value();
   }
 
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
+  // A consumer of the tasks topic in group "<name>-reader" (tasks_), closed
+  // by TearDown.
+  void OpenTaskReader() {
+    auto tasks = kafka::Consumer::Create(
+        {options_.brokers, setup_.name + "-reader", {options_.topics.tasks}, "", {}},
+        &no_rebalance_);
+    ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+    tasks_ = std::move(tasks).value();
   }
 
+  void TearDown() override {
+    if (thread_.joinable()) StopEngine();
+    if (tasks_) tasks_->Close();
+  }
+
+  // The engine exists, its journeys are set, it does not run yet.
+  virtual void OnEngineCreated(runtime::Engine& engine) { (void)engine; }
   // What a test adds to the API before it starts (a backup dir, an audit log).
   virtual void ConfigureApi(api::EngineApiContext& ctx, api::ServerOptions& server) {
     (void)ctx, (void)server;
   }
+  virtual void AddRoutes(std::vector<api::Route>& routes) { (void)routes; }
 
   void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
+    auto engine = runtime::Engine::Create(options_, store_.get(), clock_, dispatcher_);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
     library_ = std::make_unique<flow::Library>(journeys_, store_.get());
     auto loaded = library_->Reload();
     ASSERT_TRUE(loaded.refused.empty()) << loaded.refused.front().ToString();
+    ASSERT_TRUE(loaded.catalog);
     engine_->journeys().SetCatalog(loaded.catalog);
+    OnEngineCreated(*engine_);
     stop_ = false;
     thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
+    if (!setup_.api) return;
     api::EngineApiContext ctx{store_.get(), options_.topics.events,
                               [e = engine_.get()] { return e->ready(); },
                               [e = engine_.get()] { return e->metrics(); }};
@@ -118,7 +177,9 @@ class EngineApiFixture : public ::testing::Test {
     api::ServerOptions server;
     server.listen = "127.0.0.1:0";
     ConfigureApi(ctx, server);
-    auto http = api::HttpServer::Start(std::move(server), api::EngineRoutes(ctx));
+    auto routes = api::EngineRoutes(ctx);
+    AddRoutes(routes);
+    auto http = api::HttpServer::Start(std::move(server), std::move(routes));
     ASSERT_TRUE(http.ok()) << http.status().ToString();
     http_ = std::move(http).value();
   }
@@ -132,14 +193,40 @@ class EngineApiFixture : public ::testing::Test {
     library_.reset();
   }
 
+  // The running engine's checkpoints reached the end of every partition of
+  // the events topic (high watermarks read through `rk`, a client handle).
+  bool CaughtUp(rd_kafka_t* rk) {
+    auto at = engine_->committed_offsets();
+    for (int p = 0; p < partitions_; ++p) {
+      int64_t lo = 0, hi = 0;
+      if (rd_kafka_query_watermark_offsets(rk, options_.topics.events.c_str(), p, &lo, &hi, 5000) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+      }
+      if (hi > 0 && (!at.contains(p) || at[p] < hi)) return false;
+    }
+    return true;
+  }
+
+  struct NoRebalance : kafka::RebalanceListener {
+    void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
+    void OnAssign(std::vector<kafka::TopicPartition>&) override {}
+  };
+
   TempDir dir_;
+  EngineSetup setup_;
+  int partitions_ = kPartitions;
   runtime::EngineOptions options_;
+  const Clock* clock_ = &SystemClock::Instance();
+  dispatch::Dispatcher* dispatcher_ = nullptr;
   std::string journeys_;
   std::string data_;  // the store's directory
   std::unique_ptr<kafka::EmbeddedBroker> broker_;
   std::unique_ptr<state::StateStore> store_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<labels::LabelPublisher> publisher_;
+  NoRebalance no_rebalance_;
+  std::unique_ptr<kafka::Consumer> tasks_;  // OpenTaskReader
   std::unique_ptr<runtime::Engine> engine_;
   std::unique_ptr<flow::Library> library_;
   std::unique_ptr<api::HttpServer> http_;
