@@ -10,19 +10,12 @@
 #include <random>
 #include <thread>
 
-#include "api/engine_api.h"
-#include "api/http_server.h"
-#include "cairn/murmur2.h"
-#include "kafka/embedded_broker.h"
-#include "kafka/producer.h"
-#include "runtime/engine.h"
-#include "state/state_store.h"
-#include "test_support.h"
+#include "engine_api_fixture.h"
 
 namespace cairn {
 namespace {
 
-constexpr int kPartitions = 8;
+constexpr int kPartitionCount = 8;
 constexpr std::array kNames = {"Product Viewed", "Product Added", "Order Completed",
                                "Coupon Issued", "Signed Up"};
 
@@ -32,68 +25,13 @@ struct Expected {
   std::map<std::string, double> totals;                           // customer -> sum(total)
 };
 
-class EngineIntegrationTest : public ::testing::Test {
+// No journeys: the engine folds events into customers only.
+class EngineIntegrationTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    options_.topics = {"it.events", "it.events.dlq", "it.tasks"};
-    auto broker = kafka::EmbeddedBroker::Start(
-        {"127.0.0.1:0", kPartitions, {options_.topics.events, options_.topics.dlq}});
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
-    options_.brokers = broker_->address();
-    options_.group_id = "it";
-    options_.cache_capacity = 300;
-    // Restarts rejoin the mock cluster's group only after the session ends.
-    options_.consumer_properties = {
-        {"session.timeout.ms", "3000"},
-        {"heartbeat.interval.ms",
-         "500"}};  // far fewer than the customers: exercise reads and eviction
-    auto store = state::StateStore::Open({.dir = dir_.Sub("db")});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    SetUpEngine({.name = "it", .partitions = kPartitionCount});
+    options_.cache_capacity = 300;  // far fewer than the customers: exercise reads and eviction
   }
-
-  void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
-    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-    engine_ = std::move(engine).value();
-    stop_ = false;
-    thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-  }
-
-  void StopEngine() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    EXPECT_TRUE(run_status_.ok()) << run_status_.ToString();
-    engine_.reset();
-  }
-
-  void TearDown() override {
-    if (thread_.joinable()) StopEngine();
-  }
-
-  // True once the engine's checkpoints reach the end of every partition.
-  bool CaughtUp(rd_kafka_t* rk) {
-    auto at = engine_->committed_offsets();
-    for (int p = 0; p < kPartitions; ++p) {
-      int64_t lo = 0, hi = 0;
-      if (rd_kafka_query_watermark_offsets(rk, options_.topics.events.c_str(), p, &lo, &hi, 5000) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return false;
-      }
-      if (hi > 0 && (!at.contains(p) || at[p] < hi)) return false;
-    }
-    return true;
-  }
-
-  testing::TempDir dir_;
-  runtime::EngineOptions options_;
-  std::unique_ptr<kafka::EmbeddedBroker> broker_;
-  std::unique_ptr<state::StateStore> store_;
-  std::unique_ptr<runtime::Engine> engine_;
-  std::atomic<bool> stop_{false};
-  Status run_status_;
-  std::thread thread_;
 };
 
 TEST_F(EngineIntegrationTest, HundredThousandEventsFromSeveralProducersCountedExactly) {
@@ -197,12 +135,8 @@ TEST_F(EngineIntegrationTest, BadInputIsDeadLetteredAndDuplicatesDropped) {
   EXPECT_EQ(m.dead_letters, 3u);
 
   // The DLQ holds the original bytes with the reason and the source position.
-  struct NoOp : kafka::RebalanceListener {
-    void OnRevoke(const std::vector<kafka::TopicPartition>&) override {}
-    void OnAssign(std::vector<kafka::TopicPartition>&) override {}
-  } listener;
   auto dlq = kafka::Consumer::Create(
-      {options_.brokers, "dlq-reader", {options_.topics.dlq}, "", {}}, &listener);
+      {options_.brokers, "dlq-reader", {options_.topics.dlq}, "", {}}, &no_rebalance_);
   ASSERT_TRUE(dlq.ok());
   std::map<std::string, std::string> reason_by_payload_start;
   ASSERT_TRUE(testing::WaitFor(
@@ -233,12 +167,7 @@ TEST_F(EngineIntegrationTest, BadInputIsDeadLetteredAndDuplicatesDropped) {
 
 TEST_F(EngineIntegrationTest, HttpApiServesCustomersFromState) {
   StartEngine();
-  api::EngineApiContext ctx{store_.get(), options_.topics.events,
-                            [this] { return engine_ && engine_->ready(); },
-                            [this] { return engine_->metrics(); }};
-  auto http = api::HttpServer::Start("127.0.0.1:0", api::EngineRoutes(ctx));
-  ASSERT_TRUE(http.ok()) << http.status().ToString();
-  const std::string addr = (*http)->address();
+  const std::string addr = http_->address();
   EXPECT_EQ(testing::HttpGet(addr, "/healthz").status, 200);
   EXPECT_EQ(testing::HttpGet(addr, "/v1/customers/nobody").status, 404);
   EXPECT_EQ(testing::HttpGet(addr, "/nope").status, 404);
@@ -315,7 +244,7 @@ TEST_F(EngineIntegrationTest, InputDeletedByRetentionWhileStoppedIsCountedAsSkip
     ASSERT_TRUE((*producer)->Produce(options_.topics.events, user, event(i, 1000)).ok());
   }
   ASSERT_TRUE((*producer)->Flush(30000).ok());
-  const int32_t part = PartitionForKey(user, kPartitions);
+  const int32_t part = PartitionForKey(user, kPartitionCount);
   int64_t lo = 0, hi = 0;
   ASSERT_EQ(rd_kafka_query_watermark_offsets((*producer)->handle(), options_.topics.events.c_str(),
                                              part, &lo, &hi, 5000),
