@@ -73,10 +73,7 @@ class CampaignEngineTest : public testing::EngineApiFixture {
   bool ReadTasks(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!pred() && std::chrono::steady_clock::now() < deadline) {
-      auto msg = tasks_->Poll(50);
-      if (!msg || msg->err) continue;
-      auto j = json::parse(static_cast<const char*>(msg->payload),
-                           static_cast<const char*>(msg->payload) + msg->len, nullptr, false);
+      auto j = json::parse(NextTask(50), nullptr, false);
       if (!j.is_object()) continue;
       const std::string id = j["task_id"].get<std::string>();
       if (!ids_.insert(id).second) continue;  // an outbox copy

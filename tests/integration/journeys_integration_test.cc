@@ -55,11 +55,7 @@ class JourneysIntegrationTest : public testing::EngineApiFixture {
   bool ReadTasksUntil(const std::function<bool()>& pred, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (!pred() && std::chrono::steady_clock::now() < deadline) {
-      auto msg = tasks_->Poll(100);
-      if (!msg || msg->err) continue;
-      auto j =
-          nlohmann::json::parse(static_cast<const char*>(msg->payload),
-                                static_cast<const char*>(msg->payload) + msg->len, nullptr, false);
+      auto j = nlohmann::json::parse(NextTask(100), nullptr, false);
       if (!j.is_object()) continue;
       seen_[j["customer_id"].get<std::string>()].push_back(j["template"].get<std::string>() + "@v" +
                                                            std::to_string(j["version"].get<int>()));

@@ -142,6 +142,14 @@ class EngineApiFixture : public ::testing::Test {
     tasks_ = std::move(tasks).value();
   }
 
+  // The next task read by tasks_ (its JSON text), or "" if none came within
+  // `timeout_ms`.
+  std::string NextTask(int timeout_ms) {
+    auto msg = tasks_->Poll(timeout_ms);
+    if (!msg || msg->err) return "";
+    return std::string(static_cast<const char*>(msg->payload), msg->len);
+  }
+
   void TearDown() override {
     if (thread_.joinable()) StopEngine();
     if (tasks_) tasks_->Close();
