@@ -1,17 +1,17 @@
 // A gtest fixture for tests that need the whole engine in this process: an
 // embedded broker, a RocksDB store with its erasure secret, the engine on a
 // thread of its own with the journeys (and profile) of a temporary
-// directory, and (unless EngineSetup::api is false) the admin API on a free
-// loopback port. Header-only (it needs gtest).
+// directory, and the admin API on a free loopback port. Header-only (it
+// needs gtest).
 //
 // Contract: call SetUpEngine() from SetUp(); change options_ (event-time
-// clock, analytics, cache), clock_ or dispatcher_, or write more files under
-// journeys_, before StartEngine(). StartEngine() creates the engine, loads the
-// journeys (none may be refused), runs it and starts the API; StopEngine()
-// stops both and drops the engine and the library but keeps the store, so a
-// test may restart. TearDown() stops whatever still runs. Hooks:
-// OnEngineCreated (before Run), ConfigureApi and AddRoutes (before the API
-// starts).
+// clock, analytics, cache) or write more files under journeys_ before
+// StartEngine(). StartEngine() creates the engine, loads the journeys (none
+// may be refused), runs it and starts the API; StopEngine() stops both and
+// drops the engine and the library but keeps the store, so a test may
+// restart. TearDown() stops whatever still runs. Hooks: OnEngineCreated
+// (before Run), ConfigureApi and AddRoutes (before the API starts).
+// Helpers: OpenTaskReader and NextTask (the tasks topic), CaughtUp.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -61,16 +61,14 @@ steps:
 )";
 
 // What SetUpEngine builds. Topics "<name>.events", "<name>.events.dlq",
-// "<name>.tasks" (plus extra_topics), consumer group `name`.
+// "<name>.tasks", consumer group `name`.
 struct EngineSetup {
   std::string name;
   std::vector<std::pair<std::string, std::string>> journeys;  // file -> YAML, under journeys/
-  std::string journeys_from;           // a directory copied into journeys/ first; "" = none
-  std::optional<std::string> profile;  // journeys/profile/customers.yaml
+  // Written to journeys/profile/customers.yaml when set.
+  std::optional<std::string> profile;
   int partitions = 2;
   std::string data_dir = "db";  // the store's directory, under the temp dir
-  std::vector<std::string> extra_topics;
-  bool api = true;  // StartEngine starts the admin API
 };
 
 class EngineApiFixture : public ::testing::Test {
@@ -94,10 +92,10 @@ class EngineApiFixture : public ::testing::Test {
     partitions_ = setup.partitions;
     const std::string& name = setup.name;
     options_.topics = {name + ".events", name + ".events.dlq", name + ".tasks"};
-    std::vector<std::string> topics = {options_.topics.events, options_.topics.dlq,
-                                       options_.topics.tasks};
-    topics.insert(topics.end(), setup.extra_topics.begin(), setup.extra_topics.end());
-    auto broker = kafka::EmbeddedBroker::Start({"127.0.0.1:0", partitions_, topics});
+    auto broker = kafka::EmbeddedBroker::Start(
+        {"127.0.0.1:0",
+         partitions_,
+         {options_.topics.events, options_.topics.dlq, options_.topics.tasks}});
     ASSERT_TRUE(broker.ok()) << broker.status().ToString();
     broker_ = std::move(broker).value();
     options_.brokers = broker_->address();
@@ -107,10 +105,6 @@ class EngineApiFixture : public ::testing::Test {
                                     {"heartbeat.interval.ms", "500"}};
     journeys_ = dir_.Sub("journeys");
     std::filesystem::create_directories(journeys_);
-    if (!setup.journeys_from.empty()) {
-      std::filesystem::copy(setup.journeys_from, journeys_,
-                            std::filesystem::copy_options::recursive);
-    }
     for (const auto& [file, yaml] : setup.journeys) std::ofstream(journeys_ + "/" + file) << yaml;
     if (setup.profile) {
       std::filesystem::create_directories(journeys_ + "/profile");
@@ -164,7 +158,7 @@ class EngineApiFixture : public ::testing::Test {
   virtual void AddRoutes(std::vector<api::Route>& routes) { (void)routes; }
 
   void StartEngine() {
-    auto engine = runtime::Engine::Create(options_, store_.get(), clock_, dispatcher_);
+    auto engine = runtime::Engine::Create(options_, store_.get(), &SystemClock::Instance());
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
     library_ = std::make_unique<flow::Library>(journeys_, store_.get());
@@ -175,7 +169,6 @@ class EngineApiFixture : public ::testing::Test {
     OnEngineCreated(*engine_);
     stop_ = false;
     thread_ = std::thread([this] { run_status_ = engine_->Run(stop_); });
-    if (!setup_.api) return;
     api::EngineApiContext ctx{store_.get(), options_.topics.events,
                               [e = engine_.get()] { return e->ready(); },
                               [e = engine_.get()] { return e->metrics(); }};
@@ -225,8 +218,6 @@ class EngineApiFixture : public ::testing::Test {
   EngineSetup setup_;
   int partitions_ = kPartitions;
   runtime::EngineOptions options_;
-  const Clock* clock_ = &SystemClock::Instance();
-  dispatch::Dispatcher* dispatcher_ = nullptr;
   std::string journeys_;
   std::string data_;  // the store's directory
   std::unique_ptr<kafka::EmbeddedBroker> broker_;
