@@ -39,7 +39,7 @@ struct Task {
 class CampaignEngineTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    SetUpEngine({.name = "ct", .partitions = kPartitionCount});
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine({.name = "ct", .partitions = kPartitionCount}));
     OpenTaskReader();
   }
 

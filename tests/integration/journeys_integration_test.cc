@@ -33,7 +33,7 @@ std::string JourneyV(int version, const std::string& first, const std::string& s
 class JourneysIntegrationTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    SetUpEngine({.name = "jt", .partitions = kPartitionCount});
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine({.name = "jt", .partitions = kPartitionCount}));
     OpenTaskReader();
   }
 

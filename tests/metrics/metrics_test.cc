@@ -57,8 +57,8 @@ const char* kJourney =
 class MetricsTest : public testing::EngineApiFixture {
  protected:
   void SetUp() override {
-    SetUpEngine(
-        {.name = "mt", .journeys = {{"hello.yaml", kJourney}}, .partitions = kPartitionCount});
+    ASSERT_NO_FATAL_FAILURE(SetUpEngine(
+        {.name = "mt", .journeys = {{"hello.yaml", kJourney}}, .partitions = kPartitionCount}));
     StartEngine();
   }
 
