@@ -5,6 +5,7 @@
 #include "api/http_server.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -91,10 +92,52 @@ HttpResponse HttpResponse::Error(int status, std::string_view code, std::string_
   return Json(status, j.dump());
 }
 
+namespace {
+
+// A TLS server context from the two PEM files; the error names the file.
+Result<std::shared_ptr<ssl::context>> TlsContext(const std::string& name, const TlsFiles& files) {
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                   ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(files.cert_file, ec);
+  if (ec) {
+    return InvalidArgument(name + " listener: TLS certificate " + files.cert_file + ": " +
+                           ec.message());
+  }
+  ctx->use_private_key_file(files.key_file, ssl::context::pem, ec);
+  if (ec)
+    return InvalidArgument(name + " listener: TLS key " + files.key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return InvalidArgument(name + " listener: TLS key " + files.key_file +
+                           " does not match the certificate " + files.cert_file);
+  }
+  return ctx;
+}
+
+// What changes when either file is replaced (time, size, inode).
+std::string FilesStamp(const TlsFiles& files) {
+  std::string out;
+  for (const auto* f : {&files.cert_file, &files.key_file}) {
+    struct stat st {};
+    if (::stat(f->c_str(), &st) != 0) return "";
+    out += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "/" +
+           std::to_string(st.st_size) + "/" + std::to_string(st.st_ino) + ";";
+  }
+  return out;
+}
+
+}  // namespace
+
 struct HttpServer::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
-  std::unique_ptr<ssl::context> tls;  // null = plain HTTP
+  // null = plain HTTP. Replaced (on the io thread) when the files change;
+  // a connection keeps the context it was accepted with.
+  std::shared_ptr<ssl::context> tls;
+  std::string tls_stamp;
+  asio::steady_timer tls_timer{io};
   std::vector<Route> routes;
   ServerOptions options;
   std::string address;
@@ -212,7 +255,7 @@ struct HttpServer::Impl {
         auto stream = std::make_shared<TlsStream>(std::move(socket), *tls);
         beast::get_lowest_layer(*stream).expires_after(kHandshakeTimeout);
         stream->async_handshake(ssl::stream_base::server,
-                                [this, stream, remote_addr](beast::error_code hec) {
+                                [this, stream, remote_addr, ctx = tls](beast::error_code hec) {
                                   if (hec) return;  // not TLS, or a bad client: drop it
                                   Session(stream, remote_addr);
                                 });
@@ -220,6 +263,31 @@ struct HttpServer::Impl {
         Session(std::make_shared<PlainStream>(std::move(socket)), std::move(remote_addr));
       }
       Accept();
+    });
+  }
+
+  // Every options.tls_reload_ms: when the certificate or key file changed,
+  // load both; new connections get the new pair. A pair that does not load
+  // (a rotation half done, a key that does not match) keeps the old one and
+  // is tried again on the next tick.
+  void WatchTls() {
+    if (!tls || options.tls_reload_ms <= 0) return;
+    tls_timer.expires_after(std::chrono::milliseconds(options.tls_reload_ms));
+    tls_timer.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      const std::string stamp = FilesStamp(options.tls);
+      if (!stamp.empty() && stamp != tls_stamp) {
+        auto next = TlsContext(options.name, options.tls);
+        if (next.ok()) {
+          tls = std::move(next).value();
+          tls_stamp = stamp;
+          spdlog::info("{} listener: TLS certificate reloaded from {}", options.name,
+                       options.tls.cert_file);
+        } else {
+          spdlog::warn("{} (keeps the certificate it has)", next.status().message());
+        }
+      }
+      WatchTls();
     });
   }
 
@@ -320,20 +388,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ServerOptions options,
     if (options.tls.cert_file.empty() || options.tls.key_file.empty()) {
       return InvalidArgument(options.name + " listener: TLS needs both cert_file and key_file");
     }
-    impl->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
-    impl->tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                           ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                           ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-    impl->tls->use_certificate_chain_file(options.tls.cert_file, ec);
-    if (ec) {
-      return InvalidArgument(options.name + " listener: TLS certificate " + options.tls.cert_file +
-                             ": " + ec.message());
-    }
-    impl->tls->use_private_key_file(options.tls.key_file, ssl::context::pem, ec);
-    if (ec) {
-      return InvalidArgument(options.name + " listener: TLS key " + options.tls.key_file + ": " +
-                             ec.message());
-    }
+    impl->tls_stamp = FilesStamp(options.tls);
+    auto tls = TlsContext(options.name, options.tls);
+    if (!tls.ok()) return tls.status();
+    impl->tls = std::move(tls).value();
   }
   for (const auto& r : routes) {
     if (r.exposure != Exposure::kPublic && r.access != Access::kOpen) impl->has_scoped = true;
@@ -351,6 +409,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(ServerOptions options,
   auto local = impl->acceptor.local_endpoint();
   impl->address = local.address().to_string() + ":" + std::to_string(local.port());
   impl->Accept();
+  impl->WatchTls();
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->io.run(); });
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));

@@ -94,9 +94,12 @@ struct TlsFiles {
 };
 
 struct ServerOptions {
-  std::string listen;                  // "HOST:PORT" (an IP address), port 0 = any free port
-  std::string name = "http";           // in logs and errors: "public", "admin"
-  TlsFiles tls;                        // both files, or neither (plain HTTP)
+  std::string listen;         // "HOST:PORT" (an IP address), port 0 = any free port
+  std::string name = "http";  // in logs and errors: "public", "admin"
+  TlsFiles tls;               // both files, or neither (plain HTTP)
+  // How often the TLS files are checked for a change (a renewed certificate
+  // is served to new connections without a restart); 0 = never.
+  int tls_reload_ms = 10000;
   std::shared_ptr<TokenStore> tokens;  // null = protected mode (see above)
   std::shared_ptr<AuditLog> audit;     // null = no audit log
 };

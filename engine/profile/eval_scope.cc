@@ -159,11 +159,10 @@ bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool*
   // The same answer TraitsValue() gives: computed names (traits and RFM
   // scores) hide identify traits of that name.
   *found = false;
-  const auto named = model_ != nullptr ? model_->computed_index.find(field)
-                                       : decltype(model_->computed_index)::const_iterator{};
-  if (model_ != nullptr && named != model_->computed_index.end()) {
+  const int code = model_ != nullptr ? model_->ComputedCode(field) : Model::kNotComputed;
+  if (code != Model::kNotComputed) {
     const auto& p = customer_.profile();
-    const int i = named->second;
+    const int i = code;
     if (i >= 0) {
       const auto idx = static_cast<size_t>(i);
       if (only_ != nullptr && (idx >= only_->size() || !(*only_)[idx])) return true;

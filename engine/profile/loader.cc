@@ -506,7 +506,8 @@ void Model::Finish() {
   traits_by_event.clear();
   computed_index.clear();
   if (rfm.declared) {
-    for (const char* n : {"rfm_r", "rfm_f", "rfm_m", "rfm_group"}) computed_index.emplace(n, -1);
+    for (const char* n : {"rfm_r", "rfm_f", "rfm_m", "rfm_group"})
+      computed_index.emplace(n, kRfmName);
   }
   for (size_t i = 0; i < traits.size(); ++i) {
     traits_by_event[traits[i].event].push_back(static_cast<int>(i));

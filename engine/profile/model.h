@@ -109,16 +109,19 @@ struct Model {
     return computed_index.find(name) != computed_index.end();
   }
   // TraitIndex by one hash lookup, once Finish() built the index.
-  int FindTrait(std::string_view name) const {
+  int FindTrait(std::string_view name) const { return std::max(ComputedCode(name), -1); }
+  // One lookup for both: the trait's index, kRfmName, or kNotComputed.
+  static constexpr int kRfmName = -1, kNotComputed = -2;
+  int ComputedCode(std::string_view name) const {
     auto it = computed_index.find(name);
-    return it != computed_index.end() ? it->second : -1;
+    return it != computed_index.end() ? it->second : kNotComputed;
   }
   struct NameHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   // Computed names -> the trait's index; the RFM names (rfm_r, rfm_f, rfm_m,
-  // rfm_group, when RFM is declared) -> -1. Built by Finish().
+  // rfm_group, when RFM is declared) -> kRfmName. Built by Finish().
   std::unordered_map<std::string, int, NameHash, std::equal_to<>> computed_index;
   // Conditions of label rules and segments that read `customer` (its
   // events, labels, stage, segments), not only `traits`: evaluated on every

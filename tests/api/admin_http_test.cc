@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -377,6 +378,64 @@ TEST(TlsTest, BothListenersServeHttpsWithTheirCertificates) {
   EXPECT_EQ(Fetch(plain).status, 0);
   // The server is still fine afterwards.
   EXPECT_EQ(Fetch(pub + "/t/o/x", o).status, 200);
+}
+
+// cert-manager (or a person) replaces the files: new connections get the
+// new certificate, without a restart; a pair that does not load (a key of
+// another certificate) is refused and the last good one stays.
+TEST(TlsTest, ARenewedCertificateIsServedWithoutARestart) {
+  testing::TempDir dir;
+  ASSERT_TRUE(testing::MakeSelfSignedCert(dir.Sub("old.crt"), dir.Sub("old.key")));
+  ASSERT_TRUE(testing::MakeSelfSignedCert(dir.Sub("new.crt"), dir.Sub("new.key")));
+  ASSERT_TRUE(testing::MakeSelfSignedCert(dir.Sub("other.crt"), dir.Sub("other.key")));
+  std::filesystem::copy_file(dir.Sub("old.crt"), dir.Sub("tls.crt"));
+  std::filesystem::copy_file(dir.Sub("old.key"), dir.Sub("tls.key"));
+  ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  o.tls = {dir.Sub("tls.crt"), dir.Sub("tls.key")};
+  o.tls_reload_ms = 50;
+  std::vector<Route> routes;
+  routes.push_back(Route{"GET",
+                         {"ping"},
+                         [](const HttpRequest&) { return HttpResponse::Json(200, "{}"); },
+                         Exposure::kPublic,
+                         Access::kOpen});
+  auto s = HttpServer::Start(o, std::move(routes));
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const std::string url = (*s)->url() + "/ping";
+  auto with_ca = [&](const std::string& ca) {
+    FetchOptions f;
+    f.cainfo = dir.Sub(ca);
+    return Fetch(url, f).status;
+  };
+  // Waits up to 5 s for `ca` to verify the server (`want` true) or not.
+  auto until = [&](const std::string& ca, bool want) {
+    for (int i = 0; i < 100; ++i) {
+      if ((with_ca(ca) == 200) == want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  EXPECT_EQ(with_ca("old.crt"), 200);
+  EXPECT_EQ(with_ca("new.crt"), 0);
+  // A rotation replaces the files by renaming new ones over them.
+  auto replace = [&](const std::string& crt, const std::string& key) {
+    std::filesystem::copy_file(dir.Sub(crt), dir.Sub("next.crt"));
+    std::filesystem::copy_file(dir.Sub(key), dir.Sub("next.key"));
+    std::filesystem::rename(dir.Sub("next.key"), dir.Sub("tls.key"));
+    std::filesystem::rename(dir.Sub("next.crt"), dir.Sub("tls.crt"));
+  };
+  replace("new.crt", "new.key");
+  EXPECT_TRUE(until("new.crt", true)) << "the renewed certificate is not served";
+  EXPECT_EQ(with_ca("old.crt"), 0);
+  // A certificate with another's key: refused, the new pair stays.
+  replace("other.crt", "new.key");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(with_ca("new.crt"), 200);
+  EXPECT_EQ(with_ca("other.crt"), 0);
+  // Once the rotation is complete, it is served.
+  replace("other.crt", "other.key");
+  EXPECT_TRUE(until("other.crt", true));
 }
 
 TEST(TlsTest, MissingOrBrokenKeyFilesFailTheStart) {
