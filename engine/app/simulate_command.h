@@ -17,9 +17,9 @@ struct SimulateOptions {
   std::string journeys;
   std::string events;
   std::string profiles;
-  std::string diff;     // another journeys directory to compare with, on the same events
-  std::string horizon;  // duration after the last event; empty = derived
-  bool quiet = false;   // summary only
+  std::string diff;         // another journeys directory to compare with, on the same events
+  std::string horizon;      // duration after the last event; empty = derived
+  bool quiet = false;       // summary only
   bool no_profile = false;  // the journeys alone (the file carries the profile's events)
 };
 

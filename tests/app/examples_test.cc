@@ -164,8 +164,10 @@ TEST(ExamplesTest, TheProfileRunsInTheSimulation) {
   EXPECT_TRUE(has(with, "2026-03-02T10:00:00.000Z", "one-time-buyers", "segment")) << with;
   // 60 days without an order: at-risk, and the rescue journey starts then.
   EXPECT_TRUE(has(with, "2026-05-01T10:00:00.000Z", "at-risk", "stage")) << with;
-  EXPECT_NE(with.find(R"("at":"2026-05-01T10:00:00.000Z","customer":"user-quiet","journey":"at-risk-rescue","version":1,"step":"","action":"enter")"),
-            std::string::npos)
+  EXPECT_NE(
+      with.find(
+          R"("at":"2026-05-01T10:00:00.000Z","customer":"user-quiet","journey":"at-risk-rescue","version":1,"step":"","action":"enter")"),
+      std::string::npos)
       << with;
   // 90 days without one: the lapsed-buyers segment.
   EXPECT_TRUE(has(with, "2026-05-31T10:00:00.000Z", "lapsed-buyers", "segment")) << with;
