@@ -52,8 +52,8 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Unavailable(std::string(what) + ": " + s.ToString());
 }
 
-// A RocksDB directory opened read-only with every column family (default
-// options: only the default CF is read here).
+// A RocksDB directory opened read-only with every column family, each with
+// the options its WAL records need (StateStore::ReaderOptions).
 class ReadOnlyDb {
  public:
   static Result<std::unique_ptr<ReadOnlyDb>> Open(const std::string& dir) {
@@ -61,7 +61,7 @@ class ReadOnlyDb {
     auto s = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names);
     if (!s.ok()) return FromRocks(s, "open " + dir);
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const auto& n : names) cfs.emplace_back(n, state::StateStore::ReaderOptions(n));
     auto out = std::unique_ptr<ReadOnlyDb>(new ReadOnlyDb());
     rocksdb::DB* raw = nullptr;
     s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &out->handles_, &raw);

@@ -68,6 +68,12 @@ void StateStore::CustomerKeyInto(std::string& out, int32_t partition, std::strin
   out.append(id);
 }
 
+rocksdb::ColumnFamilyOptions StateStore::ReaderOptions(const std::string& name) {
+  rocksdb::ColumnFamilyOptions o;
+  if (name == kAnalyticsCf) o.merge_operator = analytics::NewCounterMergeOperator();
+  return o;
+}
+
 Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options) {
   std::unique_ptr<StateStore> store(new StateStore());
   store->options_ = options;
