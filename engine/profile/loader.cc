@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "cairn/fnv1a.h"
+#include "cairn/json_text.h"
 #include "journey/yaml_reader.h"
 
 namespace cairn::profile {
@@ -520,7 +521,12 @@ void Model::Finish() {
   label_reads_customer.clear();
   segment_reads_customer.clear();
   for (const auto& l : labels) label_reads_customer.push_back(reads_customer(l.when));
-  for (const auto& s : segments) segment_reads_customer.push_back(reads_customer(s.when));
+  for (auto& s : segments) {
+    segment_reads_customer.push_back(reads_customer(s.when));
+    s.event_properties = R"({"segment":)";
+    AppendJsonString(s.name, s.event_properties);
+    s.event_properties += '}';
+  }
   rfm_groups_read_customer = false;
   for (const auto& g : rfm.groups) rfm_groups_read_customer |= reads_customer(g.when);
 

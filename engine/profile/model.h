@@ -83,6 +83,7 @@ struct Segment {
   std::string name;
   std::string description;
   journey::Condition when;
+  std::string event_properties;  // {"segment":"<name>"}, built by Model::Finish()
 };
 
 struct Model {

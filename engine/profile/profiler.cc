@@ -84,16 +84,6 @@ v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view cus
   return rec;
 }
 
-// {"<key>":"<value>"} and {"from":...,"to":"..."} for the stage's events.
-std::string JsonObject(std::string_view key, std::string_view value) {
-  std::string out = "{";
-  AppendJsonString(key, out);
-  out += ':';
-  AppendJsonString(value, out);
-  out += '}';
-  return out;
-}
-
 // One derivation pass over one customer.
 class Deriver {
  public:
@@ -472,7 +462,7 @@ class Deriver {
       }
       if (ctx_.sink != nullptr)
         ctx_.sink->SetSegmentMember(seg.name, ctx_.partition, c_.id(), holds);
-      EmitEvent(holds ? kSegmentEntered : kSegmentExited, JsonObject("segment", seg.name));
+      EmitEvent(holds ? kSegmentEntered : kSegmentExited, seg.event_properties);
       Trace("segment", seg.name, holds ? "entered" : "exited");
       scope_.InvalidateCustomerOnly();
     }

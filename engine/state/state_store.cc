@@ -96,7 +96,7 @@ Result<std::unique_ptr<StateStore>> StateStore::Open(const StoreOptions& options
       {kDispatchCf, TableOptions(cache, 8 << 20, false)},
       {kAnalyticsCf, TableOptions(cache, 8 << 20, false)},
   };
-  cfs.back().options.merge_operator = analytics::NewCounterMergeOperator();
+  for (auto& cf : cfs) cf.options.merge_operator = ReaderOptions(cf.name).merge_operator;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(db_options, options.dir, cfs, &store->handles_, &raw);
   if (!s.ok()) return FromRocks(s, "open RocksDB at " + options.dir);

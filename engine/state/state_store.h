@@ -53,10 +53,10 @@ struct StoreOptions {
 class StateStore {
  public:
   static Result<std::unique_ptr<StateStore>> Open(const StoreOptions& options);
-  // What another handle on the same files (a read-only open: backup,
-  // restore, export) needs to read column family `name` and to replay the
-  // WAL into it: the analytics counters' merge operator. Without it the
-  // replay stops, silently, at the first batch holding a counter.
+  // What any handle on the store's files (this one, and read-only opens:
+  // backup, restore, export) needs to read column family `name` and to
+  // replay the WAL into it: the analytics counters' merge operator. Without
+  // it a replay stops, silently, at the first batch holding a counter.
   static rocksdb::ColumnFamilyOptions ReaderOptions(const std::string& name);
   ~StateStore();
   StateStore(const StateStore&) = delete;

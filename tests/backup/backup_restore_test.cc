@@ -13,10 +13,12 @@
 #include <sstream>
 #include <thread>
 
+#include "analytics/counter_merge.h"
 #include "api/audit_log.h"
 #include "api/engine_api.h"
 #include "api/http_server.h"
 #include "backup/backup.h"
+#include "cairn/big_endian.h"
 #include "cairn/murmur2.h"
 #include "cairn/time.h"
 #include "engine_api_fixture.h"
@@ -299,14 +301,12 @@ TEST(TombstoneFileTest, AReadOnlyOpenReadsTombstonesWrittenAfterACounter) {
     auto store = state::StateStore::Open({.dir = dir.Sub("db")});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     auto batch = (*store)->NewBatch();
-    std::string one(8, '\0');
-    one[7] = 1;
-    (void)batch.raw().Merge((*store)->analytics_cf(), "j/welcome/entered", one);
+    (void)batch.raw().Merge((*store)->analytics_cf(), "j/welcome/entered",
+                            analytics::EncodeCounter(1));
     ASSERT_TRUE((*store)->Write(batch).ok());
     auto second = (*store)->NewBatch();
     std::string at;
-    for (int i = 7; i >= 0; --i)
-      at.push_back(static_cast<char>((1764950400123ULL >> (8 * i)) & 0xff));
+    PutU64BE(at, 1764950400123ULL);
     (void)second.raw().Put((*store)->meta_cf(), "gd/" + std::string(64, 'a'), at);
     ASSERT_TRUE((*store)->Write(second).ok());
     // Open while the store is open (export), then after it closed (restore).
