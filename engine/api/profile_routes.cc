@@ -36,10 +36,11 @@ int64_t SizeOf(const v1::ProfileStats& stats, const std::string& name) {
 json ProfileJson(const profile::Model& model, const v1::CustomerState& state, TimestampMs now) {
   const auto& p = state.profile();
   json computed = json::object();
+  v1::ProfileState scratch;
+  const auto& traits = profile::ForReading(model, p, scratch);
   for (size_t i = 0; i < model.traits.size(); ++i) {
-    const auto& t = model.traits[i];
-    const auto v = profile::ComputedValue(t, profile::FindComputed(p, t.name, i), now);
-    if (!v.is_null()) computed[t.name] = json::parse(v.ToJson(), nullptr, false);
+    const auto v = profile::ComputedValue(model, i, &traits, now);
+    if (!v.is_null()) computed[model.traits[i].name] = json::parse(v.ToJson(), nullptr, false);
   }
   json out = {{"computed", std::move(computed)}, {"segments", p.segments()}};
   if (model.rfm.declared && p.rfm_r() > 0) {

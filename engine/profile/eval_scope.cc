@@ -117,6 +117,8 @@ Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs no
   Value base = c.traits_json().empty() ? Value::Map({}) : Value::FromJson(c.traits_json());
   if (model == nullptr || (model->traits.empty() && !model->rfm.declared)) return base;
   const auto& p = c.profile();
+  v1::ProfileState scratch;
+  const v1::ComputedTraits& computed = ForReading(*model, p, scratch);
   expr::ValueMap m;
   m.reserve(model->traits.size() + 4 + (base.kind() == expr::Kind::kMap ? base.map().size() : 0));
   if (base.kind() == expr::Kind::kMap) {
@@ -126,9 +128,8 @@ Value TraitsValue(const v1::CustomerState& c, const Model* model, TimestampMs no
   }
   for (size_t i = 0; i < model->traits.size(); ++i) {
     if (only != nullptr && (i >= only->size() || !(*only)[i])) continue;
-    const auto& t = model->traits[i];
-    auto v = ComputedValue(t, FindComputed(p, t.name, i), now);
-    if (!v.is_null()) m.emplace_back(Value::String(t.name), std::move(v));
+    auto v = ComputedValue(*model, i, &computed, now);
+    if (!v.is_null()) m.emplace_back(Value::String(model->traits[i].name), std::move(v));
   }
   if (model->rfm.declared && p.rfm_r() > 0) {
     m.emplace_back(Value::String("rfm_r"), Value::Int(p.rfm_r()));
@@ -166,10 +167,7 @@ bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool*
     if (i >= 0) {
       const auto idx = static_cast<size_t>(i);
       if (only_ != nullptr && (idx >= only_->size() || !(*only_)[idx])) return true;
-      const v1::ComputedState* state = aligned_ && idx < static_cast<size_t>(p.traits_size())
-                                           ? &p.traits(static_cast<int>(idx))
-                                           : FindComputed(p, field, idx);
-      auto v = ComputedValue(model_->traits[idx], state, now_);
+      auto v = ComputedValue(*model_, idx, &Computed(), now_);
       if (v.is_null()) return true;
       *out = std::move(v);
       *found = true;
@@ -197,6 +195,16 @@ bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool*
   *out = *v;
   *found = true;
   return true;
+}
+
+const v1::ComputedTraits& EvalScope::Computed() const {
+  const auto& p = customer_.profile();
+  if (aligned_) return p.computed();
+  if (!scratch_) {
+    scratch_ = std::make_unique<v1::ProfileState>();
+    computed_ = &ForReading(*model_, p, *scratch_);
+  }
+  return *computed_;
 }
 
 Value EvalScope::Resolve(int slot) const {

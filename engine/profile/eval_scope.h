@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,13 +55,14 @@ class EvalScope final : public expr::Activation {
   void SetChange(std::string trait, expr::Value old_value, expr::Value new_value);
   // The profile model: its computed traits (and RFM scores and group) join
   // `traits`; without one, traits are the identify traits only.
-  // `aligned`: the caller keeps the record's computed states in the model's
-  // order (the profile stage does), so trait i is read at index i without
-  // checking its name.
+  // `aligned`: the caller keeps the record's computed traits laid out for
+  // the model (profile::Align; the profile stage does), so they are read in
+  // place without checking.
   void SetProfile(const Model* model, bool aligned = false) {
     model_ = model;
     aligned_ = aligned;
     values_[journey::kTraitsSlot].reset();
+    scratch_.reset();
   }
   // Only the computed traits marked in `only` (by index) join `traits`; null:
   // all. For a host that evaluates only conditions reading those.
@@ -71,12 +73,16 @@ class EvalScope final : public expr::Activation {
   // Traits or labels changed (an update step): rebuild them on next use.
   void InvalidateCustomer() {
     identify_traits_.reset();
+    scratch_.reset();
     values_[journey::kTraitsSlot].reset();
     values_[journey::kCustomerSlot].reset();
   }
   // Only `traits` changed (computed values, scores) / only `customer`
   // (labels, stage, segments).
-  void InvalidateTraits() { values_[journey::kTraitsSlot].reset(); }
+  void InvalidateTraits() {
+    values_[journey::kTraitsSlot].reset();
+    scratch_.reset();
+  }
   void InvalidateCustomerOnly() { values_[journey::kCustomerSlot].reset(); }
 
   expr::Value Resolve(int slot) const override;
@@ -102,6 +108,11 @@ class EvalScope final : public expr::Activation {
   const Model* model_ = nullptr;
   const std::vector<bool>* only_ = nullptr;
   bool aligned_ = false;
+  // The computed traits, laid out for model_: the record's own when aligned_,
+  // else an aligned copy made on first use.
+  const v1::ComputedTraits& Computed() const;
+  mutable std::unique_ptr<v1::ProfileState> scratch_;
+  mutable const v1::ComputedTraits* computed_ = nullptr;
   mutable std::array<std::optional<expr::Value>, 6> values_;
   mutable std::optional<expr::Value> identify_traits_;  // traits_json, parsed once
 };

@@ -10,6 +10,7 @@
 #include "cairn/fnv1a.h"
 #include "cairn/json_text.h"
 #include "journey/yaml_reader.h"
+#include "profile/values.h"
 
 namespace cairn::profile {
 namespace {
@@ -513,6 +514,18 @@ void Model::Finish() {
   for (size_t i = 0; i < traits.size(); ++i) {
     traits_by_event[traits[i].event].push_back(static_cast<int>(i));
     computed_index[traits[i].name] = static_cast<int>(i);
+  }
+  layout.clear();
+  name_hashes.clear();
+  codes.clear();
+  num_size = 0;
+  for (const auto& t : traits) {
+    TraitLayout l = LayoutOf(t);
+    l.num = num_size;
+    num_size += l.num_width;
+    layout.push_back(l);
+    name_hashes.push_back(Fnv1a64(t.name));
+    codes.push_back(static_cast<char>(l.code));
   }
   auto reads_customer = [](const journey::Condition& c) {
     const auto& used = c.program.used_slots();

@@ -37,6 +37,19 @@ struct ComputedTrait {
   journey::Pos pos;
 };
 
+// Where a computed trait's state lives in a customer's v1::ComputedTraits
+// (engine/profile/values.h), given by its definition. Built by
+// Model::Finish().
+struct TraitLayout {
+  // aggregate | windowed << 3 | has `of` << 4: a trait whose code changes
+  // (another aggregate, a window added or removed) starts again empty.
+  uint8_t code = 0;
+  int num = 0;         // its first number in `num`
+  int num_width = 0;   // how many
+  int stride = 0;      // 64-bit words per entry in `var`; 0: it keeps no entries
+  bool json = false;   // it keeps JSON values (first/last of a property)
+};
+
 enum class RfmMode : uint8_t { kThresholds, kQuantiles };
 
 struct RfmGroup {
@@ -143,6 +156,13 @@ struct Model {
   // groups, transitions, label rules, segments): the only ones the stage
   // builds for them. Empty when they read all of them.
   std::vector<bool> traits_read;
+  // Where each computed trait's state lives (by index), the numbers they
+  // take in all, and their names' hashes and codes as a laid-out record
+  // keeps them.
+  std::vector<TraitLayout> layout;
+  int num_size = 0;
+  std::vector<uint64_t> name_hashes;
+  std::string codes;
   void Finish();
 };
 

@@ -84,6 +84,17 @@ v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view cus
   return rec;
 }
 
+// The cheap check of every pass: the record was derived with this model, so
+// only its sizes are looked at (Align checks the whole layout on a change).
+bool LaidOut(const Model& m, const v1::ProfileState& p) {
+  const auto& c = p.computed();
+  const int n = static_cast<int>(m.traits.size());
+  return p.traits_size() == 0 && c.code() == m.codes && c.num_size() == m.num_size &&
+         c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
+         (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
+                     c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
+}
+
 // One derivation pass over one customer.
 class Deriver {
  public:
@@ -98,8 +109,8 @@ class Deriver {
     // The fingerprint catches a model changed across a restart, where the
     // catalog generation starts again at 1.
     if (p_.generation() != ctx.generation || p_.model_fingerprint() != m.fingerprint ||
-        p_.traits_size() != static_cast<int>(m.traits.size())) {
-      AlignTraits(m, p_);
+        !LaidOut(m, p_)) {
+      Align(m, p_);
       MarkTraitsDirty();
       p_.set_model_fingerprint(m.fingerprint);
     }
@@ -137,7 +148,7 @@ class Deriver {
       }
       auto o = Extract(t, e, cache);
       if (!o) continue;
-      Fold(t, *o, *p_.mutable_traits(i));
+      Fold(m_, static_cast<size_t>(i), *o, *p_.mutable_computed());
       traits_dirty_ = true;
       dirty_[static_cast<size_t>(i)] = 1;
     }
@@ -155,10 +166,9 @@ class Deriver {
     for (size_t i = 0; i < m_.traits.size(); ++i) {
       const auto& t = m_.traits[i];
       if (t.window_ms <= 0 || (!all && dirty_[i] == 0)) continue;
-      v1::ComputedState& s = *p_.mutable_traits(static_cast<int>(i));
-      const int before = s.w_at_size();
-      const TimestampMs first_out = Expire(t, ctx_.now, s);
-      if (s.w_at_size() != before) {
+      bool changed = false;
+      const TimestampMs first_out = Expire(m_, i, ctx_.now, *p_.mutable_computed(), &changed);
+      if (changed) {
         traits_dirty_ = true;
         dirty_[i] = 1;
       }
@@ -220,12 +230,12 @@ class Deriver {
     } else if (ctx_.rfm_quantiles != nullptr && ctx_.rfm_quantiles->ready) {
       th = ctx_.rfm_quantiles;
     }
-    const auto& rt = m_.traits[static_cast<size_t>(r.recency_trait)];
-    const auto& ft = m_.traits[static_cast<size_t>(r.frequency_trait)];
-    const auto& mt = m_.traits[static_cast<size_t>(r.monetary_trait)];
-    const expr::Value rv = ComputedValue(rt, &p_.traits(r.recency_trait), ctx_.now);
-    const expr::Value fv = ComputedValue(ft, &p_.traits(r.frequency_trait), ctx_.now);
-    const expr::Value mv = ComputedValue(mt, &p_.traits(r.monetary_trait), ctx_.now);
+    auto value = [&](int trait) {
+      return ComputedValue(m_, static_cast<size_t>(trait), &p_.computed(), ctx_.now);
+    };
+    const expr::Value rv = value(r.recency_trait);
+    const expr::Value fv = value(r.frequency_trait);
+    const expr::Value mv = value(r.monetary_trait);
     auto number = [](const expr::Value& v) {
       switch (v.kind()) {
         case expr::Kind::kInt:

@@ -1,8 +1,10 @@
 #include "profile/values.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
-#include <iterator>
+#include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -12,14 +14,330 @@ namespace cairn::profile {
 namespace {
 
 using expr::Value;
+using Words = google::protobuf::RepeatedField<uint64_t>;
 
 bool Numeric(Aggregate a) {
   return a == Aggregate::kSum || a == Aggregate::kAvg || a == Aggregate::kMin ||
          a == Aggregate::kMax;
 }
 
-Value TimeOrJson(const ComputedTrait& t, const std::string& json, TimestampMs at) {
-  if (t.of.empty()) return Value::TimestampFromMs(at);
+// ---- the layout (ComputedTraits in proto/cairn/v1/state.proto)
+//
+// All-time traits: `num` holds [count, value] (count: [count]; sum/avg: the
+// sum; min/max: the extreme; first/last: the time, with the JSON value in
+// `json` when of a property); distinct keeps its sorted hashes as entries.
+// Windowed traits keep one entry per occurrence, oldest first: [time] or
+// [time, value bits] (sum/avg/min/max; without `of` the value is the time)
+// or [time, hash] (distinct), and in `num` the head, where occurrences
+// beyond the entry cap are merged: [count, newest time] and, for
+// sum/avg/min/max, [extreme, sum, the window's running sum].
+
+constexpr int kCount = 0, kValue = 1;                                // all-time
+constexpr int kHeadCount = 0, kHeadAt = 1, kHeadValue = 2, kHeadSum = 3, kWindowSum = 4;  // windowed
+
+Aggregate AggregateOf(uint8_t code) { return static_cast<Aggregate>(code & 7); }
+bool Windowed(uint8_t code) { return (code & 8) != 0; }
+bool HasOf(uint8_t code) { return (code & 16) != 0; }
+
+TraitLayout LayoutOfCode(uint8_t code) {
+  TraitLayout l;
+  l.code = code;
+  const Aggregate a = AggregateOf(code);
+  const bool first_last = a == Aggregate::kFirst || a == Aggregate::kLast;
+  l.json = first_last && HasOf(code);
+  if (Windowed(code)) {
+    l.stride = Numeric(a) || a == Aggregate::kDistinct ? 2 : 1;
+    l.num_width = Numeric(a) ? 5 : 2;
+  } else {
+    l.stride = a == Aggregate::kDistinct ? 1 : 0;
+    l.num_width = a == Aggregate::kDistinct ? 0 : a == Aggregate::kCount ? 1 : 2;
+  }
+  return l;
+}
+
+// JSON values trait i keeps with `entries` entries.
+int JsonCount(const TraitLayout& l, int entries) {
+  if (!l.json) return 0;
+  return Windowed(l.code) ? 1 + entries : 1;
+}
+
+int VarBegin(const v1::ComputedTraits& c, size_t i) {
+  return i == 0 ? 0 : static_cast<int>(c.var_end(static_cast<int>(i) - 1));
+}
+int VarEnd(const v1::ComputedTraits& c, size_t i) {
+  return static_cast<int>(c.var_end(static_cast<int>(i)));
+}
+int JsonBegin(const v1::ComputedTraits& c, size_t i) {
+  return i == 0 ? 0 : static_cast<int>(c.json_end(static_cast<int>(i) - 1));
+}
+
+// Whether `c`'s columns agree with the layouts its own codes give.
+bool Consistent(const v1::ComputedTraits& c) {
+  const auto n = static_cast<int>(c.code().size());
+  if (c.name_hash_size() != n || c.var_end_size() != n || c.json_end_size() != n) return false;
+  uint32_t var = 0, json = 0;
+  int num = 0;
+  for (int i = 0; i < n; ++i) {
+    const TraitLayout l = LayoutOfCode(static_cast<uint8_t>(c.code()[static_cast<size_t>(i)]));
+    num += l.num_width;
+    const uint32_t v = c.var_end(i), j = c.json_end(i);
+    if (v < var || j < json) return false;
+    const uint32_t words = v - var;
+    if (l.stride == 0 ? words != 0 : words % static_cast<uint32_t>(l.stride) != 0) return false;
+    const int entries = l.stride == 0 ? 0 : static_cast<int>(words) / l.stride;
+    if (j - json != static_cast<uint32_t>(JsonCount(l, entries))) return false;
+    var = v;
+    json = j;
+  }
+  return num == c.num_size() && var == static_cast<uint32_t>(c.var_size()) &&
+         json == static_cast<uint32_t>(c.json_size());
+}
+
+// A window's entries, read in place.
+struct Window {
+  const uint64_t* w = nullptr;
+  int n = 0;
+  int stride = 1;
+  TimestampMs at(int k) const { return std::bit_cast<int64_t>(w[k * stride]); }
+  uint64_t second(int k) const { return w[k * stride + 1]; }
+  double value(int k) const { return std::bit_cast<double>(second(k)); }
+  // The first entry inside (from, ...]: entries are in time order.
+  int FirstAfter(TimestampMs from) const {
+    if (n == 0 || at(0) > from) return 0;
+    int lo = 0, hi = n;
+    while (lo < hi) {
+      const int mid = (lo + hi) / 2;
+      if (at(mid) <= from) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+};
+
+Window WindowOf(const Model& m, size_t i, const v1::ComputedTraits& c) {
+  const TraitLayout& l = m.layout[i];
+  const int b = VarBegin(c, i);
+  const int stride = std::max(1, l.stride);
+  return Window{c.var().data() + b, (VarEnd(c, i) - b) / stride, stride};
+}
+
+// Inserts entry `pos` of trait i (`json`: its JSON value, for traits that
+// keep one).
+void InsertEntry(const Model& m, size_t i, v1::ComputedTraits& c, int pos, uint64_t first,
+                 uint64_t second, std::string json) {
+  const TraitLayout& l = m.layout[i];
+  Words* var = c.mutable_var();
+  const int at = VarBegin(c, i) + pos * l.stride;
+  const int old = var->size();
+  var->Resize(old + l.stride, 0);
+  uint64_t* d = var->mutable_data();
+  std::memmove(d + at + l.stride, d + at, static_cast<size_t>(old - at) * sizeof(uint64_t));
+  d[at] = first;
+  if (l.stride > 1) d[at + 1] = second;
+  uint32_t* ends = c.mutable_var_end()->mutable_data();
+  for (size_t j = i; j < m.traits.size(); ++j) ends[j] += static_cast<uint32_t>(l.stride);
+  if (!l.json) return;
+  auto* js = c.mutable_json();
+  const int jat = JsonBegin(c, i) + 1 + pos;
+  js->Add(std::move(json));
+  for (int k = js->size() - 1; k > jat; --k) js->SwapElements(k, k - 1);
+  uint32_t* jends = c.mutable_json_end()->mutable_data();
+  for (size_t j = i; j < m.traits.size(); ++j) ++jends[j];
+}
+
+// Drops the first `k` entries of trait i.
+void EraseFront(const Model& m, size_t i, v1::ComputedTraits& c, int k) {
+  if (k <= 0) return;
+  const TraitLayout& l = m.layout[i];
+  Words* var = c.mutable_var();
+  const int b = VarBegin(c, i);
+  var->erase(var->begin() + b, var->begin() + b + k * l.stride);
+  uint32_t* ends = c.mutable_var_end()->mutable_data();
+  for (size_t j = i; j < m.traits.size(); ++j) ends[j] -= static_cast<uint32_t>(k * l.stride);
+  if (!l.json) return;
+  c.mutable_json()->DeleteSubrange(JsonBegin(c, i) + 1, k);
+  uint32_t* jends = c.mutable_json_end()->mutable_data();
+  for (size_t j = i; j < m.traits.size(); ++j) jends[j] -= static_cast<uint32_t>(k);
+}
+
+double* Nums(const Model& m, size_t i, v1::ComputedTraits& c) {
+  return c.mutable_num()->mutable_data() + m.layout[i].num;
+}
+const double* Nums(const Model& m, size_t i, const v1::ComputedTraits& c) {
+  return c.num().data() + m.layout[i].num;
+}
+
+// Merges an occurrence (or a merged head: `count` of them, `newest` the
+// latest time, `value` their extreme and `sum` their sum) into the head.
+void IntoHead(const ComputedTrait& t, double* h, uint64_t count, TimestampMs newest, double value,
+              double sum) {
+  const bool had = h[kHeadCount] > 0;
+  h[kHeadCount] += static_cast<double>(count);
+  h[kHeadAt] = had ? std::max(h[kHeadAt], static_cast<double>(newest)) : static_cast<double>(newest);
+  if (!Numeric(t.aggregate)) return;
+  if (!had || (t.aggregate == Aggregate::kMin ? value < h[kHeadValue] : value > h[kHeadValue])) {
+    h[kHeadValue] = value;
+  }
+  h[kHeadSum] += sum;
+}
+
+// Keeps a window within kMaxWindowEntries: distinct drops its oldest entry;
+// the others merge it into the head.
+void Bound(const Model& m, size_t i, v1::ComputedTraits& c) {
+  const ComputedTrait& t = m.traits[i];
+  Window w = WindowOf(m, i, c);
+  if (w.n <= kMaxWindowEntries) return;
+  const int over = w.n - kMaxWindowEntries;
+  if (t.aggregate != Aggregate::kDistinct) {
+    double* h = Nums(m, i, c);
+    const int jb = JsonBegin(c, i);
+    for (int k = 0; k < over; ++k) {
+      const double v = Numeric(t.aggregate) ? w.value(k) : 0;
+      if (m.layout[i].json && (t.aggregate == Aggregate::kLast || h[kHeadCount] == 0)) {
+        c.mutable_json()->Mutable(jb)->swap(*c.mutable_json()->Mutable(jb + 1 + k));
+      }
+      IntoHead(t, h, 1, w.at(k), v, v);
+    }
+  }
+  EraseFront(m, i, c, over);
+}
+
+// Adds one entry in time order (a late one goes after equal times).
+void AddEntry(const Model& m, size_t i, v1::ComputedTraits& c, TimestampMs at, uint64_t second,
+              std::string json) {
+  const Window w = WindowOf(m, i, c);
+  int pos = w.n;
+  while (pos > 0 && w.at(pos - 1) > at) --pos;
+  InsertEntry(m, i, c, pos, std::bit_cast<uint64_t>(at), second, std::move(json));
+  if (Numeric(m.traits[i].aggregate)) Nums(m, i, c)[kWindowSum] += std::bit_cast<double>(second);
+  if (w.n + 1 > kMaxWindowEntries) Bound(m, i, c);
+}
+
+// Inserts `hash` among trait i's sorted distinct values, if absent.
+void AddDistinct(const Model& m, size_t i, v1::ComputedTraits& c, uint64_t hash) {
+  const Window w = WindowOf(m, i, c);
+  const uint64_t* b = w.w;
+  const uint64_t* it = std::lower_bound(b, b + w.n, hash);
+  if ((it != b + w.n && *it == hash) || w.n >= kMaxDistinct) return;
+  InsertEntry(m, i, c, static_cast<int>(it - b), hash, 0, {});
+}
+
+// An empty ComputedTraits laid out for `m`.
+void Empty(const Model& m, v1::ComputedTraits& c) {
+  c.Clear();
+  c.mutable_name_hash()->Assign(m.name_hashes.begin(), m.name_hashes.end());
+  c.set_code(m.codes);
+  c.mutable_num()->Resize(m.num_size, 0.0);
+  uint32_t json = 0;
+  for (const auto& l : m.layout) {
+    c.add_var_end(0);
+    for (int k = 0; k < JsonCount(l, 0); ++k) c.add_json();
+    json += static_cast<uint32_t>(JsonCount(l, 0));
+    c.add_json_end(json);
+  }
+}
+
+// Copies trait k of `from` (consistent, the same code) into trait i of
+// `into`, which is empty.
+void CopyTrait(const Model& m, size_t i, v1::ComputedTraits& into, const v1::ComputedTraits& from,
+               int k) {
+  const TraitLayout l = LayoutOfCode(static_cast<uint8_t>(from.code()[static_cast<size_t>(k)]));
+  int num = 0;
+  for (int j = 0; j < k; ++j) {
+    num += LayoutOfCode(static_cast<uint8_t>(from.code()[static_cast<size_t>(j)])).num_width;
+  }
+  std::copy_n(from.num().data() + num, l.num_width, Nums(m, i, into));
+  const auto kk = static_cast<size_t>(k);
+  const int vb = VarBegin(from, kk), ve = VarEnd(from, kk);
+  const int stride = std::max(1, l.stride);
+  const int jb = JsonBegin(from, kk);
+  if (l.json) *into.mutable_json(JsonBegin(into, i)) = from.json(jb);  // the value or the head's
+  const int skip = l.json && Windowed(l.code) ? 1 : 0;
+  for (int e = 0; e < (ve - vb) / stride; ++e) {
+    const uint64_t* w = from.var().data() + vb + e * stride;
+    InsertEntry(m, i, into, e, w[0], stride > 1 ? w[1] : 0,
+                l.json ? from.json(jb + skip + e) : std::string());
+  }
+}
+
+// ---- the old layout: one v1::ComputedState per trait
+
+// Moves an old state into trait i of `c` (empty). Reading the deprecated
+// fields is its purpose.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+void MigrateState(const Model& m, size_t i, const v1::ComputedState& s, v1::ComputedTraits& c) {
+  const ComputedTrait& t = m.traits[i];
+  const TraitLayout& l = m.layout[i];
+  double* h = Nums(m, i, c);
+  if (t.window_ms <= 0) {
+    if (t.aggregate == Aggregate::kDistinct) {
+      for (uint64_t d : s.distinct()) AddDistinct(m, i, c, d);
+      return;
+    }
+    h[kCount] = static_cast<double>(s.count());
+    if (l.num_width < 2 || s.count() == 0) return;
+    switch (t.aggregate) {
+      case Aggregate::kSum:
+      case Aggregate::kAvg:
+        h[kValue] = s.sum();
+        break;
+      case Aggregate::kMin:
+        h[kValue] = s.min();
+        break;
+      case Aggregate::kMax:
+        h[kValue] = s.max();
+        break;
+      case Aggregate::kFirst:
+        h[kValue] = static_cast<double>(s.first_at_ms());
+        if (l.json) *c.mutable_json(JsonBegin(c, i)) = s.first_json();
+        break;
+      case Aggregate::kLast:
+        h[kValue] = static_cast<double>(s.last_at_ms());
+        if (l.json) *c.mutable_json(JsonBegin(c, i)) = s.last_json();
+        break;
+      default:
+        break;
+    }
+    return;
+  }
+  // Windowed: entries of the oldest layout (one message each) or of the
+  // w_* columns; merged ones (count > 1) go into the head.
+  auto add = [&](TimestampMs at, double value, uint32_t count, double max, double sum,
+                 const std::string& json, uint64_t hash) {
+    const double extreme = t.aggregate == Aggregate::kMax ? max : value;
+    if (count > 1) {
+      IntoHead(t, h, count, at, extreme, sum);
+      if (Numeric(t.aggregate)) h[kWindowSum] += sum;
+      if (l.json) *c.mutable_json(JsonBegin(c, i)) = json;
+      return;
+    }
+    const uint64_t second = Numeric(t.aggregate)                ? std::bit_cast<uint64_t>(value)
+                            : t.aggregate == Aggregate::kDistinct ? hash
+                                                                  : 0;
+    AddEntry(m, i, c, at, second, json);
+  };
+  for (const auto& e : s.window()) {
+    add(e.at_ms(), e.value(), std::max<uint32_t>(1, e.count()), e.count() > 1 ? e.max() : e.value(),
+        e.count() > 1 ? e.sum() : e.value(), e.json(), e.hash());
+  }
+  if (s.window_size() > 0) return;
+  static const std::string kNone;
+  for (int k = 0; k < s.w_at_size(); ++k) {
+    const double v = k < s.w_value_size() ? s.w_value(k) : 0;
+    const uint32_t n = k < s.w_count_size() ? std::max<uint32_t>(1, s.w_count(k)) : 1;
+    add(s.w_at(k), v, n, k < s.w_max_size() ? s.w_max(k) : v, k < s.w_sum_size() ? s.w_sum(k) : v,
+        k < s.w_json_size() ? s.w_json(k) : kNone, k < s.w_hash_size() ? s.w_hash(k) : 0);
+  }
+}
+
+#pragma GCC diagnostic pop
+
+Value TimeOrJson(const ComputedTrait& t, const std::string& json, double at) {
+  if (t.of.empty()) return Value::TimestampFromMs(static_cast<TimestampMs>(at));
   return Value::FromJson(json);
 }
 
@@ -28,236 +346,72 @@ Value NumberOrTime(const ComputedTrait& t, double v) {
   return Value::Double(v);
 }
 
-// ---- windows: the w_* columns of v1::ComputedState
-
-bool HasValue(const ComputedTrait& t) { return Numeric(t.aggregate); }
-bool HasJson(const ComputedTrait& t) {
-  return (t.aggregate == Aggregate::kFirst || t.aggregate == Aggregate::kLast) && !t.of.empty();
-}
-bool HasHash(const ComputedTrait& t) { return t.aggregate == Aggregate::kDistinct; }
-
-// One entry as the columns hold it. An entry of merged occurrences
-// (count > 1) has its smallest value in `value`, and its largest and sum.
-struct Entry {
-  TimestampMs at = 0;
-  double value = 0;
-  uint32_t count = 1;
-  double max = 0;
-  double sum = 0;
-  std::string json;
-  uint64_t hash = 0;
-};
-
-// Reads entry i of a window; a column shorter than w_at (a trait whose
-// aggregate changed) reads as its defaults.
-class WindowView {
- public:
-  explicit WindowView(const v1::ComputedState& s) : s_(s) {}
-  int size() const { return s_.w_at_size(); }
-  TimestampMs at(int i) const { return s_.w_at(i); }
-  uint32_t count(int i) const { return i < s_.w_count_size() ? s_.w_count(i) : 1; }
-  double min(int i) const { return i < s_.w_value_size() ? s_.w_value(i) : 0; }
-  double max(int i) const { return i < s_.w_max_size() ? s_.w_max(i) : min(i); }
-  double sum(int i) const { return i < s_.w_sum_size() ? s_.w_sum(i) : min(i); }
-  const std::string& json(int i) const {
-    static const std::string kNone;
-    return i < s_.w_json_size() ? s_.w_json(i) : kNone;
-  }
-  uint64_t hash(int i) const { return i < s_.w_hash_size() ? s_.w_hash(i) : 0; }
-  // The first entry inside (from, ...]: entries are in time order.
-  int FirstAfter(TimestampMs from) const {
-    const auto& a = s_.w_at();
-    return static_cast<int>(std::upper_bound(a.begin(), a.end(), from) - a.begin());
-  }
-  Entry Get(int i) const {
-    return Entry{at(i), min(i), count(i), max(i), sum(i), json(i), hash(i)};
-  }
-
- private:
-  const v1::ComputedState& s_;
-};
-
-template <typename Field, typename V>
-void Fit(Field* f, int n, const V& fill) {
-  while (f->size() > n) f->RemoveLast();
-  while (f->size() < n) f->Add(fill);
-}
-
-bool Merged(const v1::ComputedState& s) { return s.w_count_size() > 0; }
-
-// Gives every column the trait needs as many entries as w_at and clears
-// the others (a no-op unless the trait's aggregate changed).
-void Normalize(const ComputedTrait& t, v1::ComputedState& s) {
-  const int n = s.w_at_size();
-  const WindowView w(s);
-  auto fit_double = [&](google::protobuf::RepeatedField<double>* f, bool want, bool from_value) {
-    if (!want) {
-      f->Clear();
-      return;
-    }
-    if (f->size() == n) return;
-    const int old = f->size();
-    Fit(f, n, 0.0);
-    for (int i = old; i < n && from_value; ++i) f->Set(i, w.min(i));
-  };
-  fit_double(s.mutable_w_value(), HasValue(t), false);
-  const bool merged = Merged(s);
-  if (merged && s.w_count_size() != n) Fit(s.mutable_w_count(), n, 1u);
-  fit_double(s.mutable_w_max(), merged && HasValue(t), true);
-  fit_double(s.mutable_w_sum(), merged && HasValue(t), true);
-  if (!HasHash(t)) {
-    s.clear_w_hash();
-  } else if (s.w_hash_size() != n) {
-    Fit(s.mutable_w_hash(), n, uint64_t{0});
-  }
-  if (!HasJson(t)) {
-    s.clear_w_json();
-  } else {
-    while (s.w_json_size() > n) s.mutable_w_json()->RemoveLast();
-    while (s.w_json_size() < n) s.add_w_json();
-  }
-}
-
-// Switches to the merged layout: a count (and max, sum) per entry.
-void MakeMerged(const ComputedTrait& t, v1::ComputedState& s) {
-  if (Merged(s) || s.w_at_size() == 0) return;
-  const int n = s.w_at_size();
-  Fit(s.mutable_w_count(), n, 1u);
-  if (HasValue(t)) {
-    *s.mutable_w_max() = s.w_value();
-    *s.mutable_w_sum() = s.w_value();
-  }
-}
-
-template <typename Field>
-void EraseFront(Field* f, int n) {
-  if (f->empty()) return;
-  f->erase(f->begin(), f->begin() + std::min(n, f->size()));
-}
-
-void EraseFront(v1::ComputedState& s, int n) {
-  EraseFront(s.mutable_w_at(), n);
-  EraseFront(s.mutable_w_value(), n);
-  EraseFront(s.mutable_w_hash(), n);
-  EraseFront(s.mutable_w_json(), n);
-  EraseFront(s.mutable_w_count(), n);
-  EraseFront(s.mutable_w_max(), n);
-  EraseFront(s.mutable_w_sum(), n);
-}
-
-template <typename Field, typename V>
-void InsertAt(Field* f, int pos, V&& v) {
-  f->Add(std::forward<V>(v));
-  for (int i = f->size() - 1; i > pos; --i) f->SwapElements(i, i - 1);
-}
-
-// Keeps a window within kMaxWindowEntries: distinct drops its oldest entry
-// (and its share of the running totals); the others merge the two oldest
-// (count, sum, min and max stay exact; the pair expires with the newer).
-void Bound(const ComputedTrait& t, v1::ComputedState& s) {
-  while (s.w_at_size() > kMaxWindowEntries) {
-    const WindowView w(s);
-    if (t.aggregate == Aggregate::kDistinct) {
-      s.set_window_count(s.window_count() - std::min<uint64_t>(s.window_count(), w.count(0)));
-      EraseFront(s, 1);
-      continue;
-    }
-    MakeMerged(t, s);
-    s.set_w_count(1, s.w_count(0) + s.w_count(1));
-    if (HasValue(t)) {
-      s.set_w_value(1, std::min(w.min(0), w.min(1)));
-      s.set_w_max(1, std::max(w.max(0), w.max(1)));
-      s.set_w_sum(1, w.sum(0) + w.sum(1));
-    }
-    if (t.aggregate == Aggregate::kFirst && HasJson(t)) s.mutable_w_json()->SwapElements(0, 1);
-    EraseFront(s, 1);
-  }
-}
-
-// Adds one entry in time order (a late one goes after equal times), keeping
-// the running totals and the entry cap.
-void AddEntry(const ComputedTrait& t, Entry e, v1::ComputedState& s) {
-  Normalize(t, s);
-  const bool merged = e.count > 1 || Merged(s);
-  if (merged) MakeMerged(t, s);
-  int pos = s.w_at_size();
-  while (pos > 0 && s.w_at(pos - 1) > e.at) --pos;
-  const double sum = e.count > 1 ? e.sum : e.value;
-  InsertAt(s.mutable_w_at(), pos, e.at);
-  if (HasValue(t)) InsertAt(s.mutable_w_value(), pos, e.value);
-  if (HasHash(t)) InsertAt(s.mutable_w_hash(), pos, e.hash);
-  if (HasJson(t)) InsertAt(s.mutable_w_json(), pos, std::move(e.json));
-  if (merged) {
-    InsertAt(s.mutable_w_count(), pos, std::max<uint32_t>(1, e.count));
-    if (HasValue(t)) {
-      InsertAt(s.mutable_w_max(), pos, e.count > 1 ? e.max : e.value);
-      InsertAt(s.mutable_w_sum(), pos, sum);
-    }
-  }
-  s.set_window_count(s.window_count() + std::max<uint32_t>(1, e.count));
-  if (HasValue(t)) s.set_window_sum(s.window_sum() + sum);
-  Bound(t, s);
-}
-
-// Moves entries of the old layout (one message each) into the columns and
-// recomputes the running totals from them.
-void MigrateWindow(const ComputedTrait& t, v1::ComputedState& s) {
-  if (s.window_size() == 0) return;
-  google::protobuf::RepeatedPtrField<v1::WindowEntry> old;
-  old.Swap(s.mutable_window());
-  s.clear_expired_at_ms();
-  s.clear_w_at();
-  s.clear_w_value();
-  s.clear_w_hash();
-  s.clear_w_json();
-  s.clear_w_count();
-  s.clear_w_max();
-  s.clear_w_sum();
-  s.set_window_count(0);
-  s.set_window_sum(0);
-  for (auto& o : old) {
-    const bool merged = o.count() > 1;
-    AddEntry(
-        t,
-        Entry{o.at_ms(), o.value(), std::max<uint32_t>(1, o.count()), merged ? o.max() : o.value(),
-              merged ? o.sum() : o.value(), std::move(*o.mutable_json()), o.hash()},
-        s);
+Value NoneYet(Aggregate a) {
+  switch (a) {
+    case Aggregate::kCount:
+    case Aggregate::kDistinct:
+      return Value::Int(0);
+    case Aggregate::kSum:
+      return Value::Double(0);
+    default:
+      return Value::Null();
   }
 }
 
 }  // namespace
 
-bool AlignTraits(const Model& m, v1::ProfileState& p) {
-  bool aligned = p.traits_size() == static_cast<int>(m.traits.size());
-  for (size_t i = 0; aligned && i < m.traits.size(); ++i) {
-    aligned = p.traits(static_cast<int>(i)).name() == m.traits[i].name;
+TraitLayout LayoutOf(const ComputedTrait& t) {
+  return LayoutOfCode(static_cast<uint8_t>(static_cast<uint8_t>(t.aggregate) |
+                                           (t.window_ms > 0 ? 8 : 0) | (t.of.empty() ? 0 : 16)));
+}
+
+bool Fits(const Model& m, const v1::ComputedTraits& c) {
+  const size_t n = m.traits.size();
+  if (c.code() != m.codes || static_cast<size_t>(c.name_hash_size()) != n ||
+      c.num_size() != m.num_size) {
+    return false;
   }
-  if (aligned) return false;
-  google::protobuf::RepeatedPtrField<v1::ComputedState> old;
-  old.Swap(p.mutable_traits());
-  for (const auto& t : m.traits) {
-    v1::ComputedState* s = p.add_traits();
-    for (auto& o : old) {
-      if (o.name() == t.name) {
-        s->Swap(&o);
+  if (n > 0 && std::memcmp(c.name_hash().data(), m.name_hashes.data(), n * sizeof(uint64_t)) != 0) {
+    return false;
+  }
+  return Consistent(c);
+}
+
+bool Align(const Model& m, v1::ProfileState& p) {
+  v1::ComputedTraits& c = *p.mutable_computed();
+  if (p.traits_size() == 0 && Fits(m, c)) return false;
+  v1::ComputedTraits old;
+  old.Swap(&c);
+  const bool old_ok = Consistent(old);
+  Empty(m, c);
+  for (size_t i = 0; i < m.traits.size(); ++i) {
+    bool found = false;
+    for (int k = 0; old_ok && k < old.name_hash_size(); ++k) {
+      if (old.name_hash(k) == m.name_hashes[i] &&
+          static_cast<uint8_t>(old.code()[static_cast<size_t>(k)]) == m.layout[i].code) {
+        CopyTrait(m, i, c, old, k);
+        found = true;
         break;
       }
     }
-    s->set_name(t.name);
+    if (found) continue;
+    for (const auto& s : p.traits()) {
+      if (s.name() == m.traits[i].name) {
+        MigrateState(m, i, s, c);
+        break;
+      }
+    }
   }
+  p.clear_traits();
   return true;
 }
 
-const v1::ComputedState* FindComputed(const v1::ProfileState& p, std::string_view name,
-                                      size_t index) {
-  if (index < static_cast<size_t>(p.traits_size()) &&
-      p.traits(static_cast<int>(index)).name() == name) {
-    return &p.traits(static_cast<int>(index));
-  }
-  for (const auto& s : p.traits()) {
-    if (s.name() == name) return &s;
-  }
-  return nullptr;
+const v1::ComputedTraits& ForReading(const Model& m, const v1::ProfileState& p,
+                                     v1::ProfileState& scratch) {
+  if (p.traits_size() == 0 && Fits(m, p.computed())) return p.computed();
+  scratch = p;
+  Align(m, scratch);
+  return scratch.computed();
 }
 
 const void* PropertyCache::Node(const std::vector<std::string>& path) {
@@ -321,186 +475,213 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
   return o;
 }
 
-void MergeWindow(const ComputedTrait& t, v1::ComputedState& into, const v1::ComputedState& from) {
-  MigrateWindow(t, into);
-  v1::ComputedState legacy;
-  const v1::ComputedState* f = &from;
-  if (from.window_size() > 0) {
-    legacy = from;
-    MigrateWindow(t, legacy);
-    f = &legacy;
-  }
-  const WindowView w(*f);
-  for (int i = 0; i < w.size(); ++i) AddEntry(t, w.Get(i), into);
-}
 
-void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s) {
+void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c) {
+  const ComputedTrait& t = m.traits[i];
   if (t.window_ms > 0) {
-    MigrateWindow(t, s);
-    AddEntry(t, Entry{o.at_ms, o.number, 1, o.number, o.number, o.json, o.hash}, s);
+    const uint64_t second = Numeric(t.aggregate)                ? std::bit_cast<uint64_t>(o.number)
+                            : t.aggregate == Aggregate::kDistinct ? o.hash
+                                                                  : 0;
+    AddEntry(m, i, c, o.at_ms, second, o.json);
     return;
   }
-  const bool had = s.count() > 0;
-  s.set_count(s.count() + 1);
+  if (t.aggregate == Aggregate::kDistinct) {
+    AddDistinct(m, i, c, o.hash);
+    return;
+  }
+  double* h = Nums(m, i, c);
+  const bool had = h[kCount] > 0;
+  h[kCount] += 1;
+  const auto at = static_cast<double>(o.at_ms);
   switch (t.aggregate) {
-    case Aggregate::kCount:
-      break;
     case Aggregate::kSum:
     case Aggregate::kAvg:
-      s.set_sum(s.sum() + o.number);
+      h[kValue] += o.number;
       break;
     case Aggregate::kMin:
-      if (!had || o.number < s.min()) s.set_min(o.number);
+      if (!had || o.number < h[kValue]) h[kValue] = o.number;
       break;
     case Aggregate::kMax:
-      if (!had || o.number > s.max()) s.set_max(o.number);
+      if (!had || o.number > h[kValue]) h[kValue] = o.number;
       break;
     case Aggregate::kFirst:
-      if (!had || o.at_ms < s.first_at_ms()) {
-        s.set_first_at_ms(o.at_ms);
-        s.set_first_json(o.json);
-      }
-      break;
     case Aggregate::kLast:
-      if (!had || o.at_ms >= s.last_at_ms()) {
-        s.set_last_at_ms(o.at_ms);
-        s.set_last_json(o.json);
+      if (!had || (t.aggregate == Aggregate::kFirst ? at < h[kValue] : at >= h[kValue])) {
+        h[kValue] = at;
+        if (m.layout[i].json) *c.mutable_json(JsonBegin(c, i)) = o.json;
       }
       break;
-    case Aggregate::kDistinct: {
-      auto* d = s.mutable_distinct();
-      auto it = std::lower_bound(d->begin(), d->end(), o.hash);
-      if ((it == d->end() || *it != o.hash) && d->size() < kMaxDistinct) {
-        const auto at = static_cast<int>(it - d->begin());
-        d->Add(o.hash);
-        for (int i = d->size() - 1; i > at; --i) d->SwapElements(i, i - 1);
-      }
+    default:
       break;
-    }
   }
 }
 
-TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s) {
+TimestampMs Expire(const Model& m, size_t i, TimestampMs now, v1::ComputedTraits& c,
+                   bool* changed) {
+  const ComputedTrait& t = m.traits[i];
   if (t.window_ms <= 0) return 0;
-  if (s.window_size() == 0) {  // the usual case first: nothing has left the window
-    if (s.w_at_size() == 0) return 0;
-    if (s.w_at(0) > now - t.window_ms) return s.w_at(0) + t.window_ms;
-  }
-  MigrateWindow(t, s);
-  const WindowView w(s);
-  const int gone = w.FirstAfter(now - t.window_ms);
-  if (gone > 0) {
-    Normalize(t, s);
-    uint64_t count = s.window_count();
-    double sum = s.window_sum();
-    for (int i = 0; i < gone; ++i) {
-      count -= std::min<uint64_t>(count, w.count(i));
-      if (HasValue(t)) sum -= w.sum(i);
+  const TimestampMs cutoff = now - t.window_ms;
+  Window w = WindowOf(m, i, c);
+  double* h = Nums(m, i, c);
+  const int gone = w.FirstAfter(cutoff);
+  const bool head_gone = h[kHeadCount] > 0 && h[kHeadAt] <= static_cast<double>(cutoff);
+  if (gone > 0 || head_gone) {
+    if (changed != nullptr) *changed = true;
+    const bool numeric = Numeric(t.aggregate);
+    double sum = numeric ? h[kWindowSum] : 0;
+    for (int k = 0; numeric && k < gone; ++k) sum -= w.value(k);
+    EraseFront(m, i, c, gone);
+    h = Nums(m, i, c);
+    if (head_gone) {
+      if (numeric) sum -= h[kHeadSum];
+      std::fill_n(h, std::min(m.layout[i].num_width, 4), 0.0);
+      if (m.layout[i].json) c.mutable_json(JsonBegin(c, i))->clear();
     }
-    EraseFront(s, gone);
-    if (s.w_at_size() == 0) count = 0, sum = 0;  // no drift survives an empty window
-    s.set_window_count(count);
-    s.set_window_sum(sum);
+    w = WindowOf(m, i, c);
+    if (w.n == 0 && h[kHeadCount] == 0) sum = 0;  // no drift survives an empty window
+    if (numeric) h[kWindowSum] = sum;
   }
-  return s.w_at_size() == 0 ? 0 : s.w_at(0) + t.window_ms;
+  TimestampMs next = 0;
+  if (h[kHeadCount] > 0) next = static_cast<TimestampMs>(h[kHeadAt]) + t.window_ms;
+  if (w.n > 0 && (next == 0 || w.at(0) + t.window_ms < next)) next = w.at(0) + t.window_ms;
+  return next;
 }
 
-Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, TimestampMs now) {
-  static const v1::ComputedState kEmpty;
-  if (s == nullptr) s = &kEmpty;
+int Entries(const Model& m, size_t i, const v1::ComputedTraits& c) {
+  return m.layout[i].stride == 0 ? 0 : WindowOf(m, i, c).n;
+}
+
+Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, TimestampMs now) {
+  const ComputedTrait& t = m.traits[i];
+  if (c == nullptr) return NoneYet(t.aggregate);
+  const double* h = Nums(m, i, *c);
+  const Window w = WindowOf(m, i, *c);
+  const int jb = JsonBegin(*c, i);
+  static const std::string kNone;
+  auto json = [&](int k) -> const std::string& { return m.layout[i].json ? c->json(k) : kNone; };
   if (t.window_ms <= 0) {
-    const bool any = s->count() > 0;
+    if (t.aggregate == Aggregate::kDistinct) return Value::Int(w.n);
+    const bool any = h[kCount] > 0;
     switch (t.aggregate) {
       case Aggregate::kCount:
-        return Value::Int(static_cast<int64_t>(s->count()));
+        return Value::Int(static_cast<int64_t>(h[kCount]));
       case Aggregate::kSum:
-        return Value::Double(s->sum());
+        return Value::Double(h[kValue]);
       case Aggregate::kAvg:
-        return any ? Value::Double(s->sum() / static_cast<double>(s->count())) : Value::Null();
+        return any ? Value::Double(h[kValue] / h[kCount]) : Value::Null();
       case Aggregate::kMin:
-        return any ? NumberOrTime(t, s->min()) : Value::Null();
       case Aggregate::kMax:
-        return any ? NumberOrTime(t, s->max()) : Value::Null();
+        return any ? NumberOrTime(t, h[kValue]) : Value::Null();
       case Aggregate::kFirst:
-        return any ? TimeOrJson(t, s->first_json(), s->first_at_ms()) : Value::Null();
       case Aggregate::kLast:
-        return any ? TimeOrJson(t, s->last_json(), s->last_at_ms()) : Value::Null();
-      case Aggregate::kDistinct:
-        return Value::Int(s->distinct_size());
-    }
-    return Value::Null();
-  }
-  if (s->window_size() > 0) {  // the old layout, read by a copy
-    v1::ComputedState copy = *s;
-    MigrateWindow(t, copy);
-    return ComputedValue(t, &copy, now);
-  }
-  // Windowed: only the entries inside (now - window, now].
-  const WindowView w(*s);
-  const int begin = w.FirstAfter(now - t.window_ms);
-  const int end = w.size();
-  if (begin == 0) {  // nothing has left the window: the running totals are the answer
-    const auto n = s->window_count();
-    switch (t.aggregate) {
-      case Aggregate::kCount:
-        return Value::Int(static_cast<int64_t>(n));
-      case Aggregate::kSum:
-        return Value::Double(s->window_sum());
-      case Aggregate::kAvg:
-        return n > 0 ? Value::Double(s->window_sum() / static_cast<double>(n)) : Value::Null();
-      default:
-        break;
-    }
-  }
-  if (begin == end) {
-    switch (t.aggregate) {
-      case Aggregate::kCount:
-      case Aggregate::kDistinct:
-        return Value::Int(0);
-      case Aggregate::kSum:
-        return Value::Double(0);
+        return any ? TimeOrJson(t, json(jb), h[kValue]) : Value::Null();
       default:
         return Value::Null();
     }
   }
+  // Windowed: only the entries inside (now - window, now], and the head
+  // while its newest occurrence is inside.
+  const TimestampMs cutoff = now - t.window_ms;
+  const int begin = w.FirstAfter(cutoff);
+  const bool head = h[kHeadCount] > 0 && h[kHeadAt] > static_cast<double>(cutoff);
+  const auto count = static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(h[kHeadCount]) : 0);
   switch (t.aggregate) {
-    case Aggregate::kFirst:
-      return TimeOrJson(t, w.json(begin), w.at(begin));
-    case Aggregate::kLast:
-      return TimeOrJson(t, w.json(end - 1), w.at(end - 1));
+    case Aggregate::kCount:
+      return Value::Int(count);
     case Aggregate::kDistinct: {
       std::vector<uint64_t> hashes;
-      hashes.reserve(static_cast<size_t>(end - begin));
-      for (int i = begin; i < end; ++i) hashes.push_back(w.hash(i));
+      hashes.reserve(static_cast<size_t>(w.n - begin));
+      for (int k = begin; k < w.n; ++k) hashes.push_back(w.second(k));
       std::sort(hashes.begin(), hashes.end());
       return Value::Int(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
     }
+    case Aggregate::kFirst:
+      if (count == 0) return Value::Null();
+      if (head) return TimeOrJson(t, json(jb), h[kHeadAt]);
+      return TimeOrJson(t, json(jb + 1 + begin), static_cast<double>(w.at(begin)));
+    case Aggregate::kLast:
+      if (count == 0) return Value::Null();
+      if (w.n > begin) return TimeOrJson(t, json(jb + w.n), static_cast<double>(w.at(w.n - 1)));
+      return TimeOrJson(t, json(jb), h[kHeadAt]);
     default:
       break;
   }
-  uint64_t count = 0;
-  double sum = 0, mn = w.min(begin), mx = w.max(begin);
-  for (int i = begin; i < end; ++i) {
-    mn = std::min(mn, w.min(i));
-    mx = std::max(mx, w.max(i));
-    count += w.count(i);
-    sum += w.sum(i);
+  if (t.aggregate == Aggregate::kSum || t.aggregate == Aggregate::kAvg) {
+    double sum = 0;
+    if (begin == 0) {  // the running sum, less a head that has left
+      sum = h[kWindowSum] - (h[kHeadCount] > 0 && !head ? h[kHeadSum] : 0);
+    } else {
+      for (int k = begin; k < w.n; ++k) sum += w.value(k);
+      if (head) sum += h[kHeadSum];
+    }
+    if (t.aggregate == Aggregate::kSum) return Value::Double(count == 0 ? 0.0 : sum);
+    return count > 0 ? Value::Double(sum / static_cast<double>(count)) : Value::Null();
   }
-  switch (t.aggregate) {
-    case Aggregate::kCount:
-      return Value::Int(static_cast<int64_t>(count));
-    case Aggregate::kSum:
-      return Value::Double(sum);
-    case Aggregate::kAvg:
-      return Value::Double(sum / static_cast<double>(count));
-    case Aggregate::kMin:
-      return NumberOrTime(t, mn);
-    case Aggregate::kMax:
-      return NumberOrTime(t, mx);
-    default:
-      break;
+  if (count == 0) return Value::Null();
+  const bool min = t.aggregate == Aggregate::kMin;
+  double v = head ? h[kHeadValue] : w.value(begin);
+  for (int k = begin; k < w.n; ++k) v = min ? std::min(v, w.value(k)) : std::max(v, w.value(k));
+  return NumberOrTime(t, v);
+}
+
+void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,
+                const v1::ComputedTraits& from) {
+  const ComputedTrait& t = m.traits[i];
+  const Window w = WindowOf(m, i, from);
+  const int fjb = JsonBegin(from, i);
+  const bool json = m.layout[i].json;
+  if (t.aggregate == Aggregate::kDistinct && t.window_ms <= 0) {
+    for (int k = 0; k < w.n; ++k) AddDistinct(m, i, into, w.w[k]);
+    return;
   }
-  return Value::Null();
+  const double* f = Nums(m, i, from);
+  if (t.window_ms <= 0) {
+    if (f[kCount] <= 0) return;
+    if (t.aggregate == Aggregate::kCount) {
+      Nums(m, i, into)[kCount] += f[kCount];
+      return;
+    }
+    double* h = Nums(m, i, into);
+    const bool had = h[kCount] > 0;
+    h[kCount] += f[kCount];
+    bool take = false;
+    switch (t.aggregate) {
+      case Aggregate::kSum:
+      case Aggregate::kAvg:
+        h[kValue] += f[kValue];
+        break;
+      case Aggregate::kMin:
+        take = !had || f[kValue] < h[kValue];
+        break;
+      case Aggregate::kMax:
+        take = !had || f[kValue] > h[kValue];
+        break;
+      case Aggregate::kFirst:
+        take = !had || f[kValue] < h[kValue];
+        break;
+      case Aggregate::kLast:
+        take = !had || f[kValue] >= h[kValue];
+        break;
+      default:
+        break;
+    }
+    if (take) {
+      h[kValue] = f[kValue];
+      if (json) *into.mutable_json(JsonBegin(into, i)) = from.json(fjb);
+    }
+    return;
+  }
+  for (int k = 0; k < w.n; ++k) {
+    AddEntry(m, i, into, w.at(k), w.stride > 1 ? w.second(k) : 0,
+             json ? from.json(fjb + 1 + k) : std::string());
+  }
+  if (f[kHeadCount] <= 0) return;
+  double* h = Nums(m, i, into);
+  const bool take_json = h[kHeadCount] == 0 || (t.aggregate == Aggregate::kLast && f[kHeadAt] >= h[kHeadAt]);
+  IntoHead(t, h, static_cast<uint64_t>(f[kHeadCount]), static_cast<TimestampMs>(f[kHeadAt]),
+           Numeric(t.aggregate) ? f[kHeadValue] : 0, Numeric(t.aggregate) ? f[kHeadSum] : 0);
+  if (Numeric(t.aggregate)) h[kWindowSum] += f[kHeadSum];
+  if (json && take_json) *into.mutable_json(JsonBegin(into, i)) = from.json(fjb);
 }
 
 }  // namespace cairn::profile

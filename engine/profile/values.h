@@ -1,14 +1,23 @@
 // Computed traits, one occurrence at a time: the pure functions that fold an
-// event into a customer's v1::ComputedState, expire a sliding window, and
-// read the value conditions see (traits.<name>). Deterministic in their
-// inputs; no I/O.
+// event into a customer's computed state, expire a sliding window, and read
+// the value conditions see (traits.<name>). Deterministic in their inputs;
+// no I/O.
+//
+// A customer's computed states are one v1::ComputedTraits, laid out by the
+// model (TraitLayout, built by Model::Finish): trait i's numbers, entries
+// and JSON values sit at known places in a few packed columns, so the record
+// is written and read in one piece and an event touches a few cache lines.
+// Every function here takes a ComputedTraits that Fits() the model; Align()
+// makes one fit (migrating the old per-trait messages, re-laying out a
+// record written under another model by name).
 //
 // Windows are exact: a value read at `now` counts exactly the occurrences
 // with event time in (now - window, now], whether or not the expiry timer
 // has fired yet (the timer only prunes state and re-derives segments and
 // stages). Up to kMaxWindowEntries occurrences are kept one by one; beyond
-// that the two oldest are merged (count, sum, min and max stay exact; the
-// merged pair expires with the newer of the two; distinct drops the oldest).
+// that the oldest is merged into the window's head (count, sum, min and max
+// stay exact; the head expires with the newest occurrence merged into it;
+// distinct drops the oldest instead).
 #pragma once
 
 #include <cstdint>
@@ -33,38 +42,53 @@ struct Occurrence {
   uint64_t hash = 0;  // distinct: the value's hash
 };
 
+// Where a trait of this definition keeps its state (Model::Finish fills
+// `num`, its place among the others).
+TraitLayout LayoutOf(const ComputedTrait& t);
+
+// Whether `c` is laid out for `m` and self-consistent, so every function
+// below reads and writes it in bounds. An empty ComputedTraits fits a model
+// without traits only.
+bool Fits(const Model& m, const v1::ComputedTraits& c);
+
+// Lays out `p.computed` for `m`: the state of every trait still declared
+// with the same definition (matched by name) is kept, the others start
+// empty; the old layout (`p.traits`, one message per trait) is moved in;
+// an inconsistent one (a damaged record) starts again empty. Returns true
+// if it changed anything.
+bool Align(const Model& m, v1::ProfileState& p);
+
+// `p`'s computed traits laid out for `m`, for reading: `p.computed` itself
+// when it fits, else an aligned copy made in `scratch`.
+const v1::ComputedTraits& ForReading(const Model& m, const v1::ProfileState& p,
+                                     v1::ProfileState& scratch);
+
 // Reads the trait's value out of `event`. nullopt when the event does not
 // carry it (a missing property, or a non-number for sum/avg/min/max): such an
-// occurrence is not counted. `properties` is the event's parsed properties,
-// parsed by the caller at most once per event (null until needed: pass a
-// slot the function fills).
+// occurrence is not counted.
 class PropertyCache;
 std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event, PropertyCache& cache);
 
+// Trait i of `m` in `c` (c Fits m).
 // Adds one occurrence.
-void Fold(const ComputedTrait& t, const Occurrence& o, v1::ComputedState& s);
-// Adds the window entries of `from` to those of `into` in time order,
-// keeping the running totals and the entry cap (identity merge).
-void MergeWindow(const ComputedTrait& t, v1::ComputedState& into, const v1::ComputedState& from);
-// Drops window entries that have left the window at `now`. Returns when the
-// next one leaves (0: none left).
-TimestampMs Expire(const ComputedTrait& t, TimestampMs now, v1::ComputedState& s);
-// The value conditions see; Null when there is none yet (has() is false):
-// count and distinct are Int (0 when none), sum Double (0.0 when none),
-// avg/min/max Double, first/last the property's JSON value; without `of`,
-// min/max/first/last are timestamps.
-expr::Value ComputedValue(const ComputedTrait& t, const v1::ComputedState* s, TimestampMs now);
-
-// Puts a customer's computed states in model order (index i holds trait i),
-// keeping the states of traits still declared and dropping the others;
-// returns true if it had to.
-bool AlignTraits(const Model& m, v1::ProfileState& p);
-
-// The customer's state of computed trait `name`, declared at `index` in the
-// model: the state at that index when the record is aligned with the model
-// (the profile stage keeps it so), else found by name; null when none.
-const v1::ComputedState* FindComputed(const v1::ProfileState& p, std::string_view name,
-                                      size_t index);
+void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c);
+// Drops window entries that have left the window at `now`; sets `*changed`
+// when some did. Returns when the next one leaves (0: none left).
+TimestampMs Expire(const Model& m, size_t i, TimestampMs now, v1::ComputedTraits& c,
+                   bool* changed = nullptr);
+// The value conditions see; Null when there is none yet: count and distinct
+// are Int (0 when none), sum Double (0.0 when none), avg/min/max Double,
+// first/last the property's JSON value; without `of`, min/max/first/last are
+// timestamps. `c` null: the customer has none yet.
+expr::Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, TimestampMs now);
+// Entries kept one by one (a windowed trait's occurrences; all-time
+// distinct: its values).
+int Entries(const Model& m, size_t i, const v1::ComputedTraits& c);
+// Folds trait i of `from` into trait i of `into` (identity merge): counts
+// and sums add up, extremes and first/last compare, distinct values unite,
+// window entries merge in time order under the entry cap.
+void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,
+                const v1::ComputedTraits& from);
 
 // The event's properties, parsed once per event on first use.
 class PropertyCache {

@@ -96,8 +96,9 @@ void ExpectSameValues(const Model& m, const v1::ProfileState& got, const v1::Pro
          t.aggregate == Aggregate::kDistinct)) {
       continue;
     }
-    const auto a = ComputedValue(t, FindComputed(got, t.name, i), now);
-    const auto b = ComputedValue(t, FindComputed(want, t.name, i), now);
+    v1::ProfileState sa, sb;
+    const auto a = ComputedValue(m, i, &ForReading(m, got, sa), now);
+    const auto b = ComputedValue(m, i, &ForReading(m, want, sb), now);
     if (a.kind() == expr::Kind::kDouble && b.kind() == expr::Kind::kDouble) {
       EXPECT_NEAR(a.double_value(), b.double_value(), 1e-9 * (1 + std::abs(b.double_value())))
           << where << " " << t.name;
@@ -180,14 +181,15 @@ TEST(MergeProfiles, BeyondTheWindowCapValuesStayExact) {
   Feed(*model, both, b);
   const TimestampMs end = kT0 + 25 * kDay;
   MergeProfiles(*model, *ca.mutable_profile(), cb.profile(), end);
-  const int i = model->TraitIndex("max_30d");
-  EXPECT_LE(ca.profile().traits(i).w_at_size(), kMaxWindowEntries);
-  EXPECT_EQ(ca.profile().traits(i).window_count(), both.profile().traits(i).window_count());
+  const auto i = static_cast<size_t>(model->TraitIndex("max_30d"));
+  EXPECT_LE(Entries(*model, i, ca.profile().computed()), kMaxWindowEntries);
+  EXPECT_EQ(Entries(*model, i, ca.profile().computed()),
+            Entries(*model, i, both.profile().computed()));
   // The 30-day windows hold every occurrence: exact. (The 10-day ones have
   // merged entries straddling their edge: exact only while inside.)
   ExpectSameValues(*model, ca.profile(), both.profile(), end, "beyond the cap", 30 * kDay);
-  EXPECT_EQ(ComputedValue(model->traits[static_cast<size_t>(model->TraitIndex("orders"))],
-                          &ca.profile().traits(model->TraitIndex("orders")), end)
+  EXPECT_EQ(ComputedValue(*model, static_cast<size_t>(model->TraitIndex("orders")),
+                          &ca.profile().computed(), end)
                 .int_value(),
             3000);
 }
@@ -204,24 +206,31 @@ TEST(MergeProfiles, StatesOutOfModelOrderAndEmptySides) {
   Feed(*model, cb, b);
   Feed(*model, both, a);
   Feed(*model, both, b);
-  // `from` written under another model: reversed order, one unknown trait.
+  // `from` written under another model: reversed order, one unknown trait,
+  // and the last declared trait under another name.
+  Model other;
+  other.traits.assign(model->traits.rbegin(), model->traits.rend());
+  other.traits[0].name = "retired-too";
+  ComputedTrait retired;
+  retired.name = "retired";
+  other.traits.push_back(retired);
+  other.Finish();
   v1::ProfileState from = cb.profile();
-  std::reverse(from.mutable_traits()->begin(), from.mutable_traits()->end());
-  from.add_traits()->set_name("retired");
-  from.mutable_traits(0)->set_count(7);  // not a declared name: ignored
-  from.mutable_traits(0)->set_name("retired-too");
+  ASSERT_TRUE(Align(other, from));
   v1::ProfileState into = ca.profile();
   MergeProfiles(*model, into, from, kT0 + 20 * kDay);
-  ASSERT_EQ(into.traits_size(), static_cast<int>(model->traits.size()));
-  for (size_t i = 0; i < model->traits.size(); ++i) {
-    EXPECT_EQ(into.traits(static_cast<int>(i)).name(), model->traits[i].name);
-  }
-  // The reversed list's first entry was renamed away: that trait (the last
-  // declared) keeps `into`'s value; every other equals the brute force.
+  EXPECT_TRUE(Fits(*model, into.computed()));
+  // The renamed trait (the last declared) keeps `into`'s value; every other
+  // equals the brute force.
   const auto& last = model->traits.back();
   v1::ProfileState want = both.profile();
-  *want.mutable_traits(static_cast<int>(model->traits.size() - 1)) =
-      ca.profile().traits(static_cast<int>(model->traits.size() - 1));
+  want.mutable_computed()->Clear();
+  ASSERT_TRUE(Align(*model, want));  // empty, then filled trait by trait
+  v1::ProfileState bs = both.profile();
+  for (size_t k = 0; k + 1 < model->traits.size(); ++k) {
+    MergeTrait(*model, k, *want.mutable_computed(), bs.computed());
+  }
+  MergeTrait(*model, model->traits.size() - 1, *want.mutable_computed(), ca.profile().computed());
   ExpectSameValues(*model, into, want, kT0 + 20 * kDay, "reordered");
   EXPECT_EQ(last.name, "views_10d");
 

@@ -34,10 +34,35 @@ Event Order(TimestampMs at, double total, const std::string& category = "shoes")
   return e;
 }
 
-void Add(const ComputedTrait& t, v1::ComputedState& s, const Event& e) {
+// One trait's state: a customer record laid out for a model of that trait.
+struct State {
+  explicit State(const ComputedTrait& t) {
+    m.traits = {t};
+    m.Finish();
+    Align(m, p);
+  }
+  int entries() const { return Entries(m, 0, p.computed()); }
+  Model m;
+  v1::ProfileState p;
+};
+
+void Add(const ComputedTrait& t, State& s, const Event& e) {
+  ASSERT_EQ(t.name, s.m.traits[0].name);
   PropertyCache cache(e);
   auto o = Extract(t, e, cache);
-  if (o) Fold(t, *o, s);
+  if (o) Fold(s.m, 0, *o, *s.p.mutable_computed());
+}
+
+expr::Value ComputedValue(const ComputedTrait& t, const State* s, TimestampMs now) {
+  if (s == nullptr) {
+    const State none(t);
+    return profile::ComputedValue(none.m, 0, nullptr, now);
+  }
+  return profile::ComputedValue(s->m, 0, &s->p.computed(), now);
+}
+
+TimestampMs Expire(const ComputedTrait&, TimestampMs now, State& s) {
+  return profile::Expire(s.m, 0, now, *s.p.mutable_computed());
 }
 
 TEST(ComputedValues, AllTimeAggregates) {
@@ -45,7 +70,7 @@ TEST(ComputedValues, AllTimeAggregates) {
       {3 * kDay, 30.0}, {1 * kDay, 10.0}, {5 * kDay, 50.0}, {2 * kDay, 20.0}};
   auto value = [&](Aggregate a, std::vector<std::string> of) {
     auto t = Trait(a, std::move(of));
-    v1::ComputedState s;
+    State s(t);
     for (const auto& [at, total] : orders) Add(t, s, Order(at, total));
     return ComputedValue(t, &s, 10 * kDay);
   };
@@ -73,35 +98,36 @@ TEST(ComputedValues, NothingYet) {
 }
 
 TEST(ComputedValues, MissingOrWrongPropertyIsNotCounted) {
-  auto t = Trait(Aggregate::kSum, {"total"});
-  v1::ComputedState s;
+  auto t = Trait(Aggregate::kAvg, {"total"});
+  State s(t);
   Event e = Order(kDay, 5);
   e.numeric_properties.clear();
   e.properties_json = R"({"total":"lots"})";
   Add(t, s, e);
-  EXPECT_EQ(s.count(), 0u);
+  EXPECT_TRUE(ComputedValue(t, &s, kDay).is_null());
   auto d = Trait(Aggregate::kDistinct, {"product", "category"});
+  State sd(d);
   Event f = Order(kDay, 5);
   f.properties_json = "not json";
-  Add(d, s, f);
-  EXPECT_EQ(ComputedValue(d, &s, kDay).int_value(), 0);
+  Add(d, sd, f);
+  EXPECT_EQ(ComputedValue(d, &sd, kDay).int_value(), 0);
 }
 
 TEST(ComputedValues, WindowEdgeIsExact) {
   // (now - window, now]: an event exactly one window old is out, one ms younger is in.
   auto t = Trait(Aggregate::kCount, {}, 7 * kDay);
-  v1::ComputedState s;
+  State s(t);
   Add(t, s, Order(10 * kDay, 1));
   EXPECT_EQ(ComputedValue(t, &s, 17 * kDay - 1).int_value(), 1);
   EXPECT_EQ(ComputedValue(t, &s, 17 * kDay).int_value(), 0);
   // Expire() prunes what left and says when the next one leaves.
   Add(t, s, Order(12 * kDay, 1));
   EXPECT_EQ(Expire(t, 17 * kDay - 1, s), 17 * kDay);
-  EXPECT_EQ(s.w_at_size(), 2);
+  EXPECT_EQ(s.entries(), 2);
   EXPECT_EQ(Expire(t, 17 * kDay, s), 19 * kDay);
-  EXPECT_EQ(s.w_at_size(), 1);
+  EXPECT_EQ(s.entries(), 1);
   EXPECT_EQ(Expire(t, 19 * kDay, s), 0);
-  EXPECT_EQ(s.w_at_size(), 0);
+  EXPECT_EQ(s.entries(), 0);
 }
 
 TEST(ComputedValues, WindowedAggregatesAgainstBruteForce) {
@@ -115,7 +141,7 @@ TEST(ComputedValues, WindowedAggregatesAgainstBruteForce) {
         cat ? std::vector<std::string>{"product", "category"} : std::vector<std::string>{"total"},
         window);
     if (a == Aggregate::kCount) t.of.clear();
-    v1::ComputedState s;
+    State s(t);
     std::vector<std::tuple<TimestampMs, double, std::string>> all;
     // Mostly in order, some late (out of order) events.
     TimestampMs clock = 0;
@@ -182,7 +208,7 @@ TEST(ComputedValues, BeyondTheEntryCapCountsAndSumsStayExact) {
   auto count = Trait(Aggregate::kCount, {}, 1000 * kDay);
   auto sum = Trait(Aggregate::kSum, {"total"}, 1000 * kDay);
   auto mx = Trait(Aggregate::kMax, {"total"}, 1000 * kDay);
-  v1::ComputedState sc, ss, sm;
+  State sc(count), ss(sum), sm(mx);
   double total = 0;
   for (int i = 0; i < kMaxWindowEntries * 3; ++i) {
     const double v = (i * 37) % 101;
@@ -191,7 +217,7 @@ TEST(ComputedValues, BeyondTheEntryCapCountsAndSumsStayExact) {
     Add(sum, ss, Order(kDay + i * 1000, v));
     Add(mx, sm, Order(kDay + i * 1000, v));
   }
-  EXPECT_LE(sc.w_at_size(), kMaxWindowEntries);
+  EXPECT_LE(sc.entries(), kMaxWindowEntries);
   EXPECT_EQ(ComputedValue(count, &sc, 2 * kDay).int_value(), kMaxWindowEntries * 3);
   EXPECT_NEAR(ComputedValue(sum, &ss, 2 * kDay).double_value(), total, 1e-6);
   EXPECT_DOUBLE_EQ(ComputedValue(mx, &sm, 2 * kDay).double_value(), 100.0);
@@ -205,7 +231,7 @@ TEST(ComputedValues, ReadsAreExactWhetherOrNotTheWindowWasPruned) {
   auto count = Trait(Aggregate::kCount, {}, window);
   auto sum = Trait(Aggregate::kSum, {"total"}, window);
   auto mn = Trait(Aggregate::kMin, {"total"}, window);
-  v1::ComputedState sc, ss, sm;
+  State sc(count), ss(sum), sm(mn);
   std::vector<std::pair<TimestampMs, double>> all;
   TimestampMs clock = 0;
   for (int i = 0; i < 400; ++i) {
@@ -231,34 +257,115 @@ TEST(ComputedValues, ReadsAreExactWhetherOrNotTheWindowWasPruned) {
   }
 }
 
-TEST(ComputedValues, TheOldOneMessagePerEntryLayoutIsReadAndMigrated) {
+TEST(ComputedValues, TheOldLayoutsAreReadAndMigrated) {
+  // A record of the layout before ComputedTraits: one message per trait,
+  // windows in the oldest one-message-per-entry form, with a merged entry.
   auto sum = Trait(Aggregate::kSum, {"total"}, 30 * kDay);
-  v1::ComputedState s;
-  auto* a = s.add_window();  // two occurrences merged under the old cap
+  sum.name = "sum";
+  auto last = Trait(Aggregate::kLast, {"total"});
+  last.name = "last";
+  Model m;
+  m.traits = {sum, last};
+  m.Finish();
+  v1::ProfileState p;
+  auto* l = p.add_traits();  // declared second: found by name
+  l->set_name("last");
+  l->set_count(2);
+  l->set_last_at_ms(2 * kDay);
+  l->set_last_json("42");
+  auto* s = p.add_traits();
+  s->set_name("sum");
+  auto* a = s->add_window();  // two occurrences merged under the old cap
   a->set_at_ms(kDay);
   a->set_count(2);
   a->set_value(3);
   a->set_max(5);
   a->set_sum(8);
-  auto* b = s.add_window();
+  auto* b = s->add_window();
   b->set_at_ms(2 * kDay);
   b->set_count(1);
   b->set_value(10);
-  s.set_window_count(3);
-  s.set_window_sum(18);
-  s.set_expired_at_ms(2 * kDay);
-  EXPECT_DOUBLE_EQ(ComputedValue(sum, &s, 3 * kDay).double_value(), 18.0);
-  Add(sum, s, Order(3 * kDay, 1));
-  EXPECT_EQ(s.window_size(), 0);
-  EXPECT_EQ(s.w_at_size(), 3);
-  EXPECT_EQ(s.w_count_size(), 3);  // the merged entry keeps its count
-  EXPECT_DOUBLE_EQ(ComputedValue(sum, &s, 3 * kDay).double_value(), 19.0);
-  auto mx = Trait(Aggregate::kMax, {"total"}, 30 * kDay);
-  EXPECT_DOUBLE_EQ(ComputedValue(mx, &s, 3 * kDay).double_value(), 10.0);
-  // The merged entry leaves with its time: 8 of the sum goes.
-  EXPECT_EQ(Expire(sum, 31 * kDay, s), 32 * kDay);
-  EXPECT_DOUBLE_EQ(ComputedValue(sum, &s, 31 * kDay).double_value(), 11.0);
-  EXPECT_EQ(s.window_count(), 2u);
+  s->set_window_count(3);
+  s->set_window_sum(18);
+  p.add_traits()->set_name("retired");
+  EXPECT_TRUE(Align(m, p));
+  EXPECT_EQ(p.traits_size(), 0);
+  ASSERT_TRUE(Fits(m, p.computed()));
+  EXPECT_FALSE(Align(m, p));  // once
+  auto& c = *p.mutable_computed();
+  EXPECT_DOUBLE_EQ(ComputedValue(m, 0, &c, 3 * kDay).double_value(), 18.0);
+  EXPECT_EQ(ComputedValue(m, 1, &c, 3 * kDay).int_value(), 42);
+  EXPECT_EQ(Entries(m, 0, c), 1);  // the merged pair went into the head
+  Occurrence o;
+  o.at_ms = 3 * kDay;
+  o.number = 1;
+  Fold(m, 0, o, c);
+  EXPECT_DOUBLE_EQ(ComputedValue(m, 0, &c, 3 * kDay).double_value(), 19.0);
+  // The merged pair leaves with its time: 8 of the sum goes.
+  EXPECT_EQ(Expire(m, 0, 31 * kDay, c), 32 * kDay);
+  EXPECT_DOUBLE_EQ(ComputedValue(m, 0, &c, 31 * kDay).double_value(), 11.0);
+  EXPECT_EQ(ComputedValue(m, 0, &c, 33 * kDay).double_value(), 0.0);
+}
+
+TEST(ComputedValues, AChangedModelKeepsTraitsByNameAndRestartsChangedOnes) {
+  auto count = Trait(Aggregate::kCount, {}, 30 * kDay);
+  count.name = "orders_30d";
+  auto last = Trait(Aggregate::kLast, {"total"}, 30 * kDay);
+  last.name = "last_total";
+  auto total = Trait(Aggregate::kSum, {"total"});
+  total.name = "revenue";
+  Model before;
+  before.traits = {count, last, total};
+  before.Finish();
+  v1::ProfileState p;
+  Align(before, p);
+  for (int k = 1; k <= 3; ++k) {
+    Event e = Order(k * kDay, 10.0 * k);
+    PropertyCache cache(e);
+    for (size_t i = 0; i < 3; ++i) {
+      auto o = Extract(before.traits[i], e, cache);
+      ASSERT_TRUE(o);
+      Fold(before, i, *o, *p.mutable_computed());
+    }
+  }
+  // Reordered, one renamed, one whose aggregate changed, one new.
+  auto renamed = total;
+  renamed.name = "revenue_all";
+  auto changed = count;
+  changed.aggregate = Aggregate::kDistinct;
+  changed.of = {"total"};
+  Model after;
+  after.traits = {last, renamed, changed, Trait(Aggregate::kCount)};
+  after.Finish();
+  EXPECT_FALSE(Fits(after, p.computed()));
+  v1::ProfileState scratch;
+  const auto& read = ForReading(after, p, scratch);
+  EXPECT_TRUE(Fits(after, read));
+  EXPECT_TRUE(Align(after, p));
+  const auto& c = p.computed();
+  EXPECT_DOUBLE_EQ(ComputedValue(after, 0, &c, 4 * kDay).double_value(), 30.0);  // kept, moved
+  EXPECT_EQ(Entries(after, 0, c), 3);
+  EXPECT_DOUBLE_EQ(ComputedValue(after, 1, &c, 4 * kDay).double_value(), 0.0);  // a new name
+  EXPECT_EQ(ComputedValue(after, 2, &c, 4 * kDay).int_value(), 0);  // another definition
+  EXPECT_EQ(ComputedValue(after, 3, &c, 4 * kDay).int_value(), 0);
+  EXPECT_EQ(read.SerializeAsString(), c.SerializeAsString());
+}
+
+TEST(ComputedValues, ADamagedLayoutStartsAgainInsteadOfReadingOutOfBounds) {
+  auto t = Trait(Aggregate::kSum, {"total"}, 30 * kDay);
+  State s(t);
+  Add(t, s, Order(kDay, 5));
+  Add(t, s, Order(2 * kDay, 7));
+  ASSERT_TRUE(Fits(s.m, s.p.computed()));
+  s.p.mutable_computed()->set_var_end(0, 99);  // points past its entries
+  EXPECT_FALSE(Fits(s.m, s.p.computed()));
+  EXPECT_TRUE(Align(s.m, s.p));
+  EXPECT_TRUE(Fits(s.m, s.p.computed()));
+  EXPECT_EQ(s.entries(), 0);
+  s.p.mutable_computed()->mutable_num()->RemoveLast();
+  EXPECT_FALSE(Fits(s.m, s.p.computed()));
+  EXPECT_TRUE(Align(s.m, s.p));
+  EXPECT_DOUBLE_EQ(ComputedValue(t, &s, 3 * kDay).double_value(), 0.0);
 }
 
 }  // namespace
