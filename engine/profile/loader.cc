@@ -524,7 +524,7 @@ void Model::Finish() {
     l.num = num_size;
     num_size += l.num_width;
     layout.push_back(l);
-    name_hashes.push_back(Fnv1a64(t.name));
+    name_hashes.push_back(static_cast<uint32_t>(Fnv1a64(t.name)));
     codes.push_back(static_cast<char>(l.code));
   }
   auto reads_customer = [](const journey::Condition& c) {

@@ -161,7 +161,7 @@ struct Model {
   // keeps them.
   std::vector<TraitLayout> layout;
   int num_size = 0;
-  std::vector<uint64_t> name_hashes;
+  std::vector<uint32_t> name_hashes;  // the low 32 bits of FNV-1a 64
   std::string codes;
   void Finish();
 };

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -95,6 +96,21 @@ bool LaidOut(const Model& m, const v1::ProfileState& p) {
                      c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
 }
 
+// A flag per computed trait, without a heap allocation for up to 256.
+class TraitFlags {
+ public:
+  explicit TraitFlags(size_t n) : n_(n) {
+    if (n > inline_.size()) heap_.assign(n, 0);
+  }
+  char& operator[](size_t i) { return n_ > inline_.size() ? heap_[i] : inline_[i]; }
+  char operator[](size_t i) const { return n_ > inline_.size() ? heap_[i] : inline_[i]; }
+
+ private:
+  size_t n_;
+  std::array<char, 256> inline_{};
+  std::vector<char> heap_;
+};
+
 // One derivation pass over one customer.
 class Deriver {
  public:
@@ -104,7 +120,7 @@ class Deriver {
         c_(c),
         p_(*c.mutable_profile()),
         scope_(c, ctx.now),
-        dirty_(m.traits.size(), 0) {
+        dirty_(m.traits.size()) {
     // A new model (or a customer never derived): evaluate everything once.
     // The fingerprint catches a model changed across a restart, where the
     // catalog generation starts again at 1.
@@ -551,7 +567,7 @@ class Deriver {
   bool traits_dirty_ = false;  // computed values or scores changed in this pass
   bool all_dirty_ = false;     // ... all of them (identify, new model, time passed)
   bool rfm_dirty_ = false;     // ... the RFM scores or group
-  std::vector<char> dirty_;    // ... this computed trait (by index)
+  TraitFlags dirty_;           // ... this computed trait (by index)
 };
 
 }  // namespace

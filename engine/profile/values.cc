@@ -28,12 +28,52 @@ bool Numeric(Aggregate a) {
 // `json` when of a property); distinct keeps its sorted hashes as entries.
 // Windowed traits keep one entry per occurrence, oldest first: [time] or
 // [time, value bits] (sum/avg/min/max; without `of` the value is the time)
-// or [time, hash] (distinct), and in `num` the head, where occurrences
-// beyond the entry cap are merged: [count, newest time] and, for
-// sum/avg/min/max, [extreme, sum, the window's running sum].
+// or [time, hash] (distinct), and in `num` for sum/avg/min/max the
+// window's running sum. Occurrences beyond the entry cap are merged into
+// the window's head (`head_of`, `head`): [count, newest time, extreme, sum].
 
-constexpr int kCount = 0, kValue = 1;                                // all-time
-constexpr int kHeadCount = 0, kHeadAt = 1, kHeadValue = 2, kHeadSum = 3, kWindowSum = 4;  // windowed
+constexpr int kCount = 0, kValue = 1;  // all-time
+constexpr int kWindowSum = 0;          // windowed
+constexpr int kHeadCount = 0, kHeadAt = 1, kHeadValue = 2, kHeadSum = 3, kHeadWidth = 4;
+constexpr double kNoHead[kHeadWidth] = {0, 0, 0, 0};
+
+int HeadIndex(const v1::ComputedTraits& c, size_t i) {
+  for (int k = 0; k < c.head_of_size(); ++k) {
+    if (c.head_of(k) == i) return k;
+  }
+  return -1;
+}
+// Trait i's head; kNoHead (all zero) when it has none.
+const double* HeadOf(const v1::ComputedTraits& c, size_t i) {
+  const int k = HeadIndex(c, i);
+  return k < 0 ? kNoHead : c.head().data() + k * kHeadWidth;
+}
+// Trait i's head, made (all zero) when it has none.
+double* MutableHead(v1::ComputedTraits& c, size_t i) {
+  int k = HeadIndex(c, i);
+  if (k < 0) {
+    k = 0;
+    while (k < c.head_of_size() && c.head_of(k) < i) ++k;
+    c.add_head_of(0);
+    for (int j = c.head_of_size() - 1; j > k; --j) c.set_head_of(j, c.head_of(j - 1));
+    c.set_head_of(k, static_cast<uint32_t>(i));
+    auto* h = c.mutable_head();
+    const int at = k * kHeadWidth;
+    h->Resize(h->size() + kHeadWidth, 0.0);
+    double* d = h->mutable_data();
+    std::memmove(d + at + kHeadWidth, d + at,
+                 static_cast<size_t>(h->size() - kHeadWidth - at) * sizeof(double));
+    std::fill_n(d + at, kHeadWidth, 0.0);
+  }
+  return c.mutable_head()->mutable_data() + k * kHeadWidth;
+}
+void DropHead(v1::ComputedTraits& c, size_t i) {
+  const int k = HeadIndex(c, i);
+  if (k < 0) return;
+  c.mutable_head_of()->erase(c.mutable_head_of()->begin() + k);
+  auto* h = c.mutable_head();
+  h->erase(h->begin() + k * kHeadWidth, h->begin() + (k + 1) * kHeadWidth);
+}
 
 Aggregate AggregateOf(uint8_t code) { return static_cast<Aggregate>(code & 7); }
 bool Windowed(uint8_t code) { return (code & 8) != 0; }
@@ -47,7 +87,7 @@ TraitLayout LayoutOfCode(uint8_t code) {
   l.json = first_last && HasOf(code);
   if (Windowed(code)) {
     l.stride = Numeric(a) || a == Aggregate::kDistinct ? 2 : 1;
-    l.num_width = Numeric(a) ? 5 : 2;
+    l.num_width = Numeric(a) ? 1 : 0;
   } else {
     l.stride = a == Aggregate::kDistinct ? 1 : 0;
     l.num_width = a == Aggregate::kDistinct ? 0 : a == Aggregate::kCount ? 1 : 2;
@@ -88,6 +128,14 @@ bool Consistent(const v1::ComputedTraits& c) {
     if (j - json != static_cast<uint32_t>(JsonCount(l, entries))) return false;
     var = v;
     json = j;
+  }
+  if (c.head_size() != c.head_of_size() * kHeadWidth) return false;
+  for (int k = 0; k < c.head_of_size(); ++k) {
+    const uint32_t t = c.head_of(k);
+    if (t >= static_cast<uint32_t>(n) || (k > 0 && t <= c.head_of(k - 1)) ||
+        !Windowed(static_cast<uint8_t>(c.code()[t]))) {
+      return false;
+    }
   }
   return num == c.num_size() && var == static_cast<uint32_t>(c.var_size()) &&
          json == static_cast<uint32_t>(c.json_size());
@@ -192,7 +240,7 @@ void Bound(const Model& m, size_t i, v1::ComputedTraits& c) {
   if (w.n <= kMaxWindowEntries) return;
   const int over = w.n - kMaxWindowEntries;
   if (t.aggregate != Aggregate::kDistinct) {
-    double* h = Nums(m, i, c);
+    double* h = MutableHead(c, i);
     const int jb = JsonBegin(c, i);
     for (int k = 0; k < over; ++k) {
       const double v = Numeric(t.aggregate) ? w.value(k) : 0;
@@ -250,6 +298,9 @@ void CopyTrait(const Model& m, size_t i, v1::ComputedTraits& into, const v1::Com
     num += LayoutOfCode(static_cast<uint8_t>(from.code()[static_cast<size_t>(j)])).num_width;
   }
   std::copy_n(from.num().data() + num, l.num_width, Nums(m, i, into));
+  if (HeadIndex(from, static_cast<size_t>(k)) >= 0) {
+    std::copy_n(HeadOf(from, static_cast<size_t>(k)), kHeadWidth, MutableHead(into, i));
+  }
   const auto kk = static_cast<size_t>(k);
   const int vb = VarBegin(from, kk), ve = VarEnd(from, kk);
   const int stride = std::max(1, l.stride);
@@ -272,12 +323,12 @@ void CopyTrait(const Model& m, size_t i, v1::ComputedTraits& into, const v1::Com
 void MigrateState(const Model& m, size_t i, const v1::ComputedState& s, v1::ComputedTraits& c) {
   const ComputedTrait& t = m.traits[i];
   const TraitLayout& l = m.layout[i];
-  double* h = Nums(m, i, c);
   if (t.window_ms <= 0) {
     if (t.aggregate == Aggregate::kDistinct) {
       for (uint64_t d : s.distinct()) AddDistinct(m, i, c, d);
       return;
     }
+    double* h = Nums(m, i, c);
     h[kCount] = static_cast<double>(s.count());
     if (l.num_width < 2 || s.count() == 0) return;
     switch (t.aggregate) {
@@ -310,8 +361,8 @@ void MigrateState(const Model& m, size_t i, const v1::ComputedState& s, v1::Comp
                  const std::string& json, uint64_t hash) {
     const double extreme = t.aggregate == Aggregate::kMax ? max : value;
     if (count > 1) {
-      IntoHead(t, h, count, at, extreme, sum);
-      if (Numeric(t.aggregate)) h[kWindowSum] += sum;
+      IntoHead(t, MutableHead(c, i), count, at, extreme, sum);
+      if (Numeric(t.aggregate)) Nums(m, i, c)[kWindowSum] += sum;
       if (l.json) *c.mutable_json(JsonBegin(c, i)) = json;
       return;
     }
@@ -371,7 +422,7 @@ bool Fits(const Model& m, const v1::ComputedTraits& c) {
       c.num_size() != m.num_size) {
     return false;
   }
-  if (n > 0 && std::memcmp(c.name_hash().data(), m.name_hashes.data(), n * sizeof(uint64_t)) != 0) {
+  if (n > 0 && std::memcmp(c.name_hash().data(), m.name_hashes.data(), n * sizeof(uint32_t)) != 0) {
     return false;
   }
   return Consistent(c);
@@ -522,24 +573,24 @@ TimestampMs Expire(const Model& m, size_t i, TimestampMs now, v1::ComputedTraits
   if (t.window_ms <= 0) return 0;
   const TimestampMs cutoff = now - t.window_ms;
   Window w = WindowOf(m, i, c);
-  double* h = Nums(m, i, c);
+  const double* h = HeadOf(c, i);
   const int gone = w.FirstAfter(cutoff);
   const bool head_gone = h[kHeadCount] > 0 && h[kHeadAt] <= static_cast<double>(cutoff);
   if (gone > 0 || head_gone) {
     if (changed != nullptr) *changed = true;
     const bool numeric = Numeric(t.aggregate);
-    double sum = numeric ? h[kWindowSum] : 0;
+    double sum = numeric ? Nums(m, i, c)[kWindowSum] : 0;
     for (int k = 0; numeric && k < gone; ++k) sum -= w.value(k);
     EraseFront(m, i, c, gone);
-    h = Nums(m, i, c);
     if (head_gone) {
       if (numeric) sum -= h[kHeadSum];
-      std::fill_n(h, std::min(m.layout[i].num_width, 4), 0.0);
+      DropHead(c, i);
       if (m.layout[i].json) c.mutable_json(JsonBegin(c, i))->clear();
     }
+    h = HeadOf(c, i);
     w = WindowOf(m, i, c);
     if (w.n == 0 && h[kHeadCount] == 0) sum = 0;  // no drift survives an empty window
-    if (numeric) h[kWindowSum] = sum;
+    if (numeric) Nums(m, i, c)[kWindowSum] = sum;
   }
   TimestampMs next = 0;
   if (h[kHeadCount] > 0) next = static_cast<TimestampMs>(h[kHeadAt]) + t.window_ms;
@@ -582,9 +633,10 @@ Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, Times
   // Windowed: only the entries inside (now - window, now], and the head
   // while its newest occurrence is inside.
   const TimestampMs cutoff = now - t.window_ms;
+  const double* hd = HeadOf(*c, i);
   const int begin = w.FirstAfter(cutoff);
-  const bool head = h[kHeadCount] > 0 && h[kHeadAt] > static_cast<double>(cutoff);
-  const auto count = static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(h[kHeadCount]) : 0);
+  const bool head = hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff);
+  const auto count = static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(hd[kHeadCount]) : 0);
   switch (t.aggregate) {
     case Aggregate::kCount:
       return Value::Int(count);
@@ -597,29 +649,29 @@ Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, Times
     }
     case Aggregate::kFirst:
       if (count == 0) return Value::Null();
-      if (head) return TimeOrJson(t, json(jb), h[kHeadAt]);
+      if (head) return TimeOrJson(t, json(jb), hd[kHeadAt]);
       return TimeOrJson(t, json(jb + 1 + begin), static_cast<double>(w.at(begin)));
     case Aggregate::kLast:
       if (count == 0) return Value::Null();
       if (w.n > begin) return TimeOrJson(t, json(jb + w.n), static_cast<double>(w.at(w.n - 1)));
-      return TimeOrJson(t, json(jb), h[kHeadAt]);
+      return TimeOrJson(t, json(jb), hd[kHeadAt]);
     default:
       break;
   }
   if (t.aggregate == Aggregate::kSum || t.aggregate == Aggregate::kAvg) {
     double sum = 0;
     if (begin == 0) {  // the running sum, less a head that has left
-      sum = h[kWindowSum] - (h[kHeadCount] > 0 && !head ? h[kHeadSum] : 0);
+      sum = h[kWindowSum] - (hd[kHeadCount] > 0 && !head ? hd[kHeadSum] : 0);
     } else {
       for (int k = begin; k < w.n; ++k) sum += w.value(k);
-      if (head) sum += h[kHeadSum];
+      if (head) sum += hd[kHeadSum];
     }
     if (t.aggregate == Aggregate::kSum) return Value::Double(count == 0 ? 0.0 : sum);
     return count > 0 ? Value::Double(sum / static_cast<double>(count)) : Value::Null();
   }
   if (count == 0) return Value::Null();
   const bool min = t.aggregate == Aggregate::kMin;
-  double v = head ? h[kHeadValue] : w.value(begin);
+  double v = head ? hd[kHeadValue] : w.value(begin);
   for (int k = begin; k < w.n; ++k) v = min ? std::min(v, w.value(k)) : std::max(v, w.value(k));
   return NumberOrTime(t, v);
 }
@@ -634,8 +686,8 @@ void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,
     for (int k = 0; k < w.n; ++k) AddDistinct(m, i, into, w.w[k]);
     return;
   }
-  const double* f = Nums(m, i, from);
   if (t.window_ms <= 0) {
+    const double* f = Nums(m, i, from);
     if (f[kCount] <= 0) return;
     if (t.aggregate == Aggregate::kCount) {
       Nums(m, i, into)[kCount] += f[kCount];
@@ -675,12 +727,14 @@ void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,
     AddEntry(m, i, into, w.at(k), w.stride > 1 ? w.second(k) : 0,
              json ? from.json(fjb + 1 + k) : std::string());
   }
-  if (f[kHeadCount] <= 0) return;
-  double* h = Nums(m, i, into);
-  const bool take_json = h[kHeadCount] == 0 || (t.aggregate == Aggregate::kLast && f[kHeadAt] >= h[kHeadAt]);
-  IntoHead(t, h, static_cast<uint64_t>(f[kHeadCount]), static_cast<TimestampMs>(f[kHeadAt]),
-           Numeric(t.aggregate) ? f[kHeadValue] : 0, Numeric(t.aggregate) ? f[kHeadSum] : 0);
-  if (Numeric(t.aggregate)) h[kWindowSum] += f[kHeadSum];
+  const double* fh = HeadOf(from, i);
+  if (fh[kHeadCount] <= 0) return;
+  double* h = MutableHead(into, i);
+  const bool take_json =
+      h[kHeadCount] == 0 || (t.aggregate == Aggregate::kLast && fh[kHeadAt] >= h[kHeadAt]);
+  IntoHead(t, h, static_cast<uint64_t>(fh[kHeadCount]), static_cast<TimestampMs>(fh[kHeadAt]),
+           fh[kHeadValue], fh[kHeadSum]);
+  if (Numeric(t.aggregate)) Nums(m, i, into)[kWindowSum] += fh[kHeadSum];
   if (json && take_json) *into.mutable_json(JsonBegin(into, i)) = from.json(fjb);
 }
 
