@@ -44,10 +44,10 @@ struct TraitLayout {
   // aggregate | windowed << 3 | has `of` << 4: a trait whose code changes
   // (another aggregate, a window added or removed) starts again empty.
   uint8_t code = 0;
-  int num = 0;         // its first number in `num`
-  int num_width = 0;   // how many
-  int stride = 0;      // 64-bit words per entry in `var`; 0: it keeps no entries
-  bool json = false;   // it keeps JSON values (first/last of a property)
+  int num = 0;        // its first number in `num`
+  int num_width = 0;  // how many
+  int stride = 0;     // 64-bit words per entry in `var`; 0: it keeps no entries
+  bool json = false;  // it keeps JSON values (first/last of a property)
 };
 
 enum class RfmMode : uint8_t { kThresholds, kQuantiles };

@@ -224,7 +224,8 @@ void IntoHead(const ComputedTrait& t, double* h, uint64_t count, TimestampMs new
               double sum) {
   const bool had = h[kHeadCount] > 0;
   h[kHeadCount] += static_cast<double>(count);
-  h[kHeadAt] = had ? std::max(h[kHeadAt], static_cast<double>(newest)) : static_cast<double>(newest);
+  h[kHeadAt] =
+      had ? std::max(h[kHeadAt], static_cast<double>(newest)) : static_cast<double>(newest);
   if (!Numeric(t.aggregate)) return;
   if (!had || (t.aggregate == Aggregate::kMin ? value < h[kHeadValue] : value > h[kHeadValue])) {
     h[kHeadValue] = value;
@@ -366,7 +367,7 @@ void MigrateState(const Model& m, size_t i, const v1::ComputedState& s, v1::Comp
       if (l.json) *c.mutable_json(JsonBegin(c, i)) = json;
       return;
     }
-    const uint64_t second = Numeric(t.aggregate)                ? std::bit_cast<uint64_t>(value)
+    const uint64_t second = Numeric(t.aggregate)                  ? std::bit_cast<uint64_t>(value)
                             : t.aggregate == Aggregate::kDistinct ? hash
                                                                   : 0;
     AddEntry(m, i, c, at, second, json);
@@ -526,11 +527,10 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
   return o;
 }
 
-
 void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c) {
   const ComputedTrait& t = m.traits[i];
   if (t.window_ms > 0) {
-    const uint64_t second = Numeric(t.aggregate)                ? std::bit_cast<uint64_t>(o.number)
+    const uint64_t second = Numeric(t.aggregate) ? std::bit_cast<uint64_t>(o.number)
                             : t.aggregate == Aggregate::kDistinct ? o.hash
                                                                   : 0;
     AddEntry(m, i, c, o.at_ms, second, o.json);
@@ -636,7 +636,8 @@ Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, Times
   const double* hd = HeadOf(*c, i);
   const int begin = w.FirstAfter(cutoff);
   const bool head = hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff);
-  const auto count = static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(hd[kHeadCount]) : 0);
+  const auto count =
+      static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(hd[kHeadCount]) : 0);
   switch (t.aggregate) {
     case Aggregate::kCount:
       return Value::Int(count);

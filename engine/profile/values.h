@@ -87,8 +87,7 @@ int Entries(const Model& m, size_t i, const v1::ComputedTraits& c);
 // Folds trait i of `from` into trait i of `into` (identity merge): counts
 // and sums add up, extremes and first/last compare, distinct values unite,
 // window entries merge in time order under the entry cap.
-void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,
-                const v1::ComputedTraits& from);
+void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into, const v1::ComputedTraits& from);
 
 // The event's properties, parsed once per event on first use.
 class PropertyCache {
