@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -218,6 +219,14 @@ class Program {
   Result<Value> Eval(const Activation& activation) const;
   // Eval that must give a bool; any other result is an error.
   Result<bool> EvalBool(const Activation& activation) const;
+  // For a program made only of comparisons of a variable's field with a
+  // constant (`v.f >= 3`, `'x' == v.f`) joined by && and ||, its result
+  // read field by field through Activation::ResolveField, without the
+  // interpreter and without allocating. nullopt when the program is not of
+  // that form, when the activation does not resolve such a field alone, or
+  // when evaluating would be an error: EvalBool then gives the answer (or
+  // the error). Whenever it answers, the answer is EvalBool's.
+  std::optional<bool> EvalComparisons(const Activation& activation) const;
 
   const std::string& source() const;
   // The checked result type (kDyn when it depends on dyn inputs).

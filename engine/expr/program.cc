@@ -71,6 +71,92 @@ Result<bool> Program::EvalBool(const Activation& activation) const {
   return v->bool_value();
 }
 
+namespace internal {
+
+namespace {
+
+bool IsComparison(Op op) {
+  return op == Op::kEq || op == Op::kNe || op == Op::kLt || op == Op::kLe || op == Op::kGt ||
+         op == Op::kGe;
+}
+
+// A field select on a variable (`v.f`, not has()).
+bool IsVarField(const CompiledProgram& p, int32_t i) {
+  if (i < 0 || static_cast<size_t>(i) >= p.nodes.size()) return false;
+  const Node& n = p.nodes[static_cast<size_t>(i)];
+  if (n.op != Op::kSelect || n.a < 0 || static_cast<size_t>(n.a) >= p.nodes.size()) return false;
+  return p.nodes[static_cast<size_t>(n.a)].op == Op::kVar;
+}
+
+bool IsConst(const CompiledProgram& p, int32_t i) {
+  return i >= 0 && static_cast<size_t>(i) < p.nodes.size() &&
+         p.nodes[static_cast<size_t>(i)].op == Op::kConst;
+}
+
+// One field's value, as EvalSelect would get it from ResolveField; false
+// when the activation does not resolve it alone or has no such field.
+bool FieldValue(const CompiledProgram& p, const Node& select, const Activation& a, Value* out) {
+  const Node& var = p.nodes[static_cast<size_t>(select.a)];
+  bool found = false;
+  return a.ResolveField(var.var_slot, select.name, out, &found) && found;
+}
+
+// EvalState's answer for the tree at `i`, when it is not an error.
+std::optional<bool> EvalTree(const CompiledProgram& p, int32_t i, const Activation& a) {
+  const Node& n = p.nodes[static_cast<size_t>(i)];
+  if (n.op == Op::kAnd || n.op == Op::kOr) {
+    const bool decider = n.op == Op::kOr;  // as EvalLogical
+    const auto l = EvalTree(p, n.a, a);
+    if (!l) return std::nullopt;
+    if (*l == decider) return decider;
+    return EvalTree(p, n.b, a);
+  }
+  const bool field_left = IsVarField(p, n.a);
+  const Node& field = p.nodes[static_cast<size_t>(field_left ? n.a : n.b)];
+  const Value& constant = p.nodes[static_cast<size_t>(field_left ? n.b : n.a)].constant;
+  Value v;
+  if (!FieldValue(p, field, a, &v)) return std::nullopt;
+  const Value& l = field_left ? v : constant;
+  const Value& r = field_left ? constant : v;
+  if (n.op == Op::kEq || n.op == Op::kNe) return l.Equals(r) == (n.op == Op::kEq);
+  switch (Compare(l, r)) {
+    case Order::kInvalid:
+      return std::nullopt;
+    case Order::kUnordered:
+      return false;
+    case Order::kLess:
+      return n.op == Op::kLt || n.op == Op::kLe;
+    case Order::kEqual:
+      return n.op == Op::kLe || n.op == Op::kGe;
+    case Order::kGreater:
+      return n.op == Op::kGt || n.op == Op::kGe;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool ComparisonsOnly(const CompiledProgram& p, int32_t index) {
+  if (index < 0 || static_cast<size_t>(index) >= p.nodes.size()) return false;
+  const Node& n = p.nodes[static_cast<size_t>(index)];
+  if (n.op == Op::kAnd || n.op == Op::kOr) {
+    return ComparisonsOnly(p, n.a) && ComparisonsOnly(p, n.b);
+  }
+  if (!IsComparison(n.op)) return false;
+  return (IsVarField(p, n.a) && IsConst(p, n.b)) || (IsConst(p, n.a) && IsVarField(p, n.b));
+}
+
+}  // namespace internal
+
+std::optional<bool> Program::EvalComparisons(const Activation& activation) const {
+  if (impl_ == nullptr || !impl_->comparisons_only) return std::nullopt;
+  try {
+    return internal::EvalTree(*impl_, impl_->root, activation);
+  } catch (const std::exception&) {  // thrown by the Activation: EvalBool reports it
+    return std::nullopt;
+  }
+}
+
 const std::string& Program::source() const {
   static const std::string kEmpty;
   return impl_ != nullptr ? impl_->source : kEmpty;

@@ -96,6 +96,9 @@ struct CompiledProgram {
   int32_t local_count = 0;  // comprehension variables in scope at most
   std::vector<int> used_slots;
   Type result_type;
+  // Only comparisons of a variable's field with a constant, joined by &&
+  // and || (Program::EvalComparisons). Set by Compile.
+  bool comparisons_only = false;
 
   // "file:line:col" of a byte offset into the source.
   std::string Where(int32_t offset) const;
@@ -221,6 +224,10 @@ struct Builtin {
   std::vector<Signature> signatures;
   BuiltinFn fn = nullptr;
 };
+
+// Whether the tree at `index` is only comparisons (==, !=, <, <=, >, >=) of
+// a variable's field (`v.f`) with a constant, joined by && and ||.
+bool ComparisonsOnly(const CompiledProgram& p, int32_t index);
 
 // The builtin named `name`, or null.
 const Builtin* FindBuiltin(std::string_view name);

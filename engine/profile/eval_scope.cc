@@ -240,6 +240,7 @@ Value EvalScope::Resolve(int slot) const {
 
 bool EvalScope::Test(const journey::Condition& condition, std::string* error) const {
   if (condition.empty()) return true;
+  if (auto fast = condition.program.EvalComparisons(*this)) return *fast;
   auto r = condition.program.EvalBool(*this);
   if (!r.ok()) {
     if (error != nullptr) *error = r.status().message();

@@ -152,6 +152,8 @@ struct Model {
     std::vector<int> traits;  // indexes into `traits`
   };
   std::vector<TraitReads> label_reads, segment_reads;
+  // Segment names -> their index in `segments`. Built by Finish().
+  std::unordered_map<std::string, int, NameHash, std::equal_to<>> segment_index;
   // The computed traits some profile condition reads (trait `where`s, RFM
   // groups, transitions, label rules, segments): the only ones the stage
   // builds for them. Empty when they read all of them.

@@ -96,10 +96,11 @@ bool LaidOut(const Model& m, const v1::ProfileState& p) {
                      c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
 }
 
-// A flag per computed trait, without a heap allocation for up to 256.
-class TraitFlags {
+// A flag per index (computed trait, segment), without a heap allocation
+// for up to 256.
+class IndexFlags {
  public:
-  explicit TraitFlags(size_t n) : n_(n) {
+  explicit IndexFlags(size_t n) : n_(n) {
     if (n > inline_.size()) heap_.assign(n, 0);
   }
   char& operator[](size_t i) { return n_ > inline_.size() ? heap_[i] : inline_[i]; }
@@ -467,6 +468,8 @@ class Deriver {
   }
 
   void Segments() {
+    IndexFlags member(m_.segments.size());  // by index, read once from the sorted names
+    bool read = false;
     for (size_t i = 0; i < m_.segments.size(); ++i) {
       const auto& seg = m_.segments[i];
       if (!m_.segment_reads_customer[i] && !Changed(m_.segment_reads[i])) continue;
@@ -476,8 +479,15 @@ class Deriver {
         Trace("segment", seg.name, "condition: " + error);
         continue;  // an error changes nothing (no flapping on bad data)
       }
-      const bool member = std::binary_search(p_.segments().begin(), p_.segments().end(), seg.name);
-      if (holds == member) continue;
+      if (!read) {
+        for (const auto& name : p_.segments()) {
+          auto it = m_.segment_index.find(name);
+          if (it != m_.segment_index.end()) member[static_cast<size_t>(it->second)] = 1;
+        }
+        read = true;
+      }
+      if (holds == (member[i] != 0)) continue;
+      member[i] = holds ? 1 : 0;
       if (holds) {
         InsertSorted(p_.mutable_segments(), seg.name);
       } else {
@@ -567,7 +577,7 @@ class Deriver {
   bool traits_dirty_ = false;  // computed values or scores changed in this pass
   bool all_dirty_ = false;     // ... all of them (identify, new model, time passed)
   bool rfm_dirty_ = false;     // ... the RFM scores or group
-  TraitFlags dirty_;           // ... this computed trait (by index)
+  IndexFlags dirty_;           // ... this computed trait (by index)
 };
 
 }  // namespace

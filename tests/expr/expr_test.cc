@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -540,6 +542,72 @@ TEST(Expr, ActivationThatThrowsIsAnError) {
   const auto r = program->Eval(Throwing());
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("boom"));
+}
+
+// Fields of `traits` answered one by one (as the profile's EvalScope does).
+class FieldActivation : public Activation {
+ public:
+  FieldActivation()
+      : traits_(Value::FromJson(
+            R"({"orders": 4, "revenue": 812.5, "plan": "pro", "nan": 0, "zero": 0.0})")) {}
+  Value Resolve(int slot) const override {
+    return slot == journey::kTraitsSlot ? traits_ : Value();
+  }
+  bool ResolveField(int slot, std::string_view field, Value* out, bool* found) const override {
+    if (slot != journey::kTraitsSlot) return false;
+    ++fields;
+    const Value* v = traits_.Find(field);
+    *found = v != nullptr;
+    if (v != nullptr) *out = field == "nan" ? Value::Double(std::nan("")) : *v;
+    return true;
+  }
+  TimestampMs Now() const override { return kNow; }
+  mutable int fields = 0;
+
+ private:
+  Value traits_;
+};
+
+TEST(Expr, ComparisonsAreAnsweredWithoutTheInterpreterAsEvalBoolWould) {
+  struct Case {
+    const char* source;
+    bool fast;  // EvalComparisons answers
+  };
+  const Case cases[] = {
+      {"traits.orders >= 3 && traits.revenue > 800.0", true},
+      {"traits.orders >= 5 && traits.revenue > 800.0", true},   // decided by the left
+      {"traits.orders >= 5 || traits.revenue > 800.0", true},   // decided by the right
+      {"3 <= traits.orders && 900.0 > traits.revenue", true},   // constant on the left
+      {"traits.orders == 4 && traits.plan != 'free'", true},
+      {"traits.orders > 3.5 || traits.zero < 0", true},          // int against double
+      {"traits.nan > 1.0 || traits.nan <= 1.0", true},           // NaN: unordered, false
+      {"traits.orders >= 5 && traits.missing > 1", true},       // false && error: false
+      {"traits.orders >= 3 && traits.missing > 1", false},      // error: EvalBool says it
+      {"traits.missing > 1 || traits.orders >= 3", false},      // error first: EvalBool
+      {"traits.plan > 3", false},                               // cannot compare: error
+      {"traits.orders + 1 > 3", false},                         // not a comparison of a field
+      {"has(traits.orders) && traits.orders > 1", false},
+      {"traits.orders > 1 && event.name == 'x'", false},         // event: not field by field
+  };
+  for (const auto& c : cases) {
+    auto p = CompileCondition(c.source, journey::JourneyDeclarations(), kAt);
+    ASSERT_TRUE(p.ok()) << c.source << ": " << p.status().ToString();
+    FieldActivation a;
+    const auto fast = p->EvalComparisons(a);
+    const auto slow = p->EvalBool(a);
+    EXPECT_EQ(fast.has_value(), c.fast) << c.source;
+    if (fast) {
+      ASSERT_TRUE(slow.ok()) << c.source;
+      EXPECT_EQ(*fast, *slow) << c.source;
+    }
+  }
+  // No interpreter: fields are read one by one, only those needed.
+  auto p = CompileCondition("traits.orders >= 5 && traits.revenue > 1.0",
+                            journey::JourneyDeclarations(), kAt);
+  ASSERT_TRUE(p.ok());
+  FieldActivation a;
+  EXPECT_EQ(p->EvalComparisons(a), std::optional<bool>(false));
+  EXPECT_EQ(a.fields, 1);
 }
 
 }  // namespace
