@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cairn/fnv1a.h"
 #include "governance/policy.h"
 #include "journey/model.h"
 
@@ -130,9 +131,11 @@ struct Model {
     auto it = computed_index.find(name);
     return it != computed_index.end() ? it->second : kNotComputed;
   }
+  // Names are short and come from the validated YAML: FNV-1a is cheaper
+  // than std::hash for them, and looked up on every condition's field read.
   struct NameHash {
     using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    size_t operator()(std::string_view s) const { return Fnv1a64(s); }
   };
   // Computed names -> the trait's index; the RFM names (rfm_r, rfm_f, rfm_m,
   // rfm_group, when RFM is declared) -> kRfmName. Built by Finish().
