@@ -534,7 +534,8 @@ void Model::Finish() {
   label_reads_customer.clear();
   segment_reads_customer.clear();
   segment_index.clear();
-  for (size_t i = 0; i < segments.size(); ++i) segment_index[segments[i].name] = static_cast<int>(i);
+  for (size_t i = 0; i < segments.size(); ++i)
+    segment_index[segments[i].name] = static_cast<int>(i);
   for (const auto& l : labels) label_reads_customer.push_back(reads_customer(l.when));
   for (auto& s : segments) {
     segment_reads_customer.push_back(reads_customer(s.when));

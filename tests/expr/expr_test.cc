@@ -575,19 +575,19 @@ TEST(Expr, ComparisonsAreAnsweredWithoutTheInterpreterAsEvalBoolWould) {
   };
   const Case cases[] = {
       {"traits.orders >= 3 && traits.revenue > 800.0", true},
-      {"traits.orders >= 5 && traits.revenue > 800.0", true},   // decided by the left
-      {"traits.orders >= 5 || traits.revenue > 800.0", true},   // decided by the right
-      {"3 <= traits.orders && 900.0 > traits.revenue", true},   // constant on the left
+      {"traits.orders >= 5 && traits.revenue > 800.0", true},  // decided by the left
+      {"traits.orders >= 5 || traits.revenue > 800.0", true},  // decided by the right
+      {"3 <= traits.orders && 900.0 > traits.revenue", true},  // constant on the left
       {"traits.orders == 4 && traits.plan != 'free'", true},
-      {"traits.orders > 3.5 || traits.zero < 0", true},          // int against double
-      {"traits.nan > 1.0 || traits.nan <= 1.0", true},           // NaN: unordered, false
-      {"traits.orders >= 5 && traits.missing > 1", true},       // false && error: false
-      {"traits.orders >= 3 && traits.missing > 1", false},      // error: EvalBool says it
-      {"traits.missing > 1 || traits.orders >= 3", false},      // error first: EvalBool
-      {"traits.plan > 3", false},                               // cannot compare: error
-      {"traits.orders + 1 > 3", false},                         // not a comparison of a field
+      {"traits.orders > 3.5 || traits.zero < 0", true},     // int against double
+      {"traits.nan > 1.0 || traits.nan <= 1.0", true},      // NaN: unordered, false
+      {"traits.orders >= 5 && traits.missing > 1", true},   // false && error: false
+      {"traits.orders >= 3 && traits.missing > 1", false},  // error: EvalBool says it
+      {"traits.missing > 1 || traits.orders >= 3", false},  // error first: EvalBool
+      {"traits.plan > 3", false},                           // cannot compare: error
+      {"traits.orders + 1 > 3", false},                     // not a comparison of a field
       {"has(traits.orders) && traits.orders > 1", false},
-      {"traits.orders > 1 && event.name == 'x'", false},         // event: not field by field
+      {"traits.orders > 1 && event.name == 'x'", false},  // event: not field by field
   };
   for (const auto& c : cases) {
     auto p = CompileCondition(c.source, journey::JourneyDeclarations(), kAt);
