@@ -92,6 +92,8 @@ bool LaidOut(const Model& m, const v1::ProfileState& p) {
   const int n = static_cast<int>(m.traits.size());
   return p.traits_size() == 0 && c.code() == m.codes && c.num_size() == m.num_size &&
          c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
+         c.head_size() == 4 * c.head_of_size() &&
+         (c.head_of_size() == 0 || c.head_of(c.head_of_size() - 1) < static_cast<uint32_t>(n)) &&
          (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
                      c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
 }

@@ -434,7 +434,9 @@ bool Align(const Model& m, v1::ProfileState& p) {
   if (p.traits_size() == 0 && Fits(m, c)) return false;
   v1::ComputedTraits old;
   old.Swap(&c);
-  const bool old_ok = Consistent(old);
+  // Old-layout states present are the newer (every Align clears them, so
+  // they come from a binary of the earlier layout that ran since).
+  const bool old_ok = p.traits_size() == 0 && Consistent(old);
   Empty(m, c);
   for (size_t i = 0; i < m.traits.size(); ++i) {
     bool found = false;

@@ -307,6 +307,20 @@ TEST(ComputedValues, TheOldLayoutsAreReadAndMigrated) {
   EXPECT_EQ(ComputedValue(m, 0, &c, 33 * kDay).double_value(), 0.0);
 }
 
+TEST(ComputedValues, OldLayoutStatesWinOverAnOlderLaidOutCopy) {
+  // A binary of the earlier layout ran after this one (a rollback): it kept
+  // `computed` as an unknown field and counted on in `traits`.
+  auto count = Trait(Aggregate::kCount);
+  State s(count);
+  Add(count, s, Order(kDay, 1));
+  auto* old = s.p.add_traits();
+  old->set_name("t");
+  old->set_count(5);
+  EXPECT_TRUE(Align(s.m, s.p));
+  EXPECT_EQ(s.p.traits_size(), 0);
+  EXPECT_EQ(ComputedValue(count, &s, 2 * kDay).int_value(), 5);
+}
+
 TEST(ComputedValues, AChangedModelKeepsTraitsByNameAndRestartsChangedOnes) {
   auto count = Trait(Aggregate::kCount, {}, 30 * kDay);
   count.name = "orders_30d";
