@@ -111,7 +111,8 @@ std::optional<bool> EvalTree(const CompiledProgram& p, int32_t i, const Activati
     if (*l == decider) return decider;
     return EvalTree(p, n.b, a);
   }
-  const bool field_left = IsVarField(p, n.a);
+  // ComparisonsOnly checked the shape at compile: one side is the field.
+  const bool field_left = p.nodes[static_cast<size_t>(n.a)].op != Op::kConst;
   const Node& field = p.nodes[static_cast<size_t>(field_left ? n.a : n.b)];
   const Value& constant = p.nodes[static_cast<size_t>(field_left ? n.b : n.a)].constant;
   Value v;

@@ -85,19 +85,6 @@ v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view cus
   return rec;
 }
 
-// The cheap check of every pass: the record was derived with this model, so
-// only its sizes are looked at (Align checks the whole layout on a change).
-bool LaidOut(const Model& m, const v1::ProfileState& p) {
-  const auto& c = p.computed();
-  const int n = static_cast<int>(m.traits.size());
-  return p.traits_size() == 0 && c.code() == m.codes && c.num_size() == m.num_size &&
-         c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
-         c.head_size() == 4 * c.head_of_size() &&
-         (c.head_of_size() == 0 || c.head_of(c.head_of_size() - 1) < static_cast<uint32_t>(n)) &&
-         (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
-                     c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
-}
-
 // A flag per index (computed trait, segment), without a heap allocation
 // for up to 256.
 class IndexFlags {

@@ -95,6 +95,13 @@ TraitLayout LayoutOfCode(uint8_t code) {
   return l;
 }
 
+// The second word of a window entry: the value's bits (sum/avg/min/max),
+// the hash (distinct), or unused.
+uint64_t SecondWord(Aggregate a, double number, uint64_t hash) {
+  if (Numeric(a)) return std::bit_cast<uint64_t>(number);
+  return a == Aggregate::kDistinct ? hash : 0;
+}
+
 // JSON values trait i keeps with `entries` entries.
 int JsonCount(const TraitLayout& l, int entries) {
   if (!l.json) return 0;
@@ -367,10 +374,7 @@ void MigrateState(const Model& m, size_t i, const v1::ComputedState& s, v1::Comp
       if (l.json) *c.mutable_json(JsonBegin(c, i)) = json;
       return;
     }
-    const uint64_t second = Numeric(t.aggregate)                  ? std::bit_cast<uint64_t>(value)
-                            : t.aggregate == Aggregate::kDistinct ? hash
-                                                                  : 0;
-    AddEntry(m, i, c, at, second, json);
+    AddEntry(m, i, c, at, SecondWord(t.aggregate, value, hash), json);
   };
   for (const auto& e : s.window()) {
     add(e.at_ms(), e.value(), std::max<uint32_t>(1, e.count()), e.count() > 1 ? e.max() : e.value(),
@@ -460,6 +464,17 @@ bool Align(const Model& m, v1::ProfileState& p) {
   return true;
 }
 
+bool LaidOut(const Model& m, const v1::ProfileState& p) {
+  const auto& c = p.computed();
+  const int n = static_cast<int>(m.traits.size());
+  return p.traits_size() == 0 && c.code() == m.codes && c.num_size() == m.num_size &&
+         c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
+         c.head_size() == kHeadWidth * c.head_of_size() &&
+         (c.head_of_size() == 0 || c.head_of(c.head_of_size() - 1) < static_cast<uint32_t>(n)) &&
+         (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
+                     c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
+}
+
 const v1::ComputedTraits& ForReading(const Model& m, const v1::ProfileState& p,
                                      v1::ProfileState& scratch) {
   if (p.traits_size() == 0 && Fits(m, p.computed())) return p.computed();
@@ -532,10 +547,7 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event,
 void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c) {
   const ComputedTrait& t = m.traits[i];
   if (t.window_ms > 0) {
-    const uint64_t second = Numeric(t.aggregate) ? std::bit_cast<uint64_t>(o.number)
-                            : t.aggregate == Aggregate::kDistinct ? o.hash
-                                                                  : 0;
-    AddEntry(m, i, c, o.at_ms, second, o.json);
+    AddEntry(m, i, c, o.at_ms, SecondWord(t.aggregate, o.number, o.hash), o.json);
     return;
   }
   if (t.aggregate == Aggregate::kDistinct) {

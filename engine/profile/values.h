@@ -58,6 +58,11 @@ bool Fits(const Model& m, const v1::ComputedTraits& c);
 // if it changed anything.
 bool Align(const Model& m, v1::ProfileState& p);
 
+// The cheap check for a record the profile stage derived with `m` (its
+// generation and fingerprint match): the codes and the columns' sizes, not
+// every offset. Align when it fails.
+bool LaidOut(const Model& m, const v1::ProfileState& p);
+
 // `p`'s computed traits laid out for `m`, for reading: `p.computed` itself
 // when it fits, else an aligned copy made in `scratch`.
 const v1::ComputedTraits& ForReading(const Model& m, const v1::ProfileState& p,
@@ -69,7 +74,8 @@ const v1::ComputedTraits& ForReading(const Model& m, const v1::ProfileState& p,
 class PropertyCache;
 std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event, PropertyCache& cache);
 
-// Trait i of `m` in `c` (c Fits m).
+// The functions below work on trait i of `m` in `c`, which Fits `m`.
+
 // Adds one occurrence.
 void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c);
 // Drops window entries that have left the window at `now`; sets `*changed`
