@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -231,6 +232,10 @@ class Program {
   const std::string& source() const;
   // The checked result type (kDyn when it depends on dyn inputs).
   const Type& result_type() const;
+  // Calls fn(name) for each field the program selects by a constant name on
+  // the variable in `slot` (`v.f`, has(v.f)). The names live as long as the
+  // compiled form, which copies share: a host may key on their addresses.
+  void ForEachField(int slot, const std::function<void(const std::string&)>& fn) const;
   // Slots of the variables the expression reads, ascending.
   const std::vector<int>& used_slots() const;
   // The top-level fields the expression reads of the variable in `slot`

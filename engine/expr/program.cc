@@ -201,6 +201,19 @@ bool Program::SelectedFields(int slot, std::vector<std::string>* fields) const {
   return true;
 }
 
+void Program::ForEachField(int slot, const std::function<void(const std::string&)>& fn) const {
+  if (impl_ == nullptr) return;
+  const auto& nodes = impl_->nodes;
+  for (const auto& n : nodes) {
+    if ((n.op != internal::Op::kSelect && n.op != internal::Op::kHas) || n.a < 0 ||
+        static_cast<size_t>(n.a) >= nodes.size()) {
+      continue;
+    }
+    const auto& var = nodes[static_cast<size_t>(n.a)];
+    if (var.op == internal::Op::kVar && var.var_slot == slot) fn(n.name);
+  }
+}
+
 const std::vector<int>& Program::used_slots() const {
   static const std::vector<int> kNone;
   return impl_ != nullptr ? impl_->used_slots : kNone;

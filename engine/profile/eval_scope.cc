@@ -160,7 +160,7 @@ bool EvalScope::ResolveField(int slot, std::string_view field, Value* out, bool*
   // The same answer TraitsValue() gives: computed names (traits and RFM
   // scores) hide identify traits of that name.
   *found = false;
-  const int code = model_ != nullptr ? model_->ComputedCode(field) : Model::kNotComputed;
+  const int code = model_ != nullptr ? model_->ComputedCodeAt(field) : Model::kNotComputed;
   if (code != Model::kNotComputed) {
     const auto& p = customer_.profile();
     const int i = code;

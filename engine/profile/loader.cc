@@ -519,13 +519,21 @@ void Model::Finish() {
   name_hashes.clear();
   codes.clear();
   num_size = 0;
+  json_traits = false;
   for (const auto& t : traits) {
     TraitLayout l = LayoutOf(t);
+    json_traits |= l.json;
     l.num = num_size;
     num_size += l.num_width;
     layout.push_back(l);
     name_hashes.push_back(static_cast<uint32_t>(Fnv1a64(t.name)));
     codes.push_back(static_cast<char>(l.code));
+  }
+  {
+    std::string bytes = codes;
+    bytes.append(reinterpret_cast<const char*>(name_hashes.data()),
+                 name_hashes.size() * sizeof(uint32_t));
+    layout_hash = std::max<uint64_t>(1, Fnv1a64(bytes));
   }
   auto reads_customer = [](const journey::Condition& c) {
     const auto& used = c.program.used_slots();
@@ -536,6 +544,12 @@ void Model::Finish() {
   segment_index.clear();
   for (size_t i = 0; i < segments.size(); ++i)
     segment_index[segments[i].name] = static_cast<int>(i);
+  segments_before.assign(segments.size() <= 64 ? segments.size() : 0, 0);
+  for (size_t i = 0; i < segments_before.size(); ++i) {
+    for (size_t k = 0; k < segments.size(); ++k) {
+      if (segments[k].name < segments[i].name) segments_before[i] |= uint64_t{1} << k;
+    }
+  }
   for (const auto& l : labels) label_reads_customer.push_back(reads_customer(l.when));
   for (auto& s : segments) {
     segment_reads_customer.push_back(reads_customer(s.when));
@@ -590,6 +604,33 @@ void Model::Finish() {
   for (const auto& t : traits) note(trait_reads(t.where));
   traits_read.clear();
   if (!read_all) traits_read = std::move(read);
+
+  // The trait fields the model's own conditions name, by address.
+  std::vector<const std::string*> names;
+  auto collect = [&](const journey::Condition& c) {
+    c.program.ForEachField(journey::kTraitsSlot,
+                           [&](const std::string& n) { names.push_back(&n); });
+  };
+  for (const auto& l : labels) collect(l.when);
+  for (const auto& s : segments) collect(s.when);
+  for (const auto& g : rfm.groups) collect(g.when);
+  for (const auto& t : lifecycle.transitions) collect(t.when);
+  for (const auto& t : traits) collect(t.where);
+  field_codes.clear();
+  if (!names.empty()) {
+    size_t size = 4;
+    while (size < 2 * names.size()) size *= 2;
+    field_codes.resize(size);
+    for (const std::string* n : names) {
+      for (size_t h = FieldSlot(n->data(), size - 1);; h = (h + 1) & (size - 1)) {
+        FieldCode& f = field_codes[h];
+        if (f.name == n->data()) break;  // the same node, seen twice
+        if (f.name != nullptr) continue;
+        f = {n->data(), n->size(), ComputedCode(*n)};
+        break;
+      }
+    }
+  }
 }
 
 LoadResult LoadProfile(const std::vector<std::pair<std::string, std::string>>& files) {

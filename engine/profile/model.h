@@ -131,6 +131,20 @@ struct Model {
     auto it = computed_index.find(name);
     return it != computed_index.end() ? it->second : kNotComputed;
   }
+  // ComputedCode for a field name of one of this model's own conditions,
+  // found by the name's address (Program::ForEachField) instead of hashing
+  // it; any other name falls back to ComputedCode.
+  int ComputedCodeAt(std::string_view name) const {
+    if (!field_codes.empty()) {
+      const size_t mask = field_codes.size() - 1;
+      for (size_t h = FieldSlot(name.data(), mask);; h = (h + 1) & mask) {
+        const FieldCode& f = field_codes[h];
+        if (f.name == nullptr) break;
+        if (f.name == name.data() && f.size == name.size()) return f.code;
+      }
+    }
+    return ComputedCode(name);
+  }
   // Names are short and come from the validated YAML: FNV-1a is cheaper
   // than std::hash for them, and looked up on every condition's field read.
   struct NameHash {
@@ -140,6 +154,18 @@ struct Model {
   // Computed names -> the trait's index; the RFM names (rfm_r, rfm_f, rfm_m,
   // rfm_group, when RFM is declared) -> kRfmName. Built by Finish().
   std::unordered_map<std::string, int, NameHash, std::equal_to<>> computed_index;
+  // The table of ComputedCodeAt: open addressing, a power of two in size,
+  // at most half full. Built by Finish().
+  struct FieldCode {
+    const char* name = nullptr;
+    size_t size = 0;
+    int code = kNotComputed;
+  };
+  std::vector<FieldCode> field_codes;
+  static size_t FieldSlot(const char* p, size_t mask) {
+    return static_cast<size_t>((reinterpret_cast<uintptr_t>(p) * 0x9E3779B97F4A7C15ull) >> 32) &
+           mask;
+  }
   // Conditions of label rules and segments that read `customer` (its
   // events, labels, stage, segments), not only `traits`: evaluated on every
   // event; the others only when the customer's traits changed.
@@ -157,6 +183,10 @@ struct Model {
   std::vector<TraitReads> label_reads, segment_reads;
   // Segment names -> their index in `segments`. Built by Finish().
   std::unordered_map<std::string, int, NameHash, std::equal_to<>> segment_index;
+  // For each segment, the mask of the segments whose names sort before its
+  // own: where it goes in a customer's sorted `segments` is the count of
+  // its memberships among them (models of up to 64 segments).
+  std::vector<uint64_t> segments_before;
   // The computed traits some profile condition reads (trait `where`s, RFM
   // groups, transitions, label rules, segments): the only ones the stage
   // builds for them. Empty when they read all of them.
@@ -166,8 +196,10 @@ struct Model {
   // keeps them.
   std::vector<TraitLayout> layout;
   int num_size = 0;
+  bool json_traits = false;           // some trait keeps JSON values (first/last of a property)
   std::vector<uint32_t> name_hashes;  // the low 32 bits of FNV-1a 64
   std::string codes;
+  uint64_t layout_hash = 0;  // of codes and name_hashes, never 0
   void Finish();
 };
 

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cairn/fnv1a.h"
 #include "cairn/json_text.h"
@@ -119,6 +121,7 @@ class Deriver {
       Align(m, p_);
       MarkTraitsDirty();
       p_.set_model_fingerprint(m.fingerprint);
+      p_.set_segment_mask_check(0);  // the names say who is in which segment
     }
     scope_.SetProfile(&m, /*aligned=*/true);
     if (!m.traits_read.empty()) scope_.SetTraitFilter(&m.traits_read);
@@ -456,8 +459,36 @@ class Deriver {
     }
   }
 
+  // Membership before this pass, by segment index, into `member`; returns
+  // it as a mask when the model allows one (up to 64 segments) and every
+  // name is one of its segments. Reads the stored mask when it is valid
+  // (see ProfileState.segment_mask), else the names.
+  std::optional<uint64_t> SegmentMask(IndexFlags& member) const {
+    const bool masked = !m_.segments_before.empty();
+    if (masked && p_.segment_mask_check() == p_.emitted() + 1 &&
+        std::popcount(p_.segment_mask()) == p_.segments_size()) {
+      const uint64_t mask = p_.segment_mask();
+      for (size_t i = 0; i < m_.segments.size(); ++i) member[i] = (mask >> i) & 1;
+      return mask;
+    }
+    uint64_t mask = 0;
+    bool exact = masked;
+    for (const auto& name : p_.segments()) {
+      auto it = m_.segment_index.find(name);
+      if (it == m_.segment_index.end()) {
+        exact = false;
+        continue;
+      }
+      member[static_cast<size_t>(it->second)] = 1;
+      mask |= uint64_t{1} << (it->second & 63);
+    }
+    if (!exact) return std::nullopt;
+    return mask;
+  }
+
   void Segments() {
-    IndexFlags member(m_.segments.size());  // by index, read once from the sorted names
+    IndexFlags member(m_.segments.size());
+    std::optional<uint64_t> mask;
     bool read = false;
     for (size_t i = 0; i < m_.segments.size(); ++i) {
       const auto& seg = m_.segments[i];
@@ -469,18 +500,31 @@ class Deriver {
         continue;  // an error changes nothing (no flapping on bad data)
       }
       if (!read) {
-        for (const auto& name : p_.segments()) {
-          auto it = m_.segment_index.find(name);
-          if (it != m_.segment_index.end()) member[static_cast<size_t>(it->second)] = 1;
-        }
+        mask = SegmentMask(member);
         read = true;
       }
       if (holds == (member[i] != 0)) continue;
       member[i] = holds ? 1 : 0;
-      if (holds) {
-        InsertSorted(p_.mutable_segments(), seg.name);
+      auto* names = p_.mutable_segments();
+      // The sorted place from the mask, without reading a name.
+      const int pos = mask ? std::popcount(*mask & m_.segments_before[i]) : -1;
+      if (pos >= 0 && pos <= names->size() - (holds ? 0 : 1)) {
+        // Swaps and RemoveLast keep the element's string for the next Add.
+        if (holds) {
+          names->Add()->assign(seg.name);
+          for (int k = names->size() - 1; k > pos; --k) names->SwapElements(k, k - 1);
+        } else {
+          for (int k = pos; k + 1 < names->size(); ++k) names->SwapElements(k, k + 1);
+          names->RemoveLast();
+        }
+        *mask ^= uint64_t{1} << i;
       } else {
-        Remove(p_.mutable_segments(), seg.name);
+        mask.reset();
+        if (holds) {
+          InsertSorted(names, seg.name);
+        } else {
+          Remove(names, seg.name);
+        }
       }
       if (ctx_.stats != nullptr) {
         Count(*ctx_.stats->mutable_segments(), holds ? "" : seg.name, holds ? seg.name : "");
@@ -491,6 +535,9 @@ class Deriver {
       Trace("segment", seg.name, holds ? "entered" : "exited");
       scope_.InvalidateCustomerOnly();
     }
+    if (!read) return;
+    p_.set_segment_mask(mask.value_or(0));
+    p_.set_segment_mask_check(mask ? p_.emitted() + 1 : 0);
   }
 
  public:
@@ -512,6 +559,8 @@ class Deriver {
   // `properties_json`: a compact JSON object.
   void EmitEvent(std::string_view name, std::string_view properties_json) {
     if (ctx_.sink == nullptr) return;
+    // A valid segment mask stays valid: this binary keeps it in step.
+    if (p_.segment_mask_check() == p_.emitted() + 1) p_.set_segment_mask_check(p_.emitted() + 2);
     p_.set_emitted(p_.emitted() + 1);
     const std::string id = fmt::format("prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted());
     ctx_.sink->Publish(

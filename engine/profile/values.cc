@@ -286,6 +286,7 @@ void Empty(const Model& m, v1::ComputedTraits& c) {
   c.Clear();
   c.mutable_name_hash()->Assign(m.name_hashes.begin(), m.name_hashes.end());
   c.set_code(m.codes);
+  c.set_layout(m.layout_hash);
   c.mutable_num()->Resize(m.num_size, 0.0);
   uint32_t json = 0;
   for (const auto& l : m.layout) {
@@ -435,7 +436,10 @@ bool Fits(const Model& m, const v1::ComputedTraits& c) {
 
 bool Align(const Model& m, v1::ProfileState& p) {
   v1::ComputedTraits& c = *p.mutable_computed();
-  if (p.traits_size() == 0 && Fits(m, c)) return false;
+  if (p.traits_size() == 0 && Fits(m, c)) {
+    c.set_layout(m.layout_hash);  // a record of an earlier binary may not have it
+    return false;
+  }
   v1::ComputedTraits old;
   old.Swap(&c);
   // Old-layout states present are the newer (every Align clears them, so
@@ -467,12 +471,16 @@ bool Align(const Model& m, v1::ProfileState& p) {
 bool LaidOut(const Model& m, const v1::ProfileState& p) {
   const auto& c = p.computed();
   const int n = static_cast<int>(m.traits.size());
-  return p.traits_size() == 0 && c.code() == m.codes && c.num_size() == m.num_size &&
+  // The layout hash Align set, not the codes (reading them costs cache
+  // misses on every event); the JSON ends only when some trait keeps JSON
+  // values (there is none else).
+  return p.traits_size() == 0 && c.layout() == m.layout_hash && c.num_size() == m.num_size &&
          c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
          c.head_size() == kHeadWidth * c.head_of_size() &&
          (c.head_of_size() == 0 || c.head_of(c.head_of_size() - 1) < static_cast<uint32_t>(n)) &&
          (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
-                     c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())));
+                     (m.json_traits ? c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())
+                                    : c.json_size() == 0)));
 }
 
 const v1::ComputedTraits& ForReading(const Model& m, const v1::ProfileState& p,
@@ -621,7 +629,7 @@ Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, Times
   if (c == nullptr) return NoneYet(t.aggregate);
   const double* h = Nums(m, i, *c);
   const Window w = WindowOf(m, i, *c);
-  const int jb = JsonBegin(*c, i);
+  const int jb = m.layout[i].json ? JsonBegin(*c, i) : 0;  // read only when it keeps JSON
   static const std::string kNone;
   auto json = [&](int k) -> const std::string& { return m.layout[i].json ? c->json(k) : kNone; };
   if (t.window_ms <= 0) {

@@ -59,8 +59,8 @@ bool Fits(const Model& m, const v1::ComputedTraits& c);
 bool Align(const Model& m, v1::ProfileState& p);
 
 // The cheap check for a record the profile stage derived with `m` (its
-// generation and fingerprint match): the codes and the columns' sizes, not
-// every offset. Align when it fails.
+// generation and fingerprint match): the layout hash Align set and the
+// columns' sizes, not every code and offset. Align when it fails.
 bool LaidOut(const Model& m, const v1::ProfileState& p);
 
 // `p`'s computed traits laid out for `m`, for reading: `p.computed` itself

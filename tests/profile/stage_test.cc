@@ -249,6 +249,57 @@ TEST(ProfileStage, RfmScoresMatchABruteForceComputation) {
   EXPECT_EQ(groups, checked);
 }
 
+// Membership is read from a mask by segment index while the stage keeps it
+// in step; the names stay the truth: sorted, and read again when another
+// writer (an earlier binary) changed them behind the mask.
+TEST(ProfileStage, SegmentNamesStaySortedAndAChangeBehindTheMaskIsRead) {
+  Host h;
+  h.SetProfile(R"(
+traits:
+  orders: { count: Order Completed }
+  revenue_30d: { sum: Order Completed, of: total, window: 30d }
+segments:
+  zeta: "traits.orders > 0"
+  alpha: "traits.revenue_30d >= 100.0"
+  mid: "traits.orders > 1"
+)");
+  h.Install(std::vector<std::string>{});
+  const TimestampMs t0 = T("2026-05-01T10:00:00Z");
+  auto names = [&] {
+    const auto& p = h.customer("u1").profile();
+    return std::vector<std::string>(p.segments().begin(), p.segments().end());
+  };
+  h.Track("u1", "Order Completed", t0, R"({"total": 50.0})");
+  EXPECT_THAT(names(), ElementsAre("zeta"));
+  h.Track("u1", "Order Completed", t0 + kDay, R"({"total": 60.0})");
+  EXPECT_THAT(names(), ElementsAre("alpha", "mid", "zeta"));
+  {
+    const auto& p = h.customer("u1").profile();
+    EXPECT_EQ(p.segment_mask_check(), p.emitted() + 1) << "the mask is in use";
+    EXPECT_EQ(p.segment_mask(), 0b111u);
+  }
+  // An earlier binary takes the customer out of `mid` (it emits Segment
+  // Exited) and knows nothing of the mask.
+  {
+    auto& p = *h.customer("u1").mutable_profile();
+    p.mutable_segments()->DeleteSubrange(1, 1);
+    p.set_emitted(p.emitted() + 1);
+  }
+  h.ClearRecords();
+  h.Track("u1", "Order Completed", t0 + 2 * kDay, R"({"total": 5.0})");
+  EXPECT_THAT(names(), ElementsAre("alpha", "mid", "zeta"));
+  EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Entered {"segment":"mid"})"));
+  // The first two orders leave the window: out of `alpha`, the first name.
+  h.ClearRecords();
+  h.AdvanceTo(t0 + 31 * kDay);
+  EXPECT_THAT(names(), ElementsAre("mid", "zeta"));
+  EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Exited {"segment":"alpha"})"));
+  EXPECT_EQ(Count(h.profile_stats().segments(), "alpha"), 0);
+  const auto& p = h.customer("u1").profile();
+  EXPECT_EQ(p.segment_mask_check(), p.emitted() + 1);
+  EXPECT_EQ(p.segment_mask(), 0b101u);  // zeta (0) and mid (2)
+}
+
 }  // namespace
 }  // namespace cairn::flow::testing
 
