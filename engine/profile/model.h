@@ -155,7 +155,8 @@ struct Model {
   // rfm_group, when RFM is declared) -> kRfmName. Built by Finish().
   std::unordered_map<std::string, int, NameHash, std::equal_to<>> computed_index;
   // The table of ComputedCodeAt: open addressing, a power of two in size,
-  // at most half full. Built by Finish().
+  // at most half full. Built by Finish(), which must run again whenever a
+  // condition's program is replaced (the addresses are its names').
   struct FieldCode {
     const char* name = nullptr;
     size_t size = 0;
