@@ -560,7 +560,12 @@ void Model::Finish() {
   rfm_groups_read_customer = false;
   for (const auto& g : rfm.groups) rfm_groups_read_customer |= reads_customer(g.when);
 
+  // The trait fields every condition passed to trait_reads names, by
+  // address (for ComputedCodeAt).
+  std::vector<const std::string*> names;
   auto trait_reads = [&](const journey::Condition& c) {
+    c.program.ForEachField(journey::kTraitsSlot,
+                           [&](const std::string& n) { names.push_back(&n); });
     TraitReads r;
     if (c.empty()) return r;
     std::vector<std::string> fields;
@@ -605,17 +610,6 @@ void Model::Finish() {
   traits_read.clear();
   if (!read_all) traits_read = std::move(read);
 
-  // The trait fields the model's own conditions name, by address.
-  std::vector<const std::string*> names;
-  auto collect = [&](const journey::Condition& c) {
-    c.program.ForEachField(journey::kTraitsSlot,
-                           [&](const std::string& n) { names.push_back(&n); });
-  };
-  for (const auto& l : labels) collect(l.when);
-  for (const auto& s : segments) collect(s.when);
-  for (const auto& g : rfm.groups) collect(g.when);
-  for (const auto& t : lifecycle.transitions) collect(t.when);
-  for (const auto& t : traits) collect(t.where);
   field_codes.clear();
   if (!names.empty()) {
     size_t size = 4;
