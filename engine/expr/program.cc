@@ -75,6 +75,17 @@ namespace internal {
 
 namespace {
 
+// The variable `n` selects a field of by a constant name (`v.f`,
+// has(v.f)); null for any other node.
+const Node* SelectedVar(const CompiledProgram& p, const Node& n) {
+  if ((n.op != Op::kSelect && n.op != Op::kHas) || n.a < 0 ||
+      static_cast<size_t>(n.a) >= p.nodes.size()) {
+    return nullptr;
+  }
+  const Node& var = p.nodes[static_cast<size_t>(n.a)];
+  return var.op == Op::kVar ? &var : nullptr;
+}
+
 bool IsComparison(Op op) {
   return op == Op::kEq || op == Op::kNe || op == Op::kLt || op == Op::kLe || op == Op::kGt ||
          op == Op::kGe;
@@ -84,8 +95,7 @@ bool IsComparison(Op op) {
 bool IsVarField(const CompiledProgram& p, int32_t i) {
   if (i < 0 || static_cast<size_t>(i) >= p.nodes.size()) return false;
   const Node& n = p.nodes[static_cast<size_t>(i)];
-  if (n.op != Op::kSelect || n.a < 0 || static_cast<size_t>(n.a) >= p.nodes.size()) return false;
-  return p.nodes[static_cast<size_t>(n.a)].op == Op::kVar;
+  return n.op == Op::kSelect && SelectedVar(p, n) != nullptr;
 }
 
 bool IsConst(const CompiledProgram& p, int32_t i) {
@@ -203,14 +213,9 @@ bool Program::SelectedFields(int slot, std::vector<std::string>* fields) const {
 
 void Program::ForEachField(int slot, const std::function<void(const std::string&)>& fn) const {
   if (impl_ == nullptr) return;
-  const auto& nodes = impl_->nodes;
-  for (const auto& n : nodes) {
-    if ((n.op != internal::Op::kSelect && n.op != internal::Op::kHas) || n.a < 0 ||
-        static_cast<size_t>(n.a) >= nodes.size()) {
-      continue;
-    }
-    const auto& var = nodes[static_cast<size_t>(n.a)];
-    if (var.op == internal::Op::kVar && var.var_slot == slot) fn(n.name);
+  for (const auto& n : impl_->nodes) {
+    const internal::Node* var = internal::SelectedVar(*impl_, n);
+    if (var != nullptr && var->var_slot == slot) fn(n.name);
   }
 }
 
