@@ -103,32 +103,22 @@ bool IsConst(const CompiledProgram& p, int32_t i) {
          p.nodes[static_cast<size_t>(i)].op == Op::kConst;
 }
 
-// One field's value, as EvalSelect would get it from ResolveField; false
-// when the activation does not resolve it alone or has no such field.
-bool FieldValue(const CompiledProgram& p, const Node& select, const Activation& a, Value* out) {
-  const Node& var = p.nodes[static_cast<size_t>(select.a)];
-  bool found = false;
-  return a.ResolveField(var.var_slot, select.name, out, &found) && found;
-}
-
-// EvalState's answer for the tree at `i`, when it is not an error.
-std::optional<bool> EvalTree(const CompiledProgram& p, int32_t i, const Activation& a) {
-  const Node& n = p.nodes[static_cast<size_t>(i)];
+// EvalState's answer for the entry `i` of p.flat, when it is not an error.
+std::optional<bool> EvalFlat(const CompiledProgram& p, int32_t i, const Activation& a) {
+  const CompiledProgram::Flat& n = p.flat[static_cast<size_t>(i)];
   if (n.op == Op::kAnd || n.op == Op::kOr) {
     const bool decider = n.op == Op::kOr;  // as EvalLogical
-    const auto l = EvalTree(p, n.a, a);
+    const auto l = EvalFlat(p, n.a, a);
     if (!l) return std::nullopt;
     if (*l == decider) return decider;
-    return EvalTree(p, n.b, a);
+    return EvalFlat(p, n.b, a);
   }
-  // ComparisonsOnly checked the shape at compile: one side is the field.
-  const bool field_left = p.nodes[static_cast<size_t>(n.a)].op != Op::kConst;
-  const Node& field = p.nodes[static_cast<size_t>(field_left ? n.a : n.b)];
-  const Value& constant = p.nodes[static_cast<size_t>(field_left ? n.b : n.a)].constant;
+  // The field's value as EvalSelect would get it from ResolveField.
   Value v;
-  if (!FieldValue(p, field, a, &v)) return std::nullopt;
-  const Value& l = field_left ? v : constant;
-  const Value& r = field_left ? constant : v;
+  bool found = false;
+  if (!a.ResolveField(n.var_slot, n.field, &v, &found) || !found) return std::nullopt;
+  const Value& l = n.field_left ? v : n.constant;
+  const Value& r = n.field_left ? n.constant : v;
   if (n.op == Op::kEq || n.op == Op::kNe) return l.Equals(r) == (n.op == Op::kEq);
   switch (Compare(l, r)) {
     case Order::kInvalid:
@@ -145,6 +135,30 @@ std::optional<bool> EvalTree(const CompiledProgram& p, int32_t i, const Activati
   return std::nullopt;
 }
 
+// Appends the tree at node `i` (ComparisonsOnly) to p.flat; returns its entry.
+int32_t FlattenTree(CompiledProgram& p, int32_t i) {
+  const Node& n = p.nodes[static_cast<size_t>(i)];
+  const auto at = static_cast<int32_t>(p.flat.size());
+  p.flat.emplace_back();
+  p.flat.back().op = n.op;
+  if (n.op == Op::kAnd || n.op == Op::kOr) {
+    const int32_t a = FlattenTree(p, n.a);
+    const int32_t b = FlattenTree(p, n.b);
+    p.flat[static_cast<size_t>(at)].a = a;
+    p.flat[static_cast<size_t>(at)].b = b;
+    return at;
+  }
+  // ComparisonsOnly checked the shape: one side is the field, the other a constant.
+  const bool field_left = p.nodes[static_cast<size_t>(n.a)].op != Op::kConst;
+  const Node& select = p.nodes[static_cast<size_t>(field_left ? n.a : n.b)];
+  CompiledProgram::Flat& f = p.flat[static_cast<size_t>(at)];
+  f.field_left = field_left;
+  f.var_slot = p.nodes[static_cast<size_t>(select.a)].var_slot;
+  f.field = select.name;
+  f.constant = p.nodes[static_cast<size_t>(field_left ? n.b : n.a)].constant;
+  return at;
+}
+
 }  // namespace
 
 bool ComparisonsOnly(const CompiledProgram& p, int32_t index) {
@@ -157,12 +171,18 @@ bool ComparisonsOnly(const CompiledProgram& p, int32_t index) {
   return (IsVarField(p, n.a) && IsConst(p, n.b)) || (IsConst(p, n.a) && IsVarField(p, n.b));
 }
 
+void Flatten(CompiledProgram& p) {
+  p.flat.clear();
+  if (p.root >= 0) FlattenTree(p, p.root);
+}
+
 }  // namespace internal
 
 std::optional<bool> Program::EvalComparisons(const Activation& activation) const {
   if (impl_ == nullptr || !impl_->comparisons_only) return std::nullopt;
   try {
-    return internal::EvalTree(*impl_, impl_->root, activation);
+    if (impl_->flat.empty()) return std::nullopt;
+    return internal::EvalFlat(*impl_, 0, activation);
   } catch (const std::exception&) {  // thrown by the Activation: EvalBool reports it
     return std::nullopt;
   }

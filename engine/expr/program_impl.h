@@ -99,6 +99,17 @@ struct CompiledProgram {
   // Only comparisons of a variable's field with a constant, joined by &&
   // and || (Program::EvalComparisons). Set by Compile.
   bool comparisons_only = false;
+  // Such a tree in a compact form, root first, built by Compile: what
+  // EvalComparisons walks, a few cache lines instead of every node's.
+  struct Flat {
+    Op op = Op::kAnd;
+    bool field_left = true;  // a comparison: the field is its left operand
+    int32_t a = -1, b = -1;  // && and ||: the operands' entries in `flat`
+    int32_t var_slot = -1;   // a comparison: the variable, and its field
+    std::string_view field;  // (a view of the select node's name: the same address)
+    Value constant;
+  };
+  std::vector<Flat> flat;
 
   // "file:line:col" of a byte offset into the source.
   std::string Where(int32_t offset) const;
@@ -228,6 +239,8 @@ struct Builtin {
 // Whether the tree at `index` is only comparisons (==, !=, <, <=, >, >=) of
 // a variable's field (`v.f`) with a constant, joined by && and ||.
 bool ComparisonsOnly(const CompiledProgram& p, int32_t index);
+// Fills p.flat from the tree at p.root, which is ComparisonsOnly.
+void Flatten(CompiledProgram& p);
 
 // The builtin named `name`, or null.
 const Builtin* FindBuiltin(std::string_view name);
