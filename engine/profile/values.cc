@@ -1,6 +1,7 @@
 #include "profile/values.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -114,20 +115,26 @@ int VarBegin(const v1::ComputedTraits& c, size_t i) {
 int VarEnd(const v1::ComputedTraits& c, size_t i) {
   return static_cast<int>(c.var_end(static_cast<int>(i)));
 }
+// json_end is left empty when no trait keeps JSON values (all would be 0).
 int JsonBegin(const v1::ComputedTraits& c, size_t i) {
-  return i == 0 ? 0 : static_cast<int>(c.json_end(static_cast<int>(i) - 1));
+  return i == 0 || c.json_end_size() == 0 ? 0
+                                          : static_cast<int>(c.json_end(static_cast<int>(i) - 1));
 }
 
 // Whether `c`'s columns agree with the layouts its own codes give.
 bool Consistent(const v1::ComputedTraits& c) {
   const auto n = static_cast<int>(c.code().size());
-  if (c.name_hash_size() != n || c.var_end_size() != n || c.json_end_size() != n) return false;
+  if (c.name_hash_size() != n || c.var_end_size() != n ||
+      (c.json_end_size() != n && c.json_end_size() != 0)) {
+    return false;
+  }
+  const bool json_ends = c.json_end_size() != 0;  // else no trait keeps JSON values
   uint32_t var = 0, json = 0;
   int num = 0;
   for (int i = 0; i < n; ++i) {
     const TraitLayout l = LayoutOfCode(static_cast<uint8_t>(c.code()[static_cast<size_t>(i)]));
     num += l.num_width;
-    const uint32_t v = c.var_end(i), j = c.json_end(i);
+    const uint32_t v = c.var_end(i), j = json_ends ? c.json_end(i) : 0;
     if (v < var || j < json) return false;
     const uint32_t words = v - var;
     if (l.stride == 0 ? words != 0 : words % static_cast<uint32_t>(l.stride) != 0) return false;
@@ -293,7 +300,7 @@ void Empty(const Model& m, v1::ComputedTraits& c) {
     c.add_var_end(0);
     for (int k = 0; k < JsonCount(l, 0); ++k) c.add_json();
     json += static_cast<uint32_t>(JsonCount(l, 0));
-    c.add_json_end(json);
+    if (m.json_traits) c.add_json_end(json);
   }
 }
 
@@ -437,7 +444,10 @@ bool Fits(const Model& m, const v1::ComputedTraits& c) {
 bool Align(const Model& m, v1::ProfileState& p) {
   v1::ComputedTraits& c = *p.mutable_computed();
   if (p.traits_size() == 0 && Fits(m, c)) {
-    c.set_layout(m.layout_hash);  // a record of an earlier binary may not have it
+    // A record of an earlier binary may have no layout hash, or JSON ends
+    // (all 0) where no trait keeps JSON values.
+    c.set_layout(m.layout_hash);
+    if (!m.json_traits) c.clear_json_end();
     return false;
   }
   v1::ComputedTraits old;
@@ -475,8 +485,8 @@ bool LaidOut(const Model& m, const v1::ProfileState& p) {
   // misses on every event); the JSON ends only when some trait keeps JSON
   // values (there is none else).
   return p.traits_size() == 0 && c.layout() == m.layout_hash && c.num_size() == m.num_size &&
-         c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
-         c.head_size() == kHeadWidth * c.head_of_size() &&
+         c.var_end_size() == n && c.json_end_size() == (m.json_traits ? n : 0) &&
+         c.name_hash_size() == n && c.head_size() == kHeadWidth * c.head_of_size() &&
          (c.head_of_size() == 0 || c.head_of(c.head_of_size() - 1) < static_cast<uint32_t>(n)) &&
          (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
                      (m.json_traits ? c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())
@@ -589,6 +599,55 @@ void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c) 
   }
 }
 
+void FoldAll(const Model& m, const std::vector<TraitOccurrence>& os, v1::ComputedTraits& c) {
+  // The appends at a window's end, by ascending trait; the others one by one.
+  struct Append {
+    size_t trait;
+    uint64_t first, second;
+    int stride;
+  };
+  std::array<Append, 64> appends;
+  size_t n = 0;
+  int grow = 0;
+  for (const auto& [i, o] : os) {
+    const ComputedTrait& t = m.traits[i];
+    const TraitLayout& l = m.layout[i];
+    const Window w = t.window_ms > 0 && !l.json ? WindowOf(m, i, c) : Window{};
+    if (t.window_ms <= 0 || l.json || n == appends.size() || w.n + 1 > kMaxWindowEntries ||
+        (w.n > 0 && w.at(w.n - 1) > o.at_ms)) {
+      Fold(m, i, o, c);
+      continue;
+    }
+    const uint64_t second = SecondWord(t.aggregate, o.number, o.hash);
+    appends[n++] = {i, std::bit_cast<uint64_t>(o.at_ms), second, l.stride};
+    grow += l.stride;
+    if (Numeric(t.aggregate)) Nums(m, i, c)[kWindowSum] += std::bit_cast<double>(second);
+  }
+  if (n == 0) return;
+  // From the back: what follows each appended trait's entries moves up by
+  // the words appended to it and every trait before it.
+  Words* var = c.mutable_var();
+  int hi = var->size();
+  var->Resize(hi + grow, 0);
+  uint64_t* d = var->mutable_data();
+  uint32_t* ends = c.mutable_var_end()->mutable_data();
+  int shift = grow;
+  for (size_t k = n; k-- > 0;) {
+    const Append& a = appends[k];
+    const int end = static_cast<int>(ends[a.trait]);
+    std::memmove(d + end + shift, d + end, static_cast<size_t>(hi - end) * sizeof(uint64_t));
+    shift -= a.stride;
+    d[end + shift] = a.first;
+    if (a.stride > 1) d[end + shift + 1] = a.second;
+    hi = end;
+  }
+  uint32_t add = 0;
+  for (size_t j = appends[0].trait, k = 0; j < m.traits.size(); ++j) {
+    for (; k < n && appends[k].trait == j; ++k) add += static_cast<uint32_t>(appends[k].stride);
+    ends[j] += add;
+  }
+}
+
 TimestampMs Expire(const Model& m, size_t i, TimestampMs now, v1::ComputedTraits& c,
                    bool* changed) {
   const ComputedTrait& t = m.traits[i];
@@ -617,6 +676,63 @@ TimestampMs Expire(const Model& m, size_t i, TimestampMs now, v1::ComputedTraits
   TimestampMs next = 0;
   if (h[kHeadCount] > 0) next = static_cast<TimestampMs>(h[kHeadAt]) + t.window_ms;
   if (w.n > 0 && (next == 0 || w.at(0) + t.window_ms < next)) next = w.at(0) + t.window_ms;
+  return next;
+}
+
+TimestampMs ExpireAll(const Model& m, const char* selected, TimestampMs now, v1::ComputedTraits& c,
+                      char* changed) {
+  // The entries that leave, trait by trait: [begin, begin + words) of var.
+  // Traits with a head or JSON values expire one by one (Expire), which
+  // moves only what follows them: the cuts before stay where they are.
+  struct Cut {
+    size_t trait;
+    int begin, words;
+  };
+  std::array<Cut, 64> cuts;
+  size_t n = 0;
+  TimestampMs next = 0;
+  auto soonest = [&next](TimestampMs t) {
+    if (t > 0 && (next == 0 || t < next)) next = t;
+  };
+  for (size_t i = 0; i < m.traits.size(); ++i) {
+    const ComputedTrait& t = m.traits[i];
+    if (selected[i] == 0 || t.window_ms <= 0) continue;
+    if (m.layout[i].json || n == cuts.size() || HeadIndex(c, i) >= 0) {
+      bool gone = false;
+      soonest(Expire(m, i, now, c, &gone));
+      if (gone) changed[i] = 1;
+      continue;
+    }
+    const Window w = WindowOf(m, i, c);
+    const int gone = w.FirstAfter(now - t.window_ms);
+    if (w.n > gone) soonest(w.at(gone) + t.window_ms);
+    if (gone == 0) continue;
+    changed[i] = 1;
+    if (Numeric(t.aggregate)) {
+      double& sum = Nums(m, i, c)[kWindowSum];
+      for (int k = 0; k < gone; ++k) sum -= w.value(k);
+      if (gone == w.n) sum = 0;  // no drift survives an empty window
+    }
+    cuts[n++] = {i, VarBegin(c, i), gone * w.stride};
+  }
+  if (n == 0) return next;
+  Words* var = c.mutable_var();
+  uint64_t* d = var->mutable_data();
+  const int size = var->size();
+  int to = cuts[0].begin, from = cuts[0].begin + cuts[0].words;
+  for (size_t k = 1; k <= n; ++k) {
+    const int until = k < n ? cuts[k].begin : size;
+    std::memmove(d + to, d + from, static_cast<size_t>(until - from) * sizeof(uint64_t));
+    to += until - from;
+    if (k < n) from = cuts[k].begin + cuts[k].words;
+  }
+  var->Truncate(to);
+  uint32_t* ends = c.mutable_var_end()->mutable_data();
+  uint32_t removed = 0;
+  for (size_t j = cuts[0].trait, k = 0; j < m.traits.size(); ++j) {
+    for (; k < n && cuts[k].trait == j; ++k) removed += static_cast<uint32_t>(cuts[k].words);
+    ends[j] -= removed;
+  }
   return next;
 }
 

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cairn/event.h"
 #include "cairn/v1/state.pb.h"
@@ -78,10 +79,24 @@ std::optional<Occurrence> Extract(const ComputedTrait& t, const Event& event, Pr
 
 // Adds one occurrence.
 void Fold(const Model& m, size_t i, const Occurrence& o, v1::ComputedTraits& c);
+// Adds one occurrence to each of several traits (ascending, each once):
+// the same as Fold for each, with one pass over the window entries for the
+// occurrences that go at the end of their window (events in time order).
+struct TraitOccurrence {
+  size_t trait = 0;
+  Occurrence o;
+};
+void FoldAll(const Model& m, const std::vector<TraitOccurrence>& os, v1::ComputedTraits& c);
 // Drops window entries that have left the window at `now`; sets `*changed`
 // when some did. Returns when the next one leaves (0: none left).
 TimestampMs Expire(const Model& m, size_t i, TimestampMs now, v1::ComputedTraits& c,
                    bool* changed = nullptr);
+// Expire for every windowed trait i with selected[i] != 0, with one pass
+// over the window entries: sets changed[i] when some of its entries left.
+// Returns when the next of them leaves (0: none left). `selected` and
+// `changed` have one flag per trait of `m`.
+TimestampMs ExpireAll(const Model& m, const char* selected, TimestampMs now, v1::ComputedTraits& c,
+                      char* changed);
 // The value conditions see; Null when there is none yet: count and distinct
 // are Int (0 when none), sum Double (0.0 when none), avg/min/max Double,
 // first/last the property's JSON value; without `of`, min/max/first/last are

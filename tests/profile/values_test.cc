@@ -257,6 +257,108 @@ TEST(ComputedValues, ReadsAreExactWhetherOrNotTheWindowWasPruned) {
   }
 }
 
+TEST(ComputedValues, FoldAllAndExpireAllDoWhatFoldAndExpireDoOneByOne) {
+  // Every kind of trait in one model, windows of several lengths, one that
+  // goes over the entry cap (a head), JSON values; events mostly in order.
+  std::vector<ComputedTrait> traits;
+  for (int64_t w : {int64_t{0}, 2 * kDay, 9 * kDay, 4000 * kDay}) {
+    for (Aggregate a :
+         {Aggregate::kCount, Aggregate::kSum, Aggregate::kAvg, Aggregate::kMin, Aggregate::kMax,
+          Aggregate::kFirst, Aggregate::kLast, Aggregate::kDistinct}) {
+      auto t = Trait(a, {"total"}, w);
+      if (a == Aggregate::kCount) t.of.clear();
+      if (a == Aggregate::kDistinct || a == Aggregate::kLast) t.of = {"product", "category"};
+      t.name = "t" + std::to_string(traits.size());
+      traits.push_back(t);
+      if (a == Aggregate::kMax) {  // of the event's time
+        t.of.clear();
+        t.name = "t" + std::to_string(traits.size());
+        traits.push_back(t);
+      }
+    }
+  }
+  Model m;
+  m.traits = traits;
+  m.Finish();
+  v1::ProfileState all, one;
+  Align(m, all);
+  Align(m, one);
+  std::mt19937_64 rng(5);
+  TimestampMs clock = 0;
+  std::vector<char> selected(m.traits.size()), changed(m.traits.size());
+  for (int i = 0; i < 2 * kMaxWindowEntries; ++i) {
+    clock += static_cast<int64_t>(rng() % (kDay / 3));
+    const TimestampMs at = rng() % 8 == 0 ? clock - static_cast<int64_t>(rng() % kDay) : clock;
+    const Event e =
+        Order(at, static_cast<double>(rng() % 400) / 4.0, "c" + std::to_string(rng() % 9));
+    PropertyCache cache(e);
+    std::vector<TraitOccurrence> os;
+    for (size_t k = 0; k < m.traits.size(); ++k) {
+      if (rng() % 4 == 0) continue;  // a trait whose `where` does not hold
+      auto o = Extract(m.traits[k], e, cache);
+      ASSERT_TRUE(o);
+      Fold(m, k, *o, *one.mutable_computed());
+      os.push_back({k, std::move(*o)});
+    }
+    FoldAll(m, os, *all.mutable_computed());
+    ASSERT_EQ(all.computed().SerializeAsString(), one.computed().SerializeAsString()) << i;
+    if (i % 3 != 0) continue;
+    TimestampMs next = 0;
+    std::vector<char> gone_one(m.traits.size(), 0);
+    for (size_t k = 0; k < m.traits.size(); ++k) {
+      selected[k] = rng() % 3 != 0 ? 1 : 0;
+      if (selected[k] == 0) continue;
+      bool gone = false;
+      const TimestampMs t = Expire(m, k, clock, *one.mutable_computed(), &gone);
+      if (t > 0 && (next == 0 || t < next)) next = t;
+      gone_one[k] = gone ? 1 : 0;
+    }
+    std::fill(changed.begin(), changed.end(), 0);
+    EXPECT_EQ(ExpireAll(m, selected.data(), clock, *all.mutable_computed(), changed.data()), next)
+        << i;
+    EXPECT_EQ(changed, gone_one) << i;
+    ASSERT_EQ(all.computed().SerializeAsString(), one.computed().SerializeAsString()) << i;
+  }
+  ASSERT_TRUE(Fits(m, all.computed()));
+  EXPECT_GT(all.computed().head_of_size(), 0) << "a window went over the entry cap";
+  EXPECT_GT(Entries(m, 9, all.computed()), 0);
+}
+
+TEST(ComputedValues, JsonEndsAreKeptOnlyWhereATraitKeepsJsonValues) {
+  auto count = Trait(Aggregate::kCount, {}, 30 * kDay);
+  count.name = "orders_30d";
+  auto last = Trait(Aggregate::kLast, {"total"}, 30 * kDay);
+  last.name = "last_total";
+  Model plain, with_json;
+  plain.traits = {count};
+  plain.Finish();
+  with_json.traits = {count, last};
+  with_json.Finish();
+  v1::ProfileState p;
+  Align(plain, p);
+  EXPECT_EQ(p.computed().json_end_size(), 0);
+  EXPECT_TRUE(LaidOut(plain, p));
+  // A record of the earlier binary: a JSON end (0) per trait. It fits; the
+  // ends are dropped once, and the state is kept.
+  const Event e = Order(kDay, 5.0);
+  PropertyCache cache(e);
+  Fold(plain, 0, *Extract(count, e, cache), *p.mutable_computed());
+  p.mutable_computed()->add_json_end(0);
+  EXPECT_TRUE(Fits(plain, p.computed()));
+  EXPECT_FALSE(LaidOut(plain, p));
+  EXPECT_FALSE(Align(plain, p));
+  EXPECT_EQ(p.computed().json_end_size(), 0);
+  EXPECT_TRUE(LaidOut(plain, p));
+  // A model that keeps JSON values lays it out again, with its ends.
+  EXPECT_FALSE(Fits(with_json, p.computed()));
+  EXPECT_TRUE(Align(with_json, p));
+  EXPECT_EQ(p.computed().json_end_size(), 2);
+  EXPECT_TRUE(LaidOut(with_json, p));
+  EXPECT_EQ(ComputedValue(with_json, 0, &p.computed(), 2 * kDay).int_value(), 1);
+  Fold(with_json, 1, *Extract(last, e, cache), *p.mutable_computed());
+  EXPECT_DOUBLE_EQ(ComputedValue(with_json, 1, &p.computed(), 2 * kDay).double_value(), 5.0);
+}
+
 TEST(ComputedValues, TheOldLayoutsAreReadAndMigrated) {
   // A record of the layout before ComputedTraits: one message per trait,
   // windows in the oldest one-message-per-entry form, with a merged entry.
