@@ -4,6 +4,7 @@
 
 #include "cairn/time.h"
 #include "profile/profile_store.h"
+#include "profile/profiler.h"
 #include "profile/values.h"
 
 namespace cairn::api {
@@ -42,7 +43,9 @@ json ProfileJson(const profile::Model& model, const v1::CustomerState& state, Ti
     const auto v = profile::ComputedValue(model, i, &traits, now);
     if (!v.is_null()) computed[model.traits[i].name] = json::parse(v.ToJson(), nullptr, false);
   }
-  json out = {{"computed", std::move(computed)}, {"segments", p.segments()}};
+  json segments = json::array();
+  for (std::string_view s : profile::SegmentNames(p)) segments.push_back(s);
+  json out = {{"computed", std::move(computed)}, {"segments", std::move(segments)}};
   if (model.rfm.declared && p.rfm_r() > 0) {
     out["rfm"] = {{"r", p.rfm_r()}, {"f", p.rfm_f()}, {"m", p.rfm_m()}, {"group", p.rfm_group()}};
   }

@@ -33,6 +33,7 @@
 #include "kafka/producer.h"
 #include "metrics/metrics.h"
 #include "profile/profile_store.h"
+#include "profile/profiler.h"
 
 namespace cairn::app {
 namespace {
@@ -248,7 +249,8 @@ bool ReportProfiles(runtime::Engine& e, state::StateStore& store,
     const auto& p = c.profile();
     if (!p.stage().empty()) (*scanned.mutable_stages())[p.stage()]++;
     if (!p.rfm_group().empty()) (*scanned.mutable_rfm_groups())[p.rfm_group()]++;
-    for (const auto& seg : p.segments()) (*scanned.mutable_segments())[seg]++;
+    for (std::string_view seg : profile::SegmentNames(p))
+      (*scanned.mutable_segments())[std::string(seg)]++;
     return true;
   });
   auto same = [](const auto& a, const auto& b) {

@@ -176,7 +176,7 @@ Result<Erased> Erase(state::StateStore::Batch& batch, state::StateStore& store,
   out.timers = *t;
   if (record != nullptr && record->events_total() > 0) {
     out.had_record = true;
-    for (const auto& seg : record->profile().segments()) {
+    for (std::string_view seg : profile::SegmentNames(record->profile())) {
       profile::PutSegmentMember(batch, store.meta_cf(), seg, partition, id, false);
       ++out.segments;
     }

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "profile/profiler.h"
 #include "profile/values.h"
 
 namespace cairn::profile {
@@ -83,7 +84,8 @@ Value CustomerValue(const v1::CustomerState& c) {
   m.emplace_back(Value::String("events"), Value::Map(std::move(events)));
   m.emplace_back(Value::String("labels"), Value::List(std::move(labels)));
   expr::ValueList segments;
-  for (const auto& s : c.profile().segments()) segments.push_back(Value::String(s));
+  for (std::string_view s : SegmentNames(c.profile()))
+    segments.push_back(Value::String(std::string(s)));
   m.emplace_back(Value::String("segments"), Value::List(std::move(segments)));
   m.emplace_back(Value::String("stage"), Value::String(c.profile().stage()));
   return Value::Map(std::move(m));

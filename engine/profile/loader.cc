@@ -544,11 +544,12 @@ void Model::Finish() {
   segment_index.clear();
   for (size_t i = 0; i < segments.size(); ++i)
     segment_index[segments[i].name] = static_cast<int>(i);
-  segments_before.assign(segments.size() <= 64 ? segments.size() : 0, 0);
-  for (size_t i = 0; i < segments_before.size(); ++i) {
-    for (size_t k = 0; k < segments.size(); ++k) {
-      if (segments[k].name < segments[i].name) segments_before[i] |= uint64_t{1} << k;
-    }
+  segments_by_name.clear();
+  if (segments.size() <= 64) {
+    for (size_t i = 0; i < segments.size(); ++i) segments_by_name.push_back(static_cast<int>(i));
+    std::sort(segments_by_name.begin(), segments_by_name.end(), [&](int a, int b) {
+      return segments[static_cast<size_t>(a)].name < segments[static_cast<size_t>(b)].name;
+    });
   }
   for (const auto& l : labels) label_reads_customer.push_back(reads_customer(l.when));
   for (auto& s : segments) {

@@ -184,10 +184,11 @@ struct Model {
   std::vector<TraitReads> label_reads, segment_reads;
   // Segment names -> their index in `segments`. Built by Finish().
   std::unordered_map<std::string, int, NameHash, std::equal_to<>> segment_index;
-  // For each segment, the mask of the segments whose names sort before its
-  // own: where it goes in a customer's sorted `segments` is the count of
-  // its memberships among them (models of up to 64 segments).
-  std::vector<uint64_t> segments_before;
+  // Segment indices in the order of their names: a customer's
+  // ProfileState.segment_names is written from a membership mask in this
+  // order. Built by Finish() for models of up to 64 segments (else empty:
+  // membership is read from the names).
+  std::vector<int> segments_by_name;
   // The computed traits some profile condition reads (trait `where`s, RFM
   // groups, transitions, label rules, segments): the only ones the stage
   // builds for them. Empty when they read all of them.

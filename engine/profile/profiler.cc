@@ -123,6 +123,11 @@ class Deriver {
       p_.set_model_fingerprint(m.fingerprint);
       p_.set_segment_mask_check(0);  // the names say who is in which segment
     }
+    if (p_.segments_size() > 0) {  // the list of an older record (or binary): the truth
+      WriteNames(SegmentNames(p_));
+      p_.clear_segments();
+      p_.set_segment_mask_check(0);
+    }
     scope_.SetProfile(&m, /*aligned=*/true);
     if (!m.traits_read.empty()) scope_.SetTraitFilter(&m.traits_read);
     p_.set_generation(ctx.generation);
@@ -141,6 +146,8 @@ class Deriver {
     PropertyCache cache(e);
     EventView view;
     bool view_set = false;
+    std::vector<TraitOccurrence> occurrences;
+    occurrences.reserve(it->second.size());
     for (int i : it->second) {
       const ComputedTrait& t = m_.traits[static_cast<size_t>(i)];
       if (!t.where.empty()) {
@@ -157,10 +164,11 @@ class Deriver {
       }
       auto o = Extract(t, e, cache);
       if (!o) continue;
-      Fold(m_, static_cast<size_t>(i), *o, *p_.mutable_computed());
+      occurrences.push_back({static_cast<size_t>(i), std::move(*o)});
       traits_dirty_ = true;
       dirty_[static_cast<size_t>(i)] = 1;
     }
+    FoldAll(m_, occurrences, *p_.mutable_computed());
     if (view_set) scope_.SetEvent(nullptr);
     scope_.InvalidateCustomer();
   }
@@ -172,16 +180,15 @@ class Deriver {
     TimestampMs due = p_.window_due_ms();
     const bool all = all_dirty_ || due == 0 || ctx_.now >= due;
     if (all) due = kNever;
+    IndexFlags selected(m_.traits.size()), changed(m_.traits.size());
+    for (size_t i = 0; i < m_.traits.size(); ++i) selected[i] = all || dirty_[i] != 0;
+    const TimestampMs first_out =
+        ExpireAll(m_, &selected[0], ctx_.now, *p_.mutable_computed(), &changed[0]);
+    if (first_out > 0) due = std::min(due, first_out);
     for (size_t i = 0; i < m_.traits.size(); ++i) {
-      const auto& t = m_.traits[i];
-      if (t.window_ms <= 0 || (!all && dirty_[i] == 0)) continue;
-      bool changed = false;
-      const TimestampMs first_out = Expire(m_, i, ctx_.now, *p_.mutable_computed(), &changed);
-      if (changed) {
-        traits_dirty_ = true;
-        dirty_[i] = 1;
-      }
-      if (first_out > 0) due = std::min(due, first_out);
+      if (changed[i] == 0) continue;
+      traits_dirty_ = true;
+      dirty_[i] = 1;
     }
     p_.set_window_due_ms(due);
     next_ = due;
@@ -464,16 +471,15 @@ class Deriver {
   // name is one of its segments. Reads the stored mask when it is valid
   // (see ProfileState.segment_mask), else the names.
   std::optional<uint64_t> SegmentMask(IndexFlags& member) const {
-    const bool masked = !m_.segments_before.empty();
-    if (masked && p_.segment_mask_check() == p_.emitted() + 1 &&
-        std::popcount(p_.segment_mask()) == p_.segments_size()) {
+    const bool masked = !m_.segments_by_name.empty();
+    if (masked && p_.segment_mask_check() == p_.emitted() + 1) {
       const uint64_t mask = p_.segment_mask();
       for (size_t i = 0; i < m_.segments.size(); ++i) member[i] = (mask >> i) & 1;
       return mask;
     }
     uint64_t mask = 0;
     bool exact = masked;
-    for (const auto& name : p_.segments()) {
+    for (std::string_view name : SegmentNames(p_)) {
       auto it = m_.segment_index.find(name);
       if (it == m_.segment_index.end()) {
         exact = false;
@@ -486,10 +492,33 @@ class Deriver {
     return mask;
   }
 
+  // segment_names from sorted names (which may point into it).
+  void WriteNames(const std::vector<std::string_view>& sorted) {
+    std::string joined;
+    for (std::string_view n : sorted) {
+      joined += n;
+      joined += '\n';
+    }
+    p_.set_segment_names(std::move(joined));
+  }
+
+  // segment_names from a membership mask over the model's segments, in
+  // place (the string keeps its capacity).
+  void WriteNames(uint64_t mask) {
+    std::string& names = *p_.mutable_segment_names();
+    names.clear();
+    for (int i : m_.segments_by_name) {
+      if (((mask >> i) & 1) == 0) continue;
+      names += m_.segments[static_cast<size_t>(i)].name;
+      names += '\n';
+    }
+  }
+
   void Segments() {
     IndexFlags member(m_.segments.size());
     std::optional<uint64_t> mask;
-    bool read = false;
+    std::vector<std::string_view> names;  // without a mask: the sorted names, edited
+    bool read = false, changed = false;
     for (size_t i = 0; i < m_.segments.size(); ++i) {
       const auto& seg = m_.segments[i];
       if (!m_.segment_reads_customer[i] && !Changed(m_.segment_reads[i])) continue;
@@ -501,29 +530,20 @@ class Deriver {
       }
       if (!read) {
         mask = SegmentMask(member);
+        if (!mask) names = SegmentNames(p_);
         read = true;
       }
       if (holds == (member[i] != 0)) continue;
       member[i] = holds ? 1 : 0;
-      auto* names = p_.mutable_segments();
-      // The sorted place from the mask, without reading a name.
-      const int pos = mask ? std::popcount(*mask & m_.segments_before[i]) : -1;
-      if (pos >= 0 && pos <= names->size() - (holds ? 0 : 1)) {
-        // Swaps and RemoveLast keep the element's string for the next Add.
-        if (holds) {
-          names->Add()->assign(seg.name);
-          for (int k = names->size() - 1; k > pos; --k) names->SwapElements(k, k - 1);
-        } else {
-          for (int k = pos; k + 1 < names->size(); ++k) names->SwapElements(k, k + 1);
-          names->RemoveLast();
-        }
+      changed = true;
+      if (mask) {
         *mask ^= uint64_t{1} << i;
       } else {
-        mask.reset();
+        auto it = std::lower_bound(names.begin(), names.end(), std::string_view(seg.name));
         if (holds) {
-          InsertSorted(names, seg.name);
-        } else {
-          Remove(names, seg.name);
+          names.insert(it, seg.name);
+        } else if (it != names.end() && *it == seg.name) {
+          names.erase(it);
         }
       }
       if (ctx_.stats != nullptr) {
@@ -536,6 +556,13 @@ class Deriver {
       scope_.InvalidateCustomerOnly();
     }
     if (!read) return;
+    if (changed) {
+      if (mask) {
+        WriteNames(*mask);
+      } else {
+        WriteNames(names);  // copies first: `names` may point into the old string
+      }
+    }
     p_.set_segment_mask(mask.value_or(0));
     p_.set_segment_mask_check(mask ? p_.emitted() + 1 : 0);
   }
@@ -547,7 +574,7 @@ class Deriver {
   void Forget() {
     if (ctx_.stats != nullptr) ForgetCustomer(p_, *ctx_.stats);
     if (ctx_.sink != nullptr) {
-      for (const auto& seg : p_.segments())
+      for (std::string_view seg : SegmentNames(p_))
         ctx_.sink->SetSegmentMember(seg, ctx_.partition, c_.id(), false);
     }
     c_.clear_profile();
@@ -562,9 +589,12 @@ class Deriver {
     // A valid segment mask stays valid: this binary keeps it in step.
     if (p_.segment_mask_check() == p_.emitted() + 1) p_.set_segment_mask_check(p_.emitted() + 2);
     p_.set_emitted(p_.emitted() + 1);
-    const std::string id = fmt::format("prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted());
-    ctx_.sink->Publish(
-        ProfileEventRecord(ctx_.events_topic, c_.id(), name, id, ctx_.now, properties_json));
+    char id[48];  // "prof-" 16 hex digits "-" 20 digits at most
+    const auto n =
+        fmt::format_to_n(id, sizeof id, "prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted()).size;
+    ctx_.sink->Publish(ProfileEventRecord(ctx_.events_topic, c_.id(), name,
+                                          std::string_view(id, std::min(n, sizeof id)), ctx_.now,
+                                          properties_json));
   }
 
   void Trace(std::string_view action, const std::string& subject, std::string reason) {
@@ -640,8 +670,23 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
   d.Derive(nullptr);
 }
 
+std::vector<std::string_view> SegmentNames(const v1::ProfileState& p) {
+  std::vector<std::string_view> out;
+  if (p.segments_size() > 0) {  // an older record, or one an older binary wrote since
+    for (const auto& s : p.segments()) out.push_back(s);
+    return out;
+  }
+  std::string_view names = p.segment_names();
+  for (size_t nl = names.find('\n'); nl != std::string_view::npos; nl = names.find('\n')) {
+    out.push_back(names.substr(0, nl));
+    names.remove_prefix(nl + 1);
+  }
+  return out;
+}
+
 void ForgetCustomer(const v1::ProfileState& p, v1::ProfileStats& stats) {
-  for (const auto& seg : p.segments()) Count(*stats.mutable_segments(), seg, "");
+  for (std::string_view seg : SegmentNames(p))
+    Count(*stats.mutable_segments(), std::string(seg), "");
   if (!p.stage().empty()) Count(*stats.mutable_stages(), p.stage(), "");
   if (!p.rfm_group().empty()) Count(*stats.mutable_rfm_groups(), p.rfm_group(), "");
   if (p.in_rfm_stats() && p.rfm_recency_day() >= 0) {

@@ -70,6 +70,11 @@ void OnTimer(const Model& model, const Context& ctx, v1::CustomerState& customer
 // are removed by the caller (profile_store.h PutSegmentMember).
 void ForgetCustomer(const v1::ProfileState& profile, v1::ProfileStats& stats);
 
+// The segments the customer is in, sorted by name (ProfileState
+// .segment_names, or the list of a record written before it). The views
+// point into `profile`.
+std::vector<std::string_view> SegmentNames(const v1::ProfileState& profile);
+
 // The customer's computed values changed wholesale (an identity merge folded
 // another record in): re-derive RFM, stage, labels and segments, with the
 // events and counts a change makes, and re-arm the profile timer.

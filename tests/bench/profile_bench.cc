@@ -42,6 +42,7 @@
 #include "kafka/embedded_broker.h"
 #include "kafka/producer.h"
 #include "profile/loader.h"
+#include "profile/profiler.h"
 #include "runtime/engine.h"
 #include "state/customer_state.h"
 #include "state/state_store.h"
@@ -327,7 +328,7 @@ int Run() {
   {
     std::map<std::string, int> members;
     for (const auto& r : prof.records) {
-      for (const auto& seg : r.profile().segments()) members[seg]++;
+      for (std::string_view seg : profile::SegmentNames(r.profile())) members[std::string(seg)]++;
     }
     fmt::print("segments with members at the end: {} of {} (", members.size(),
                profile.model->segments.size());

@@ -61,6 +61,13 @@ std::vector<std::string> Emitted(const Host& h) {
   return out;
 }
 
+// The customer's segments, as the API lists them.
+std::vector<std::string> Names(const v1::ProfileState& p) {
+  std::vector<std::string> out;
+  for (std::string_view n : profile::SegmentNames(p)) out.emplace_back(n);
+  return out;
+}
+
 int64_t Count(const google::protobuf::Map<std::string, int64_t>& m, const std::string& k) {
   auto it = m.find(k);
   return it == m.end() ? 0 : it->second;
@@ -111,8 +118,7 @@ TEST(ProfileStage, SegmentsFollowWindowsExactlyAndEmitEvents) {
   h.Track("u2", "Order Completed", t0, R"({"total": 150.0})");
   h.Track("u2", "Order Completed", t0 + 5 * kDay, R"({"total": 60.0})");
   const auto& p = h.customer("u2").profile();
-  EXPECT_THAT(std::vector<std::string>(p.segments().begin(), p.segments().end()),
-              ElementsAre("buyers-30d", "vip"));
+  EXPECT_THAT(Names(p), ElementsAre("buyers-30d", "vip"));
   EXPECT_EQ(Count(h.profile_stats().segments(), "vip"), 1);
   EXPECT_THAT(
       std::vector<std::string>(h.customer("u2").labels().begin(), h.customer("u2").labels().end()),
@@ -121,13 +127,13 @@ TEST(ProfileStage, SegmentsFollowWindowsExactlyAndEmitEvents) {
   // drops to 60, out of vip and spender; the second leaves at t0 + 35d.
   h.ClearRecords();
   h.AdvanceTo(t0 + 30 * kDay - 1);
-  EXPECT_EQ(p.segments_size(), 2);
+  EXPECT_EQ(Names(p).size(), 2u);
   h.AdvanceTo(t0 + 30 * kDay);
-  EXPECT_THAT(std::vector<std::string>(p.segments().begin(), p.segments().end()),
-              ElementsAre("buyers-30d"));
+  EXPECT_THAT(Names(p), ElementsAre("buyers-30d"));
   EXPECT_TRUE(h.customer("u2").labels().empty());
   h.AdvanceTo(t0 + 35 * kDay);
-  EXPECT_EQ(p.segments_size(), 0);
+  EXPECT_TRUE(Names(p).empty());
+  EXPECT_EQ(p.segment_names(), "");
   EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Exited {"segment":"vip"})",
                                       R"(Segment Exited {"segment":"buyers-30d"})"));
   EXPECT_EQ(Count(h.profile_stats().segments(), "vip"), 0);
@@ -265,29 +271,31 @@ segments:
 )");
   h.Install(std::vector<std::string>{});
   const TimestampMs t0 = T("2026-05-01T10:00:00Z");
-  auto names = [&] {
-    const auto& p = h.customer("u1").profile();
-    return std::vector<std::string>(p.segments().begin(), p.segments().end());
-  };
+  auto names = [&] { return Names(h.customer("u1").profile()); };
   h.Track("u1", "Order Completed", t0, R"({"total": 50.0})");
   EXPECT_THAT(names(), ElementsAre("zeta"));
   h.Track("u1", "Order Completed", t0 + kDay, R"({"total": 60.0})");
   EXPECT_THAT(names(), ElementsAre("alpha", "mid", "zeta"));
   {
     const auto& p = h.customer("u1").profile();
+    EXPECT_EQ(p.segment_names(), "alpha\nmid\nzeta\n") << "one string, sorted";
+    EXPECT_EQ(p.segments_size(), 0);
     EXPECT_EQ(p.segment_mask_check(), p.emitted() + 1) << "the mask is in use";
     EXPECT_EQ(p.segment_mask(), 0b111u);
   }
-  // An earlier binary takes the customer out of `mid` (it emits Segment
-  // Exited) and knows nothing of the mask.
+  // An earlier binary, which keeps names as a list (field 4) and knows
+  // nothing of the mask or of segment_names, takes the customer out of
+  // `mid` and emits Segment Exited: its list is the newer truth.
   {
     auto& p = *h.customer("u1").mutable_profile();
-    p.mutable_segments()->DeleteSubrange(1, 1);
+    p.add_segments("alpha");
+    p.add_segments("zeta");
     p.set_emitted(p.emitted() + 1);
   }
   h.ClearRecords();
   h.Track("u1", "Order Completed", t0 + 2 * kDay, R"({"total": 5.0})");
   EXPECT_THAT(names(), ElementsAre("alpha", "mid", "zeta"));
+  EXPECT_EQ(h.customer("u1").profile().segments_size(), 0) << "moved into segment_names";
   EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Entered {"segment":"mid"})"));
   // The first two orders leave the window: out of `alpha`, the first name.
   h.ClearRecords();
@@ -442,9 +450,7 @@ segments:
   EXPECT_EQ(scope.Trait("revenue").double_value(), 160.0);
   EXPECT_EQ(scope.Trait("views").int_value(), 0);
   EXPECT_TRUE(scope.Trait("orders").is_null());
-  EXPECT_THAT(
-      std::vector<std::string>(c.profile().segments().begin(), c.profile().segments().end()),
-      ElementsAre("buyers"));
+  EXPECT_THAT(Names(c.profile()), ElementsAre("buyers"));
   EXPECT_EQ(c.profile().model_fingerprint(), after.model->fingerprint);
 }
 
