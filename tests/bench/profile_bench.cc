@@ -325,9 +325,15 @@ int Run() {
   prof.runtime.SetCatalog(with);
   base.records.resize(customers);
   prof.records.resize(customers);
-  Pass(base, prof, stream, customers, 0);  // warm-up: records grow
+  // Warm-up: records grow until every window is full (the longest, 365
+  // days, spans four passes of 120 days), as in production after a year;
+  // then the measured passes, the stream later each time.
+  int64_t longest = 0;
+  for (const auto& t : profile.model->traits) longest = std::max(longest, t.window_ms);
+  const int warmups = 1 + static_cast<int>(longest / stream.span_ms);
+  for (int w = 0; w < warmups; ++w) Pass(base, prof, stream, customers, w * stream.span_ms);
   for (int rep = 0; rep < 3; ++rep) {
-    const auto [a, b] = Pass(base, prof, stream, customers, (rep + 1) * stream.span_ms);
+    const auto [a, b] = Pass(base, prof, stream, customers, (warmups + rep) * stream.span_ms);
     base.best_ns = std::min(base.best_ns, a);
     prof.best_ns = std::min(prof.best_ns, b);
     fmt::print("  pass {} {:<16} {:>7.0f} ns/event CPU\n", rep + 1, base.name, a);
