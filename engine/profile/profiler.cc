@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -87,19 +88,45 @@ v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view cus
   return rec;
 }
 
+// "prof-<16 hex digits of the customer's hash>-<n>": the stage's own
+// events' messageIds, formatted without an allocation.
+struct MessageId {
+  MessageId(uint64_t customer_hash, uint64_t n) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::memcpy(text, "prof-", 5);
+    for (int k = 15; k >= 0; --k, customer_hash >>= 4) text[5 + k] = kHex[customer_hash & 15];
+    text[21] = '-';
+    char digits[20];
+    int d = 0;
+    do {
+      digits[d++] = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n > 0);
+    size = 22;
+    while (d > 0) text[size++] = digits[--d];
+  }
+  std::string_view view() const { return {text, size}; }
+  char text[42];
+  size_t size = 0;
+};
+
 // A flag per index (computed trait, segment), without a heap allocation
 // for up to 256.
 class IndexFlags {
  public:
   explicit IndexFlags(size_t n) : n_(n) {
-    if (n > inline_.size()) heap_.assign(n, 0);
+    if (n > inline_.size()) {
+      heap_.assign(n, 0);
+    } else {
+      std::fill_n(inline_.begin(), n, 0);  // only the flags in use
+    }
   }
   char& operator[](size_t i) { return n_ > inline_.size() ? heap_[i] : inline_[i]; }
   char operator[](size_t i) const { return n_ > inline_.size() ? heap_[i] : inline_[i]; }
 
  private:
   size_t n_;
-  std::array<char, 256> inline_{};
+  std::array<char, 256> inline_;
   std::vector<char> heap_;
 };
 
@@ -589,12 +616,9 @@ class Deriver {
     // A valid segment mask stays valid: this binary keeps it in step.
     if (p_.segment_mask_check() == p_.emitted() + 1) p_.set_segment_mask_check(p_.emitted() + 2);
     p_.set_emitted(p_.emitted() + 1);
-    char id[48];  // "prof-" 16 hex digits "-" 20 digits at most
-    const auto n =
-        fmt::format_to_n(id, sizeof id, "prof-{:016x}-{}", Fnv1a64(c_.id()), p_.emitted()).size;
     ctx_.sink->Publish(ProfileEventRecord(ctx_.events_topic, c_.id(), name,
-                                          std::string_view(id, std::min(n, sizeof id)), ctx_.now,
-                                          properties_json));
+                                          MessageId(Fnv1a64(c_.id()), p_.emitted()).view(),
+                                          ctx_.now, properties_json));
   }
 
   void Trace(std::string_view action, const std::string& subject, std::string reason) {

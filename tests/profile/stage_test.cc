@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "cairn/fnv1a.h"
 #include "flow/flow_host.h"
 #include "profile/eval_scope.h"
 #include "profile/loader.h"
@@ -136,6 +137,14 @@ TEST(ProfileStage, SegmentsFollowWindowsExactlyAndEmitEvents) {
   EXPECT_EQ(p.segment_names(), "");
   EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Exited {"segment":"vip"})",
                                       R"(Segment Exited {"segment":"buyers-30d"})"));
+  // Deterministic messageIds: "prof-<FNV-1a 64 of the customer, 16 hex>-<n>",
+  // n counting the customer's emitted events (the same as earlier binaries,
+  // so a replay across an upgrade is deduplicated).
+  ASSERT_EQ(h.outbox().size(), 2u);
+  for (size_t k = 0; k < h.outbox().size(); ++k) {
+    const auto j = nlohmann::json::parse(h.outbox()[k].value());
+    EXPECT_EQ(j["messageId"], fmt::format("prof-{:016x}-{}", Fnv1a64("u2"), p.emitted() - 1 + k));
+  }
   EXPECT_EQ(Count(h.profile_stats().segments(), "vip"), 0);
   EXPECT_EQ(Count(h.profile_stats().segments(), "buyers-30d"), 0);
   // Every emitted event has a deterministic, distinct messageId.
@@ -290,13 +299,15 @@ segments:
     auto& p = *h.customer("u1").mutable_profile();
     p.add_segments("alpha");
     p.add_segments("zeta");
-    p.set_emitted(p.emitted() + 1);
+    p.set_emitted(98765432109);  // (many events emitted: an 11-digit messageId below)
   }
   h.ClearRecords();
   h.Track("u1", "Order Completed", t0 + 2 * kDay, R"({"total": 5.0})");
   EXPECT_THAT(names(), ElementsAre("alpha", "mid", "zeta"));
   EXPECT_EQ(h.customer("u1").profile().segments_size(), 0) << "moved into segment_names";
   EXPECT_THAT(Emitted(h), ElementsAre(R"(Segment Entered {"segment":"mid"})"));
+  EXPECT_EQ(nlohmann::json::parse(h.outbox().at(0).value())["messageId"],
+            fmt::format("prof-{:016x}-98765432110", Fnv1a64("u1")));
   // The first two orders leave the window: out of `alpha`, the first name.
   h.ClearRecords();
   h.AdvanceTo(t0 + 31 * kDay);
