@@ -74,10 +74,37 @@ bool RememberMessageId(const StateOptions& options, std::string_view message_id,
   return true;
 }
 
+template <typename T>
+void PrefetchLines(const T* data, size_t count) {
+  const auto* p = reinterpret_cast<const char*>(data);
+  for (size_t k = 0; k < count * sizeof(T); k += 64) __builtin_prefetch(p + k);
+}
+
 }  // namespace
+
+// noipa: GCC 12 finds the function without effect (a prefetch is only a
+// hint) and drops the call from Apply.
+[[gnu::noipa]] void Prefetch(const v1::CustomerState& state) {
+  PrefetchLines(state.recent_message_ids().data(),
+                static_cast<size_t>(state.recent_message_ids_size()));
+  for (const auto& e : state.events()) __builtin_prefetch(&e);
+  for (const auto& i : state.instances()) __builtin_prefetch(&i);
+  for (const auto& e : state.journey_entries()) __builtin_prefetch(&e);
+  for (const auto& r : state.lookback()) __builtin_prefetch(&r);
+  if (!state.has_profile()) return;
+  const v1::ProfileState& p = state.profile();
+  const v1::ComputedTraits& c = p.computed();
+  PrefetchLines(c.var_end().data(), static_cast<size_t>(c.var_end_size()));
+  PrefetchLines(c.var().data(), static_cast<size_t>(c.var_size()));
+  PrefetchLines(c.num().data(), static_cast<size_t>(c.num_size()));
+  PrefetchLines(c.name_hash().data(), static_cast<size_t>(c.name_hash_size()));
+  PrefetchLines(c.code().data(), c.code().size());
+  PrefetchLines(p.segment_names().data(), p.segment_names().size());
+}
 
 ApplyResult Apply(const StateOptions& options, const Event& event, v1::CustomerState& state,
                   v1::HistoryEntry* history) {
+  Prefetch(state);
   if (!RememberMessageId(options, event.message_id, state)) return ApplyResult::kDuplicate;
 
   const TimestampMs ts = event.timestamp_ms;
