@@ -178,6 +178,9 @@ class Deriver {
     for (int i : it->second) {
       const ComputedTrait& t = m_.traits[static_cast<size_t>(i)];
       if (!t.where.empty()) {
+        // It may read traits this event folded into already.
+        FoldAll(m_, occurrences, *p_.mutable_computed());
+        occurrences.clear();
         if (!view_set) {
           view = EventView::Of(e);
           scope_.SetEvent(&view);
@@ -499,7 +502,11 @@ class Deriver {
   // (see ProfileState.segment_mask), else the names.
   std::optional<uint64_t> SegmentMask(IndexFlags& member) const {
     const bool masked = !m_.segments_by_name.empty();
-    if (masked && p_.segment_mask_check() == p_.emitted() + 1) {
+    const std::string& names = p_.segment_names();
+    // The bit count guards against an earlier binary that read this record
+    // as in no segment and left a valid mask of none behind.
+    if (masked && p_.segment_mask_check() == p_.emitted() + 1 &&
+        std::popcount(p_.segment_mask()) == std::count(names.begin(), names.end(), '\n')) {
       const uint64_t mask = p_.segment_mask();
       for (size_t i = 0; i < m_.segments.size(); ++i) member[i] = (mask >> i) & 1;
       return mask;
@@ -545,7 +552,7 @@ class Deriver {
     IndexFlags member(m_.segments.size());
     std::optional<uint64_t> mask;
     std::vector<std::string_view> names;  // without a mask: the sorted names, edited
-    bool read = false, changed = false;
+    bool read = false;
     for (size_t i = 0; i < m_.segments.size(); ++i) {
       const auto& seg = m_.segments[i];
       if (!m_.segment_reads_customer[i] && !Changed(m_.segment_reads[i])) continue;
@@ -562,9 +569,11 @@ class Deriver {
       }
       if (holds == (member[i] != 0)) continue;
       member[i] = holds ? 1 : 0;
-      changed = true;
+      // The names are written at once: a later condition may read
+      // customer.segments.
       if (mask) {
         *mask ^= uint64_t{1} << i;
+        WriteNames(*mask);
       } else {
         auto it = std::lower_bound(names.begin(), names.end(), std::string_view(seg.name));
         if (holds) {
@@ -572,6 +581,8 @@ class Deriver {
         } else if (it != names.end() && *it == seg.name) {
           names.erase(it);
         }
+        WriteNames(names);  // copies first: `names` may point into the old string
+        names = SegmentNames(p_);
       }
       if (ctx_.stats != nullptr) {
         Count(*ctx_.stats->mutable_segments(), holds ? "" : seg.name, holds ? seg.name : "");
@@ -583,13 +594,6 @@ class Deriver {
       scope_.InvalidateCustomerOnly();
     }
     if (!read) return;
-    if (changed) {
-      if (mask) {
-        WriteNames(*mask);
-      } else {
-        WriteNames(names);  // copies first: `names` may point into the old string
-      }
-    }
     p_.set_segment_mask(mask.value_or(0));
     p_.set_segment_mask_check(mask ? p_.emitted() + 1 : 0);
   }

@@ -115,26 +115,20 @@ int VarBegin(const v1::ComputedTraits& c, size_t i) {
 int VarEnd(const v1::ComputedTraits& c, size_t i) {
   return static_cast<int>(c.var_end(static_cast<int>(i)));
 }
-// json_end is left empty when no trait keeps JSON values (all would be 0).
 int JsonBegin(const v1::ComputedTraits& c, size_t i) {
-  return i == 0 || c.json_end_size() == 0 ? 0
-                                          : static_cast<int>(c.json_end(static_cast<int>(i) - 1));
+  return i == 0 ? 0 : static_cast<int>(c.json_end(static_cast<int>(i) - 1));
 }
 
 // Whether `c`'s columns agree with the layouts its own codes give.
 bool Consistent(const v1::ComputedTraits& c) {
   const auto n = static_cast<int>(c.code().size());
-  if (c.name_hash_size() != n || c.var_end_size() != n ||
-      (c.json_end_size() != n && c.json_end_size() != 0)) {
-    return false;
-  }
-  const bool json_ends = c.json_end_size() != 0;  // else no trait keeps JSON values
+  if (c.name_hash_size() != n || c.var_end_size() != n || c.json_end_size() != n) return false;
   uint32_t var = 0, json = 0;
   int num = 0;
   for (int i = 0; i < n; ++i) {
     const TraitLayout l = LayoutOfCode(static_cast<uint8_t>(c.code()[static_cast<size_t>(i)]));
     num += l.num_width;
-    const uint32_t v = c.var_end(i), j = json_ends ? c.json_end(i) : 0;
+    const uint32_t v = c.var_end(i), j = c.json_end(i);
     if (v < var || j < json) return false;
     const uint32_t words = v - var;
     if (l.stride == 0 ? words != 0 : words % static_cast<uint32_t>(l.stride) != 0) return false;
@@ -300,7 +294,7 @@ void Empty(const Model& m, v1::ComputedTraits& c) {
     c.add_var_end(0);
     for (int k = 0; k < JsonCount(l, 0); ++k) c.add_json();
     json += static_cast<uint32_t>(JsonCount(l, 0));
-    if (m.json_traits) c.add_json_end(json);
+    c.add_json_end(json);
   }
 }
 
@@ -444,10 +438,7 @@ bool Fits(const Model& m, const v1::ComputedTraits& c) {
 bool Align(const Model& m, v1::ProfileState& p) {
   v1::ComputedTraits& c = *p.mutable_computed();
   if (p.traits_size() == 0 && Fits(m, c)) {
-    // A record of an earlier binary may have no layout hash, or JSON ends
-    // (all 0) where no trait keeps JSON values.
-    c.set_layout(m.layout_hash);
-    if (!m.json_traits) c.clear_json_end();
+    c.set_layout(m.layout_hash);  // a record of an earlier binary may not have it
     return false;
   }
   v1::ComputedTraits old;
@@ -485,8 +476,8 @@ bool LaidOut(const Model& m, const v1::ProfileState& p) {
   // misses on every event); the JSON ends only when some trait keeps JSON
   // values (there is none else).
   return p.traits_size() == 0 && c.layout() == m.layout_hash && c.num_size() == m.num_size &&
-         c.var_end_size() == n && c.json_end_size() == (m.json_traits ? n : 0) &&
-         c.name_hash_size() == n && c.head_size() == kHeadWidth * c.head_of_size() &&
+         c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
+         c.head_size() == kHeadWidth * c.head_of_size() &&
          (c.head_of_size() == 0 || c.head_of(c.head_of_size() - 1) < static_cast<uint32_t>(n)) &&
          (n == 0 || (c.var_end(n - 1) == static_cast<uint32_t>(c.var_size()) &&
                      (m.json_traits ? c.json_end(n - 1) == static_cast<uint32_t>(c.json_size())

@@ -267,6 +267,27 @@ TEST(ProfileStage, RfmScoresMatchABruteForceComputation) {
 // Membership is read from a mask by segment index while the stage keeps it
 // in step; the names stay the truth: sorted, and read again when another
 // writer (an earlier binary) changed them behind the mask.
+// Within one pass, a condition sees what the pass did before it: a segment
+// entered by an earlier segment, a trait folded by the same event.
+TEST(ProfileStage, ConditionsSeeEarlierChangesOfTheSamePass) {
+  Host h;
+  h.SetProfile(R"(
+traits:
+  orders: { count: Order Completed }
+  repeat_orders: { count: Order Completed, where: "traits.orders >= 2" }
+segments:
+  buyers: "traits.orders > 0"
+  known-buyers: "'buyers' in customer.segments"
+  repeat: "traits.repeat_orders > 0"
+)");
+  h.Install(std::vector<std::string>{});
+  const TimestampMs t0 = T("2026-05-01T10:00:00Z");
+  h.Track("u1", "Order Completed", t0, R"({"total": 5.0})");
+  EXPECT_THAT(Names(h.customer("u1").profile()), ElementsAre("buyers", "known-buyers"));
+  h.Track("u1", "Order Completed", t0 + kDay, R"({"total": 5.0})");
+  EXPECT_THAT(Names(h.customer("u1").profile()), ElementsAre("buyers", "known-buyers", "repeat"));
+}
+
 TEST(ProfileStage, SegmentNamesStaySortedAndAChangeBehindTheMaskIsRead) {
   Host h;
   h.SetProfile(R"(
@@ -317,6 +338,15 @@ segments:
   const auto& p = h.customer("u1").profile();
   EXPECT_EQ(p.segment_mask_check(), p.emitted() + 1);
   EXPECT_EQ(p.segment_mask(), 0b101u);  // zeta (0) and mid (2)
+  // An earlier binary read the record as in no segment (it knows only the
+  // list) and left a valid mask of none: the names still say mid and zeta,
+  // and no one enters them again.
+  h.customer("u1").mutable_profile()->set_segment_mask(0);
+  h.ClearRecords();
+  h.Track("u1", "Order Completed", t0 + 32 * kDay, R"({"total": 1.0})");
+  EXPECT_THAT(names(), ElementsAre("mid", "zeta"));
+  EXPECT_THAT(Emitted(h), ElementsAre());
+  EXPECT_EQ(h.customer("u1").profile().segment_mask(), 0b101u);
 }
 
 }  // namespace
