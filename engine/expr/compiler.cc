@@ -960,8 +960,7 @@ Result<Program> Compile(std::string_view source, const Declarations& declaration
     }
     impl->result_type = *type;
     impl->used_slots = compiler.UsedSlots();
-    impl->comparisons_only = internal::ComparisonsOnly(*impl, impl->root);
-    if (impl->comparisons_only) internal::Flatten(*impl);
+    if (internal::ComparisonsOnly(*impl, impl->root)) internal::Flatten(*impl);
     Program program;
     program.impl_ = std::move(impl);
     return program;

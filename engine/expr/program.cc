@@ -179,9 +179,8 @@ void Flatten(CompiledProgram& p) {
 }  // namespace internal
 
 std::optional<bool> Program::EvalComparisons(const Activation& activation) const {
-  if (impl_ == nullptr || !impl_->comparisons_only) return std::nullopt;
+  if (impl_ == nullptr || impl_->flat.empty()) return std::nullopt;
   try {
-    if (impl_->flat.empty()) return std::nullopt;
     return internal::EvalFlat(*impl_, 0, activation);
   } catch (const std::exception&) {  // thrown by the Activation: EvalBool reports it
     return std::nullopt;

@@ -96,11 +96,10 @@ struct CompiledProgram {
   int32_t local_count = 0;  // comprehension variables in scope at most
   std::vector<int> used_slots;
   Type result_type;
-  // Only comparisons of a variable's field with a constant, joined by &&
-  // and || (Program::EvalComparisons). Set by Compile.
-  bool comparisons_only = false;
-  // Such a tree in a compact form, root first, built by Compile: what
-  // EvalComparisons walks, a few cache lines instead of every node's.
+  // When the tree is only comparisons of a variable's field with a
+  // constant, joined by && and || (ComparisonsOnly), the same in a compact
+  // form, root first, built by Compile: what Program::EvalComparisons
+  // walks, a few cache lines instead of every node's. Empty otherwise.
   struct Flat {
     Op op = Op::kAnd;
     bool field_left = true;  // a comparison: the field is its left operand
