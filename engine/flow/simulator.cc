@@ -68,7 +68,7 @@ Status Simulator::Write() { return store_->Write(*batch_); }
 
 void Simulator::AddTimer(const timer::Timer& timer) { timers_->Add(*batch_, timer); }
 
-void Simulator::Publish(v1::OutboxRecord record) {
+void Simulator::Publish(const v1::OutboxRecord& record) {
   if (record.topic() != runtime_.options().events_topic) return;  // tasks: the trace says it
   ingest::RawMessage raw;
   raw.payload = record.value();

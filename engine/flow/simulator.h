@@ -68,7 +68,7 @@ class Simulator final : private Effects {
   Status Process(const Event& e);
   Status Write();
   void AddTimer(const timer::Timer& timer) override;
-  void Publish(v1::OutboxRecord record) override;
+  void Publish(const v1::OutboxRecord& record) override;
   void Record(const v1::TraceEntry& entry) override;
 
   SimulatorOptions options_;

@@ -61,14 +61,16 @@ int ScoreAscending(double v, const std::array<double, 4>& t) {
   return s;
 }
 
-// EventRecord for the stage's own events, written directly: the same bytes
-// (keys in nlohmann's sorted order, properties already compact JSON),
-// without building a JSON tree.
-v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view customer,
-                                    std::string_view name, std::string_view message_id,
-                                    TimestampMs now, std::string_view properties_json) {
-  std::string value;
-  value.reserve(160 + properties_json.size() + customer.size() + name.size());
+// EventRecord for the stage's own events, written directly into `rec` (the
+// same bytes: keys in nlohmann's sorted order, properties already compact
+// JSON), without building a JSON tree. `rec` is refilled in place: its
+// strings and header keep their buffers, as a segment may change with every
+// event.
+void FillProfileEventRecord(std::string_view topic, std::string_view customer,
+                            std::string_view name, std::string_view message_id, TimestampMs now,
+                            std::string_view properties_json, v1::OutboxRecord& rec) {
+  std::string& value = *rec.mutable_value();
+  value.clear();
   value += R"({"context":{"cairn":{"source":"profile"}},"event":)";
   AppendJsonString(name, value);
   value += R"(,"messageId":)";
@@ -80,12 +82,12 @@ v1::OutboxRecord ProfileEventRecord(std::string_view topic, std::string_view cus
   value += R"(","type":"track","userId":)";
   AppendJsonString(customer, value);
   value += '}';
-  v1::OutboxRecord rec;
-  rec.set_topic(std::string(topic));
-  rec.set_key(std::string(customer));
-  rec.set_value(std::move(value));
-  (*rec.mutable_headers())["content-type"] = "application/json";
-  return rec;
+  if (rec.topic() != topic) rec.mutable_topic()->assign(topic);
+  if (rec.key() != customer) rec.mutable_key()->assign(customer);
+  if (rec.headers_size() != 1) {
+    rec.mutable_headers()->clear();
+    (*rec.mutable_headers())["content-type"] = "application/json";
+  }
 }
 
 // "prof-<16 hex digits of the customer's hash>-<n>": the stage's own
@@ -620,19 +622,24 @@ class Deriver {
     // A valid segment mask stays valid: this binary keeps it in step.
     if (p_.segment_mask_check() == p_.emitted() + 1) p_.set_segment_mask_check(p_.emitted() + 2);
     p_.set_emitted(p_.emitted() + 1);
-    ctx_.sink->Publish(ProfileEventRecord(ctx_.events_topic, c_.id(), name,
-                                          MessageId(Fnv1a64(c_.id()), p_.emitted()).view(),
-                                          ctx_.now, properties_json));
+    // One record per thread, refilled: a fresh one costs a dozen allocations.
+    thread_local v1::OutboxRecord rec;
+    FillProfileEventRecord(ctx_.events_topic, c_.id(), name,
+                           MessageId(Fnv1a64(c_.id()), p_.emitted()).view(), ctx_.now,
+                           properties_json, rec);
+    ctx_.sink->Publish(rec);
   }
 
-  void Trace(std::string_view action, const std::string& subject, std::string reason) {
+  void Trace(std::string_view action, std::string_view subject, std::string_view reason) {
     if (ctx_.sink == nullptr) return;
-    v1::TraceEntry e;
+    // One entry per thread, refilled (as the record above); the stage sets
+    // no other field.
+    thread_local v1::TraceEntry e;
     e.set_at_ms(ctx_.now);
-    e.set_customer(c_.id());
-    e.set_action(std::string(action));
-    e.set_step(subject);
-    e.set_reason(std::move(reason));
+    e.mutable_customer()->assign(c_.id());
+    e.mutable_action()->assign(action);
+    e.mutable_step()->assign(subject);
+    e.mutable_reason()->assign(reason);
     e.set_seq(c_.next_trace_seq());
     c_.set_next_trace_seq(c_.next_trace_seq() + 1);
     ctx_.sink->Record(e);

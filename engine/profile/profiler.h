@@ -28,8 +28,9 @@ class Sink {
  public:
   virtual ~Sink() = default;
   virtual void AddTimer(const timer::Timer& timer) = 0;
-  // A message for the broker, published once the batch is durable.
-  virtual void Publish(v1::OutboxRecord record) = 0;
+  // A message for the broker, published once the batch is durable. The
+  // host copies what it keeps: the profile stage refills one record.
+  virtual void Publish(const v1::OutboxRecord& record) = 0;
   // One decision-trace line (seq already assigned from the customer record).
   virtual void Record(const v1::TraceEntry& entry) = 0;
   // The customer joined or left a segment (the host may index members).

@@ -362,7 +362,7 @@ void Engine::EnterCampaigns() {
 
 void Engine::AddTimer(const timer::Timer& timer) { timers_.Add(*building_, timer); }
 
-void Engine::Publish(v1::OutboxRecord record) {
+void Engine::Publish(const v1::OutboxRecord& record) {
   if (record.topic() == options_.topics.events) ++emitted_in_hand_;
   outbox_->Stage(*building_, effects_entry_->partition, record);
 }

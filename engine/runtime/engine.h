@@ -216,7 +216,7 @@ class Engine final : private kafka::RebalanceListener, private flow::Effects {
   TimestampMs Now(const PartitionState& ps) const;
   // flow::Effects: the runtime's effects go into the batch in hand.
   void AddTimer(const timer::Timer& timer) override;
-  void Publish(v1::OutboxRecord record) override;
+  void Publish(const v1::OutboxRecord& record) override;
   void Dispatch(const v1::Task& task) override;
   void Record(const v1::TraceEntry& entry) override;
   void SetSegmentMember(std::string_view segment, int32_t partition, std::string_view customer,

@@ -129,7 +129,7 @@ Stream MakeStream(size_t events, uint32_t customers, bool live = false) {
 class NullEffects final : public flow::Effects {
  public:
   void AddTimer(const timer::Timer&) override { ++timers; }
-  void Publish(v1::OutboxRecord) override { ++published; }
+  void Publish(const v1::OutboxRecord&) override { ++published; }
   void Record(const v1::TraceEntry&) override {}
   uint64_t timers = 0, published = 0;
 };

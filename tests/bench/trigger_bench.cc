@@ -439,7 +439,7 @@ void SetPass(Stream& s, int pass) {
 class CountingEffects final : public flow::Effects {
  public:
   void AddTimer(const timer::Timer& /*timer*/) override { ++timers; }
-  void Publish(v1::OutboxRecord /*record*/) override { ++outbox; }
+  void Publish(const v1::OutboxRecord& /*record*/) override { ++outbox; }
   void Record(const v1::TraceEntry& entry) override {
     ++trace;
     if (entry.action() == "enter") {

@@ -110,7 +110,7 @@ void Host::AddTimer(const timer::Timer& timer) {
   timers_[Key{timer.due_ms, timer.customer_id, timer.tag}] = timer;
 }
 
-void Host::Publish(v1::OutboxRecord record) { outbox_.push_back(std::move(record)); }
+void Host::Publish(const v1::OutboxRecord& record) { outbox_.push_back(record); }
 
 void Host::Record(const v1::TraceEntry& entry) { trace_.push_back(entry); }
 

@@ -103,7 +103,7 @@ class Host final : public Effects {
 
   // Effects
   void AddTimer(const timer::Timer& timer) override;
-  void Publish(v1::OutboxRecord record) override;
+  void Publish(const v1::OutboxRecord& record) override;
   void Record(const v1::TraceEntry& entry) override;
 
  private:

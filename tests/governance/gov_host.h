@@ -65,7 +65,7 @@ class GovHost final : public flow::Effects {
 
   // Effects
   void AddTimer(const timer::Timer& timer) override;
-  void Publish(v1::OutboxRecord record) override { outbox_.push_back(std::move(record)); }
+  void Publish(const v1::OutboxRecord& record) override { outbox_.push_back(record); }
   void Record(const v1::TraceEntry& entry) override { trace_.push_back(entry); }
   void Dispatch(const v1::Task& task) override { tasks_.push_back(task); }
 
