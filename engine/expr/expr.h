@@ -228,6 +228,20 @@ class Program {
   // when evaluating would be an error: EvalBool then gives the answer (or
   // the error). Whenever it answers, the answer is EvalBool's.
   std::optional<bool> EvalComparisons(const Activation& activation) const;
+  // The form EvalComparisons walks, for a host that compiles it further:
+  // the root first; an entry is && or || of two others (short-circuit, left
+  // first) or `var.field <op> constant`. Empty when the program is not of
+  // that form. Views into the compiled form (see ForEachField).
+  struct Comparison {
+    enum class Op : uint8_t { kAnd, kOr, kEq, kNe, kLt, kLe, kGt, kGe };
+    Op op = Op::kAnd;
+    int32_t a = -1, b = -1;           // kAnd, kOr: the operands' entries
+    int slot = -1;                    // a comparison: the variable's slot,
+    std::string_view field;           // the field,
+    const Value* constant = nullptr;  // the constant
+    bool field_left = true;           // and the side the field is on
+  };
+  std::vector<Comparison> Comparisons() const;
 
   const std::string& source() const;
   // The checked result type (kDyn when it depends on dyn inputs).

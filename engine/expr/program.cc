@@ -187,6 +187,51 @@ std::optional<bool> Program::EvalComparisons(const Activation& activation) const
   }
 }
 
+std::vector<Program::Comparison> Program::Comparisons() const {
+  std::vector<Comparison> out;
+  if (impl_ == nullptr) return out;
+  out.reserve(impl_->flat.size());
+  for (const auto& f : impl_->flat) {
+    Comparison c;
+    switch (f.op) {
+      case internal::Op::kAnd:
+        c.op = Comparison::Op::kAnd;
+        break;
+      case internal::Op::kOr:
+        c.op = Comparison::Op::kOr;
+        break;
+      case internal::Op::kEq:
+        c.op = Comparison::Op::kEq;
+        break;
+      case internal::Op::kNe:
+        c.op = Comparison::Op::kNe;
+        break;
+      case internal::Op::kLt:
+        c.op = Comparison::Op::kLt;
+        break;
+      case internal::Op::kLe:
+        c.op = Comparison::Op::kLe;
+        break;
+      case internal::Op::kGt:
+        c.op = Comparison::Op::kGt;
+        break;
+      case internal::Op::kGe:
+        c.op = Comparison::Op::kGe;
+        break;
+      default:
+        return {};  // Flatten makes no other entry
+    }
+    c.a = f.a;
+    c.b = f.b;
+    c.slot = f.var_slot;
+    c.field = f.field;
+    c.constant = &f.constant;
+    c.field_left = f.field_left;
+    out.push_back(c);
+  }
+  return out;
+}
+
 const std::string& Program::source() const {
   static const std::string kEmpty;
   return impl_ != nullptr ? impl_->source : kEmpty;

@@ -1,6 +1,7 @@
 #include "profile/loader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -493,6 +494,55 @@ bool IsYaml(const std::filesystem::path& p) {
   return ext == ".yaml" || ext == ".yml";
 }
 
+// `c` as a NumericTest of model `m` (whose computed_index is built), or an
+// empty one. Only where the interpreter's comparison of the trait's value
+// (Int or Double) with the constant is the comparison of two doubles: the
+// constant is a number within +-2^53, so it converts exactly.
+NumericTest ToNumericTest(const Model& m, const Condition& c) {
+  NumericTest out;
+  if (c.empty()) return out;
+  const auto comparisons = c.program.Comparisons();
+  for (const auto& k : comparisons) {
+    NumericTest::Node n;
+    n.op = k.op;
+    if (k.op == NumericTest::Op::kAnd || k.op == NumericTest::Op::kOr) {
+      n.a = k.a;
+      n.b = k.b;
+      out.nodes.push_back(n);
+      continue;
+    }
+    if (k.slot != journey::kTraitsSlot) return {};
+    const int i = m.ComputedCode(k.field);
+    if (i < 0) return {};  // not a computed trait, or an RFM name
+    const ComputedTrait& t = m.traits[static_cast<size_t>(i)];
+    const bool numeric =
+        t.aggregate == Aggregate::kCount || t.aggregate == Aggregate::kDistinct ||
+        t.aggregate == Aggregate::kSum || t.aggregate == Aggregate::kAvg ||
+        ((t.aggregate == Aggregate::kMin || t.aggregate == Aggregate::kMax) && !t.of.empty());
+    if (!numeric) return {};
+    constexpr double kExact = 9007199254740992.0;  // 2^53
+    const expr::Value& v = *k.constant;
+    double d = 0;
+    if (v.kind() == expr::Kind::kInt) {
+      if (v.int_value() > (int64_t{1} << 53) || v.int_value() < -(int64_t{1} << 53)) return {};
+      d = static_cast<double>(v.int_value());
+    } else if (v.kind() == expr::Kind::kUint) {
+      if (v.uint_value() > (uint64_t{1} << 53)) return {};
+      d = static_cast<double>(v.uint_value());
+    } else if (v.kind() == expr::Kind::kDouble && !std::isnan(v.double_value()) &&
+               std::abs(v.double_value()) <= kExact) {
+      d = v.double_value();
+    } else {
+      return {};
+    }
+    n.a = i;
+    n.trait_left = k.field_left;
+    n.constant = d;
+    out.nodes.push_back(n);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view AggregateName(Aggregate a) { return kAggregates[static_cast<size_t>(a)]; }
@@ -605,6 +655,10 @@ void Model::Finish() {
     segment_reads.push_back(trait_reads(s.when));
     note(segment_reads.back());
   }
+  label_tests.clear();
+  segment_tests.clear();
+  for (const auto& l : labels) label_tests.push_back(ToNumericTest(*this, l.when));
+  for (const auto& s : segments) segment_tests.push_back(ToNumericTest(*this, s.when));
   for (const auto& g : rfm.groups) note(trait_reads(g.when));
   for (const auto& t : lifecycle.transitions) note(trait_reads(t.when));
   for (const auto& t : traits) note(trait_reads(t.where));

@@ -100,6 +100,23 @@ struct Segment {
   std::string event_properties;  // {"segment":"<name>"}, built by Model::Finish()
 };
 
+// A condition the profile stage evaluates over the record's computed
+// traits without the interpreter: && and || over comparisons of a numeric
+// computed trait (count, distinct, sum, avg; min and max of a property)
+// with a number (Program::Comparisons). Built by Model::Finish(); empty when
+// the condition is not of that form. Evaluate() (values.h) reads it.
+struct NumericTest {
+  using Op = expr::Program::Comparison::Op;
+  struct Node {
+    Op op = Op::kAnd;
+    int32_t a = -1, b = -1;  // kAnd, kOr: the operands' nodes; else `a` is the trait's index
+    bool trait_left = true;  // the trait is the left operand
+    double constant = 0;
+  };
+  std::vector<Node> nodes;  // the root first
+  bool empty() const { return nodes.empty(); }
+};
+
 struct Model {
   std::vector<ComputedTrait> traits;
   Rfm rfm;
@@ -182,6 +199,8 @@ struct Model {
     std::vector<int> traits;  // indexes into `traits`
   };
   std::vector<TraitReads> label_reads, segment_reads;
+  // The label rules' and segments' conditions as NumericTests (by index).
+  std::vector<NumericTest> label_tests, segment_tests;
   // Segment names -> their index in `segments`. Built by Finish().
   std::unordered_map<std::string, int, NameHash, std::equal_to<>> segment_index;
   // Segment indices in the order of their names: a customer's

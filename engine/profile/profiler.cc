@@ -467,6 +467,15 @@ class Deriver {
 
   // Whether something the condition reads of `traits` changed in this pass
   // (a condition over unchanged inputs gives the same answer again).
+  // `when`, read straight from the computed traits when it is a
+  // NumericTest (`test`), else through the scope.
+  bool Test(const NumericTest& test, const journey::Condition& when, std::string* error) {
+    if (!test.empty()) {
+      if (auto holds = Evaluate(m_, test, p_.computed(), ctx_.now)) return *holds;
+    }
+    return scope_.Test(when, error);
+  }
+
   bool Changed(const Model::TraitReads& r) const {
     if (!traits_dirty_) return false;
     if (all_dirty_ || r.all || (r.rfm && rfm_dirty_)) return true;
@@ -481,7 +490,7 @@ class Deriver {
       const auto& rule = m_.labels[i];
       if (!m_.label_reads_customer[i] && !Changed(m_.label_reads[i])) continue;
       std::string error;
-      const bool holds = scope_.Test(rule.when, &error);
+      const bool holds = Test(m_.label_tests[i], rule.when, &error);
       if (!error.empty()) Trace("label", rule.label, "rule condition: " + error);
       const bool owned = Contains(p_.rule_labels(), rule.label);
       if (holds && !owned) {
@@ -559,7 +568,7 @@ class Deriver {
       const auto& seg = m_.segments[i];
       if (!m_.segment_reads_customer[i] && !Changed(m_.segment_reads[i])) continue;
       std::string error;
-      const bool holds = scope_.Test(seg.when, &error);
+      const bool holds = Test(m_.segment_tests[i], seg.when, &error);
       if (!error.empty()) {
         Trace("segment", seg.name, "condition: " + error);
         continue;  // an error changes nothing (no flapping on bad data)

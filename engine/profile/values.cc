@@ -731,79 +731,152 @@ int Entries(const Model& m, size_t i, const v1::ComputedTraits& c) {
   return m.layout[i].stride == 0 ? 0 : WindowOf(m, i, c).n;
 }
 
-Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, TimestampMs now) {
+namespace {
+
+// The number behind a count, distinct, sum, avg, min or max (min and max
+// without `of`: the time in ms); nullopt when there is none (avg, min and
+// max of no occurrence). `c` Fits `m`.
+std::optional<double> NumberOf(const Model& m, size_t i, const v1::ComputedTraits& c,
+                               TimestampMs now) {
   const ComputedTrait& t = m.traits[i];
-  if (c == nullptr) return NoneYet(t.aggregate);
-  const double* h = Nums(m, i, *c);
-  const Window w = WindowOf(m, i, *c);
-  const int jb = m.layout[i].json ? JsonBegin(*c, i) : 0;  // read only when it keeps JSON
-  static const std::string kNone;
-  auto json = [&](int k) -> const std::string& { return m.layout[i].json ? c->json(k) : kNone; };
+  const double* h = Nums(m, i, c);
+  const Window w = WindowOf(m, i, c);
   if (t.window_ms <= 0) {
-    if (t.aggregate == Aggregate::kDistinct) return Value::Int(w.n);
+    if (t.aggregate == Aggregate::kDistinct) return w.n;
     const bool any = h[kCount] > 0;
     switch (t.aggregate) {
       case Aggregate::kCount:
-        return Value::Int(static_cast<int64_t>(h[kCount]));
+        return static_cast<double>(static_cast<int64_t>(h[kCount]));
       case Aggregate::kSum:
-        return Value::Double(h[kValue]);
+        return h[kValue];
       case Aggregate::kAvg:
-        return any ? Value::Double(h[kValue] / h[kCount]) : Value::Null();
+        if (!any) return std::nullopt;
+        return h[kValue] / h[kCount];
       case Aggregate::kMin:
       case Aggregate::kMax:
-        return any ? NumberOrTime(t, h[kValue]) : Value::Null();
-      case Aggregate::kFirst:
-      case Aggregate::kLast:
-        return any ? TimeOrJson(t, json(jb), h[kValue]) : Value::Null();
+        if (!any) return std::nullopt;
+        return h[kValue];
       default:
-        return Value::Null();
+        return std::nullopt;
     }
   }
   // Windowed: only the entries inside (now - window, now], and the head
   // while its newest occurrence is inside.
   const TimestampMs cutoff = now - t.window_ms;
-  const double* hd = HeadOf(*c, i);
+  const double* hd = HeadOf(c, i);
   const int begin = w.FirstAfter(cutoff);
   const bool head = hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff);
   const auto count =
       static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(hd[kHeadCount]) : 0);
   switch (t.aggregate) {
     case Aggregate::kCount:
-      return Value::Int(count);
+      return static_cast<double>(count);
     case Aggregate::kDistinct: {
       std::vector<uint64_t> hashes;
       hashes.reserve(static_cast<size_t>(w.n - begin));
       for (int k = begin; k < w.n; ++k) hashes.push_back(w.second(k));
       std::sort(hashes.begin(), hashes.end());
-      return Value::Int(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
+      return static_cast<double>(std::unique(hashes.begin(), hashes.end()) - hashes.begin());
     }
-    case Aggregate::kFirst:
-      if (count == 0) return Value::Null();
-      if (head) return TimeOrJson(t, json(jb), hd[kHeadAt]);
-      return TimeOrJson(t, json(jb + 1 + begin), static_cast<double>(w.at(begin)));
-    case Aggregate::kLast:
-      if (count == 0) return Value::Null();
-      if (w.n > begin) return TimeOrJson(t, json(jb + w.n), static_cast<double>(w.at(w.n - 1)));
-      return TimeOrJson(t, json(jb), hd[kHeadAt]);
+    case Aggregate::kSum:
+    case Aggregate::kAvg: {
+      double sum = 0;
+      if (begin == 0) {  // the running sum, less a head that has left
+        sum = h[kWindowSum] - (hd[kHeadCount] > 0 && !head ? hd[kHeadSum] : 0);
+      } else {
+        for (int k = begin; k < w.n; ++k) sum += w.value(k);
+        if (head) sum += hd[kHeadSum];
+      }
+      if (t.aggregate == Aggregate::kSum) return count == 0 ? 0.0 : sum;
+      if (count == 0) return std::nullopt;
+      return sum / static_cast<double>(count);
+    }
+    case Aggregate::kMin:
+    case Aggregate::kMax: {
+      if (count == 0) return std::nullopt;
+      const bool min = t.aggregate == Aggregate::kMin;
+      double v = head ? hd[kHeadValue] : w.value(begin);
+      for (int k = begin; k < w.n; ++k) v = min ? std::min(v, w.value(k)) : std::max(v, w.value(k));
+      return v;
+    }
     default:
-      break;
+      return std::nullopt;
   }
-  if (t.aggregate == Aggregate::kSum || t.aggregate == Aggregate::kAvg) {
-    double sum = 0;
-    if (begin == 0) {  // the running sum, less a head that has left
-      sum = h[kWindowSum] - (hd[kHeadCount] > 0 && !head ? hd[kHeadSum] : 0);
-    } else {
-      for (int k = begin; k < w.n; ++k) sum += w.value(k);
-      if (head) sum += hd[kHeadSum];
+}
+
+}  // namespace
+
+Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, TimestampMs now) {
+  const ComputedTrait& t = m.traits[i];
+  if (c == nullptr) return NoneYet(t.aggregate);
+  if (t.aggregate != Aggregate::kFirst && t.aggregate != Aggregate::kLast) {
+    const auto n = NumberOf(m, i, *c, now);
+    if (!n) return Value::Null();
+    switch (t.aggregate) {
+      case Aggregate::kCount:
+      case Aggregate::kDistinct:
+        return Value::Int(static_cast<int64_t>(*n));
+      case Aggregate::kMin:
+      case Aggregate::kMax:
+        return NumberOrTime(t, *n);
+      default:
+        return Value::Double(*n);
     }
-    if (t.aggregate == Aggregate::kSum) return Value::Double(count == 0 ? 0.0 : sum);
-    return count > 0 ? Value::Double(sum / static_cast<double>(count)) : Value::Null();
   }
-  if (count == 0) return Value::Null();
-  const bool min = t.aggregate == Aggregate::kMin;
-  double v = head ? hd[kHeadValue] : w.value(begin);
-  for (int k = begin; k < w.n; ++k) v = min ? std::min(v, w.value(k)) : std::max(v, w.value(k));
-  return NumberOrTime(t, v);
+  // first, last: the time (or the JSON value of the property) of the
+  // oldest / newest occurrence inside the window.
+  const Window w = WindowOf(m, i, *c);
+  const int jb = m.layout[i].json ? JsonBegin(*c, i) : 0;  // read only when it keeps JSON
+  static const std::string kNone;
+  auto json = [&](int k) -> const std::string& { return m.layout[i].json ? c->json(k) : kNone; };
+  if (t.window_ms <= 0) {
+    if (Nums(m, i, *c)[kCount] <= 0) return Value::Null();
+    return TimeOrJson(t, json(jb), Nums(m, i, *c)[kValue]);
+  }
+  const TimestampMs cutoff = now - t.window_ms;
+  const double* hd = HeadOf(*c, i);
+  const int begin = w.FirstAfter(cutoff);
+  const bool head = hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff);
+  if (w.n == begin && !head) return Value::Null();
+  if (t.aggregate == Aggregate::kFirst) {
+    if (head) return TimeOrJson(t, json(jb), hd[kHeadAt]);
+    return TimeOrJson(t, json(jb + 1 + begin), static_cast<double>(w.at(begin)));
+  }
+  if (w.n > begin) return TimeOrJson(t, json(jb + w.n), static_cast<double>(w.at(w.n - 1)));
+  return TimeOrJson(t, json(jb), hd[kHeadAt]);
+}
+
+std::optional<bool> Evaluate(const Model& m, const NumericTest& test, const v1::ComputedTraits& c,
+                             TimestampMs now, int32_t node) {
+  using Op = NumericTest::Op;
+  const NumericTest::Node& n = test.nodes[static_cast<size_t>(node)];
+  if (n.op == Op::kAnd || n.op == Op::kOr) {  // as Program::EvalComparisons
+    const bool decider = n.op == Op::kOr;
+    const auto l = Evaluate(m, test, c, now, n.a);
+    if (!l) return std::nullopt;
+    if (*l == decider) return decider;
+    return Evaluate(m, test, c, now, n.b);
+  }
+  const auto v = NumberOf(m, static_cast<size_t>(n.a), c, now);
+  if (!v) return std::nullopt;  // Null: the interpreter says what that gives
+  const double l = n.trait_left ? *v : n.constant;
+  const double r = n.trait_left ? n.constant : *v;
+  switch (n.op) {  // NaN compares false but unequal, as expr's Compare and Equals
+    case Op::kEq:
+      return l == r;
+    case Op::kNe:
+      return l != r;
+    case Op::kLt:
+      return l < r;
+    case Op::kLe:
+      return l <= r;
+    case Op::kGt:
+      return l > r;
+    case Op::kGe:
+      return l >= r;
+    default:
+      return std::nullopt;
+  }
 }
 
 void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,

@@ -16,6 +16,7 @@
 #include "profile/eval_scope.h"
 #include "profile/loader.h"
 #include "profile/profiler.h"
+#include "profile/values.h"
 
 namespace cairn::flow::testing {
 namespace {
@@ -493,6 +494,91 @@ segments:
   EXPECT_TRUE(scope.Trait("orders").is_null());
   EXPECT_THAT(Names(c.profile()), ElementsAre("buyers"));
   EXPECT_EQ(c.profile().model_fingerprint(), after.model->fingerprint);
+}
+
+}  // namespace
+}  // namespace cairn::flow::testing
+
+namespace cairn::flow::testing {
+namespace {
+
+// Segment conditions the stage reads straight from the computed traits
+// (NumericTest) answer as the interpreter does, on generated data: every
+// numeric aggregate, windows that empty (avg, min of none), && and || with
+// short-circuit, the constant on either side; other conditions keep the
+// interpreter.
+TEST(ProfileStage, NumericTestsAnswerAsTheInterpreterDoes) {
+  auto loaded = profile::LoadProfile({{"p.yaml", R"yaml(
+traits:
+  n_all: { count: Order Completed }
+  n_7d: { count: Order Completed, window: 7d }
+  s_all: { sum: Order Completed, of: total }
+  s_7d: { sum: Order Completed, of: total, window: 7d }
+  a_all: { avg: Order Completed, of: total }
+  a_7d: { avg: Order Completed, of: total, window: 7d }
+  lo_7d: { min: Order Completed, of: total, window: 7d }
+  hi_all: { max: Order Completed, of: total }
+  d_7d: { distinct: Order Completed, of: category, window: 7d }
+  last_at: { last: Order Completed }
+  first_cat: { first: Order Completed, of: category }
+segments:
+  f1: "traits.n_7d >= 2 && traits.s_7d > 50.5"
+  f2: "traits.a_7d < 40 || traits.lo_7d <= 10.25"
+  f3: "3 <= traits.n_all && (traits.hi_all == 99.5 || traits.d_7d != 2)"
+  f4: "traits.s_all >= 100 && traits.a_7d >= 20.0 || traits.n_7d == 0"
+  f5: "traits.a_all > 45.25 && 2.0 > traits.d_7d"
+  f6: "traits.n_7d < 4 && traits.d_7d <= 2 || traits.n_7d > 9 && 3 >= traits.d_7d"
+  f7: "traits.n_7d == 5 || 7 < traits.n_7d && traits.d_7d != 4"
+  g1: "has(traits.last_at)"
+  g2: "traits.n_all >= 9007199254740993"
+  g3: "traits.first_cat == 'c1'"
+  g4: "traits.n_all + 1 > 2"
+)yaml"}});
+  ASSERT_TRUE(loaded.model) << loaded.diagnostics[0].ToString();
+  const profile::Model& m = *loaded.model;
+  for (size_t i = 0; i < m.segments.size(); ++i) {
+    EXPECT_EQ(m.segment_tests[i].empty(), m.segments[i].name[0] == 'g') << m.segments[i].name;
+  }
+  std::mt19937_64 rng(11);
+  v1::CustomerState c;
+  c.set_id("u1");
+  TimestampMs now = T("2026-01-01T00:00:00Z");
+  int answered = 0, left = 0, trues = 0;
+  for (int step = 0; step < 400; ++step) {
+    now += static_cast<int64_t>(rng() % (step % 50 == 49 ? 12 * kDay : kDay / 2));
+    Event e;
+    e.user_id = "u1";
+    e.name = "Order Completed";
+    e.timestamp_ms = now;
+    const double total = static_cast<double>(rng() % 400) / 4.0;
+    e.properties_json = fmt::format(R"({{"total":{},"category":"c{}"}})", total, rng() % 4);
+    e.numeric_properties = {{"total", total}};
+    profile::Context ctx;
+    ctx.now = now;
+    profile::OnEvent(m, ctx, c, e);
+    for (const TimestampMs at : {now, now + static_cast<int64_t>(rng() % (8 * kDay))}) {
+      profile::EvalScope scope(c, at);
+      scope.SetProfile(&m);
+      for (size_t i = 0; i < m.segments.size(); ++i) {
+        if (m.segment_tests[i].empty()) continue;
+        const auto fast = profile::Evaluate(m, m.segment_tests[i], c.profile().computed(), at);
+        const auto slow = m.segments[i].when.program.EvalBool(scope);
+        if (fast) {
+          ++answered;
+          trues += *fast ? 1 : 0;
+          ASSERT_TRUE(slow.ok()) << m.segments[i].name << ": " << slow.status().ToString();
+          EXPECT_EQ(*fast, slow.value()) << m.segments[i].name << " at step " << step;
+        } else {
+          ++left;  // a trait without a value: the interpreter decides
+          EXPECT_FALSE(m.segments[i].when.program.EvalComparisons(scope)) << m.segments[i].name;
+        }
+      }
+    }
+  }
+  EXPECT_GT(answered, 2000);
+  EXPECT_GT(trues, 500);
+  EXPECT_LT(trues, answered - 500);
+  EXPECT_GT(left, 20) << "windows emptied: avg and min of none";
 }
 
 }  // namespace
