@@ -86,6 +86,12 @@ std::optional<TimestampMs> ParseTimestamp(std::string_view text) {
 }
 
 std::string FormatTimestamp(TimestampMs ms) {
+  std::string out;
+  AppendTimestamp(ms, out);
+  return out;
+}
+
+void AppendTimestamp(TimestampMs ms, std::string& out) {
   using namespace std::chrono;
   const sys_time<milliseconds> tp{milliseconds{ms}};
   const auto day_point = floor<days>(tp);
@@ -99,13 +105,15 @@ std::string FormatTimestamp(TimestampMs ms) {
                   static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
                   static_cast<int>(tod.seconds().count()),
                   static_cast<int>(tod.subseconds().count()));
-    return buf;
+    out += buf;
+    return;
   }
   // The digits by hand: this runs for every event the engine writes.
-  std::string out = "0000-00-00T00:00:00.000Z";
-  auto put = [&out](size_t at, int value, int width) {
+  const size_t base = out.size();
+  out += "0000-00-00T00:00:00.000Z";
+  auto put = [&out, base](size_t at, int value, int width) {
     for (int i = width - 1; i >= 0; --i, value /= 10) {
-      out[at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+      out[base + at + static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
     }
   };
   put(0, year, 4);
@@ -115,7 +123,6 @@ std::string FormatTimestamp(TimestampMs ms) {
   put(14, static_cast<int>(tod.minutes().count()), 2);
   put(17, static_cast<int>(tod.seconds().count()), 2);
   put(20, static_cast<int>(tod.subseconds().count()), 3);
-  return out;
 }
 
 std::string FormatDurationMs(int64_t ms) {

@@ -65,20 +65,21 @@ int ScoreAscending(double v, const std::array<double, 4>& t) {
 // same bytes: keys in nlohmann's sorted order, properties already compact
 // JSON), without building a JSON tree. `rec` is refilled in place: its
 // strings and header keep their buffers, as a segment may change with every
-// event.
+// event. `name` and `message_id` need no escaping (the stage's own event
+// names; "prof-<hex>-<n>").
 void FillProfileEventRecord(std::string_view topic, std::string_view customer,
                             std::string_view name, std::string_view message_id, TimestampMs now,
                             std::string_view properties_json, v1::OutboxRecord& rec) {
   std::string& value = *rec.mutable_value();
   value.clear();
-  value += R"({"context":{"cairn":{"source":"profile"}},"event":)";
-  AppendJsonString(name, value);
-  value += R"(,"messageId":)";
-  AppendJsonString(message_id, value);
-  value += R"(,"properties":)";
+  value += R"({"context":{"cairn":{"source":"profile"}},"event":")";
+  value += name;
+  value += R"(","messageId":")";
+  value += message_id;
+  value += R"(","properties":)";
   value += properties_json;
   value += R"(,"timestamp":")";
-  value += FormatTimestamp(now);
+  AppendTimestamp(now, value);
   value += R"(","type":"track","userId":)";
   AppendJsonString(customer, value);
   value += '}';
@@ -175,8 +176,9 @@ class Deriver {
     PropertyCache cache(e);
     EventView view;
     bool view_set = false;
-    std::vector<TraitOccurrence> occurrences;
-    occurrences.reserve(it->second.size());
+    // One list per thread, emptied: it keeps its capacity from event to event.
+    thread_local std::vector<TraitOccurrence> occurrences;
+    occurrences.clear();
     for (int i : it->second) {
       const ComputedTrait& t = m_.traits[static_cast<size_t>(i)];
       if (!t.where.empty()) {

@@ -39,6 +39,10 @@ TEST(Time, FormatsRfc3339Milliseconds) {
   EXPECT_EQ(FormatTimestamp(1795420800123), "2026-11-23T08:00:00.123Z");
   EXPECT_EQ(FormatTimestamp(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatTimestamp(-1000), "1969-12-31T23:59:59.000Z");
+  std::string out = "at ";
+  AppendTimestamp(1795420800123, out);
+  AppendTimestamp(-62198755200000, out);  // year -1: the general path
+  EXPECT_EQ(out, "at 2026-11-23T08:00:00.123Z-001-01-01T00:00:00.000Z");
 }
 
 TEST(Time, RoundTrips) {
