@@ -104,6 +104,8 @@ bool IsConst(const CompiledProgram& p, int32_t i) {
 }
 
 // EvalState's answer for the entry `i` of p.flat, when it is not an error.
+// The profile stage's EvalNumericTest (profile/values.cc) walks the same
+// way over its own copy: keep the two in step.
 std::optional<bool> EvalFlat(const CompiledProgram& p, int32_t i, const Activation& a) {
   const CompiledProgram::Flat& n = p.flat[static_cast<size_t>(i)];
   if (n.op == Op::kAnd || n.op == Op::kOr) {

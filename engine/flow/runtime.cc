@@ -785,7 +785,7 @@ class Walk {
       (*rec.mutable_headers())["content-type"] = "application/json";
       rec.set_value(TaskJson(task));
     }
-    ctx_.effects->Publish(std::move(rec));
+    ctx_.effects->Publish(rec);
     rt_.counters_.sends++;
     Trace(&j, &inst, "send", "", &step, id);
     return true;

@@ -496,8 +496,9 @@ bool IsYaml(const std::filesystem::path& p) {
 
 // `c` as a NumericTest of model `m` (whose computed_index is built), or an
 // empty one. Only where the interpreter's comparison of the trait's value
-// (Int or Double) with the constant is the comparison of two doubles: the
-// constant is a number within +-2^53, so it converts exactly.
+// (Int or Double) with the constant is the comparison of two doubles: an
+// Int or Uint constant within +-2^53 (it converts exactly, as counts do), a
+// finite Double (kept within the same bound, to be plain).
 NumericTest ToNumericTest(const Model& m, const Condition& c) {
   NumericTest out;
   if (c.empty()) return out;
@@ -514,12 +515,7 @@ NumericTest ToNumericTest(const Model& m, const Condition& c) {
     if (k.slot != journey::kTraitsSlot) return {};
     const int i = m.ComputedCode(k.field);
     if (i < 0) return {};  // not a computed trait, or an RFM name
-    const ComputedTrait& t = m.traits[static_cast<size_t>(i)];
-    const bool numeric =
-        t.aggregate == Aggregate::kCount || t.aggregate == Aggregate::kDistinct ||
-        t.aggregate == Aggregate::kSum || t.aggregate == Aggregate::kAvg ||
-        ((t.aggregate == Aggregate::kMin || t.aggregate == Aggregate::kMax) && !t.of.empty());
-    if (!numeric) return {};
+    if (!HasNumber(m.traits[static_cast<size_t>(i)])) return {};
     constexpr double kExact = 9007199254740992.0;  // 2^53
     const expr::Value& v = *k.constant;
     double d = 0;
@@ -535,7 +531,7 @@ NumericTest ToNumericTest(const Model& m, const Condition& c) {
     } else {
       return {};
     }
-    n.a = i;
+    n.trait = i;
     n.trait_left = k.field_left;
     n.constant = d;
     out.nodes.push_back(n);

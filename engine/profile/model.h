@@ -103,15 +103,17 @@ struct Segment {
 // A condition the profile stage evaluates over the record's computed
 // traits without the interpreter: && and || over comparisons of a numeric
 // computed trait (count, distinct, sum, avg; min and max of a property)
-// with a number (Program::Comparisons). Built by Model::Finish(); empty when
-// the condition is not of that form. Evaluate() (values.h) reads it.
+// with a number (Program::Comparisons). Built by Model::Finish(), which
+// must run again whenever a condition is replaced; empty when the condition
+// is not of that form. EvalNumericTest() (values.h) answers it.
 struct NumericTest {
   using Op = expr::Program::Comparison::Op;
   struct Node {
     Op op = Op::kAnd;
-    int32_t a = -1, b = -1;  // kAnd, kOr: the operands' nodes; else `a` is the trait's index
-    bool trait_left = true;  // the trait is the left operand
-    double constant = 0;
+    int32_t a = -1, b = -1;  // kAnd, kOr: the operands' nodes
+    int32_t trait = -1;      // a comparison: the trait's index in `traits`,
+    bool trait_left = true;  // its side,
+    double constant = 0;     // and the number it is compared with
   };
   std::vector<Node> nodes;  // the root first
   bool empty() const { return nodes.empty(); }

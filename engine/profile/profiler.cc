@@ -83,12 +83,9 @@ void FillProfileEventRecord(std::string_view topic, std::string_view customer,
   value += R"(","type":"track","userId":)";
   AppendJsonString(customer, value);
   value += '}';
-  if (rec.topic() != topic) rec.mutable_topic()->assign(topic);
-  if (rec.key() != customer) rec.mutable_key()->assign(customer);
-  if (rec.headers_size() != 1) {
-    rec.mutable_headers()->clear();
-    (*rec.mutable_headers())["content-type"] = "application/json";
-  }
+  rec.mutable_topic()->assign(topic);
+  rec.mutable_key()->assign(customer);
+  if (rec.headers().empty()) (*rec.mutable_headers())["content-type"] = "application/json";
 }
 
 // "prof-<16 hex digits of the customer's hash>-<n>": the stage's own
@@ -467,17 +464,19 @@ class Deriver {
 
   // ---- rule labels and segments
 
-  // Whether something the condition reads of `traits` changed in this pass
-  // (a condition over unchanged inputs gives the same answer again).
-  // `when`, read straight from the computed traits when it is a
-  // NumericTest (`test`), else through the scope.
-  bool Test(const NumericTest& test, const journey::Condition& when, std::string* error) {
-    if (!test.empty()) {
-      if (auto holds = Evaluate(m_, test, p_.computed(), ctx_.now)) return *holds;
+  // `when`, read straight from the computed traits when `tests[i]` (the
+  // model's NumericTests of these conditions) answers, else through the
+  // scope.
+  bool Test(const std::vector<NumericTest>& tests, size_t i, const journey::Condition& when,
+            std::string* error) {
+    if (i < tests.size()) {  // always, after Model::Finish()
+      if (auto holds = EvalNumericTest(m_, tests[i], p_.computed(), ctx_.now)) return *holds;
     }
     return scope_.Test(when, error);
   }
 
+  // Whether something the condition reads of `traits` changed in this pass
+  // (a condition over unchanged inputs gives the same answer again).
   bool Changed(const Model::TraitReads& r) const {
     if (!traits_dirty_) return false;
     if (all_dirty_ || r.all || (r.rfm && rfm_dirty_)) return true;
@@ -492,7 +491,7 @@ class Deriver {
       const auto& rule = m_.labels[i];
       if (!m_.label_reads_customer[i] && !Changed(m_.label_reads[i])) continue;
       std::string error;
-      const bool holds = Test(m_.label_tests[i], rule.when, &error);
+      const bool holds = Test(m_.label_tests, i, rule.when, &error);
       if (!error.empty()) Trace("label", rule.label, "rule condition: " + error);
       const bool owned = Contains(p_.rule_labels(), rule.label);
       if (holds && !owned) {
@@ -570,7 +569,7 @@ class Deriver {
       const auto& seg = m_.segments[i];
       if (!m_.segment_reads_customer[i] && !Changed(m_.segment_reads[i])) continue;
       std::string error;
-      const bool holds = Test(m_.segment_tests[i], seg.when, &error);
+      const bool holds = Test(m_.segment_tests, i, seg.when, &error);
       if (!error.empty()) {
         Trace("segment", seg.name, "condition: " + error);
         continue;  // an error changes nothing (no flapping on bad data)

@@ -29,7 +29,9 @@ class Sink {
   virtual ~Sink() = default;
   virtual void AddTimer(const timer::Timer& timer) = 0;
   // A message for the broker, published once the batch is durable. The
-  // host copies what it keeps: the profile stage refills one record.
+  // host copies what it keeps: the profile stage refills one record (and
+  // one trace entry) per thread, so a host must not call back into the
+  // stage on this thread from Publish or Record.
   virtual void Publish(const v1::OutboxRecord& record) = 0;
   // One decision-trace line (seq already assigned from the customer record).
   virtual void Record(const v1::TraceEntry& entry) = 0;

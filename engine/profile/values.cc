@@ -846,18 +846,37 @@ Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, Times
   return TimeOrJson(t, json(jb), hd[kHeadAt]);
 }
 
-std::optional<bool> Evaluate(const Model& m, const NumericTest& test, const v1::ComputedTraits& c,
-                             TimestampMs now, int32_t node) {
+bool HasNumber(const ComputedTrait& t) {
+  switch (t.aggregate) {
+    case Aggregate::kCount:
+    case Aggregate::kDistinct:
+    case Aggregate::kSum:
+    case Aggregate::kAvg:
+      return true;
+    case Aggregate::kMin:
+    case Aggregate::kMax:
+      return !t.of.empty();  // else a timestamp
+    default:
+      return false;
+  }
+}
+
+namespace {
+
+// Node `i` of the test. Walks as expr's EvalFlat (program.cc) does: keep
+// the two in step.
+std::optional<bool> EvalNode(const Model& m, const NumericTest& test, const v1::ComputedTraits& c,
+                             TimestampMs now, int32_t i) {
   using Op = NumericTest::Op;
-  const NumericTest::Node& n = test.nodes[static_cast<size_t>(node)];
-  if (n.op == Op::kAnd || n.op == Op::kOr) {  // as Program::EvalComparisons
+  const NumericTest::Node& n = test.nodes[static_cast<size_t>(i)];
+  if (n.op == Op::kAnd || n.op == Op::kOr) {
     const bool decider = n.op == Op::kOr;
-    const auto l = Evaluate(m, test, c, now, n.a);
+    const auto l = EvalNode(m, test, c, now, n.a);
     if (!l) return std::nullopt;
     if (*l == decider) return decider;
-    return Evaluate(m, test, c, now, n.b);
+    return EvalNode(m, test, c, now, n.b);
   }
-  const auto v = NumberOf(m, static_cast<size_t>(n.a), c, now);
+  const auto v = NumberOf(m, static_cast<size_t>(n.trait), c, now);
   if (!v) return std::nullopt;  // Null: the interpreter says what that gives
   const double l = n.trait_left ? *v : n.constant;
   const double r = n.trait_left ? n.constant : *v;
@@ -877,6 +896,14 @@ std::optional<bool> Evaluate(const Model& m, const NumericTest& test, const v1::
     default:
       return std::nullopt;
   }
+}
+
+}  // namespace
+
+std::optional<bool> EvalNumericTest(const Model& m, const NumericTest& test,
+                                    const v1::ComputedTraits& c, TimestampMs now) {
+  if (test.empty()) return std::nullopt;
+  return EvalNode(m, test, c, now, 0);
 }
 
 void MergeTrait(const Model& m, size_t i, v1::ComputedTraits& into,

@@ -102,12 +102,15 @@ TimestampMs ExpireAll(const Model& m, const char* selected, TimestampMs now, v1:
 // first/last the property's JSON value; without `of`, min/max/first/last are
 // timestamps. `c` null: the customer has none yet.
 expr::Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, TimestampMs now);
-// A NumericTest of `m` (model.h) over `c` at `now`, from its node `node`:
-// the answer Program::EvalComparisons (and so EvalBool) gives the
-// condition against the same values, or nullopt where that would be
-// nullopt (a trait it reaches has no value: avg, min or max of none).
-std::optional<bool> Evaluate(const Model& m, const NumericTest& test, const v1::ComputedTraits& c,
-                             TimestampMs now, int32_t node = 0);
+// Whether the trait's value is a number (count and distinct Int; sum, avg,
+// and min and max of a property Double): what a NumericTest may compare.
+bool HasNumber(const ComputedTrait& t);
+// A NumericTest of `m` (model.h) over `c` at `now`: the answer
+// Program::EvalComparisons (and so EvalBool) gives the condition against
+// the same values, or nullopt where that would be nullopt (a trait it
+// reaches has no value: avg, min or max of none).
+std::optional<bool> EvalNumericTest(const Model& m, const NumericTest& test,
+                                    const v1::ComputedTraits& c, TimestampMs now);
 // Entries kept one by one (a windowed trait's occurrences; all-time
 // distinct: its values).
 int Entries(const Model& m, size_t i, const v1::ComputedTraits& c);

@@ -502,25 +502,31 @@ segments:
 namespace cairn::flow::testing {
 namespace {
 
-// Segment conditions the stage reads straight from the computed traits
-// (NumericTest) answer as the interpreter does, on generated data: every
-// numeric aggregate, windows that empty (avg, min of none), && and || with
-// short-circuit, the constant on either side; other conditions keep the
-// interpreter.
-TEST(ProfileStage, NumericTestsAnswerAsTheInterpreterDoes) {
-  auto loaded = profile::LoadProfile({{"p.yaml", R"yaml(
+// Label rules and segments whose conditions the stage reads straight from
+// the computed traits (NumericTest) answer as the interpreter does, on
+// generated data: every numeric aggregate, windows that empty (avg, min of
+// none), a window over the entry cap (a head), && and || with
+// short-circuit, the constant on either side, Int, Uint and Double
+// constants; other conditions keep the interpreter.
+constexpr const char* kNumericProfile = R"yaml(
 traits:
   n_all: { count: Order Completed }
   n_7d: { count: Order Completed, window: 7d }
+  n_long: { count: Order Completed, window: 3650d }
   s_all: { sum: Order Completed, of: total }
   s_7d: { sum: Order Completed, of: total, window: 7d }
+  s_long: { sum: Order Completed, of: total, window: 3650d }
   a_all: { avg: Order Completed, of: total }
   a_7d: { avg: Order Completed, of: total, window: 7d }
   lo_7d: { min: Order Completed, of: total, window: 7d }
   hi_all: { max: Order Completed, of: total }
+  hi_at: { max: Order Completed }
   d_7d: { distinct: Order Completed, of: category, window: 7d }
   last_at: { last: Order Completed }
   first_cat: { first: Order Completed, of: category }
+labels:
+  big-week: "traits.s_7d > 100.0 && traits.n_7d >= 2u"
+  odd: "traits.first_cat == 'c1'"
 segments:
   f1: "traits.n_7d >= 2 && traits.s_7d > 50.5"
   f2: "traits.a_7d < 40 || traits.lo_7d <= 10.25"
@@ -529,22 +535,22 @@ segments:
   f5: "traits.a_all > 45.25 && 2.0 > traits.d_7d"
   f6: "traits.n_7d < 4 && traits.d_7d <= 2 || traits.n_7d > 9 && 3 >= traits.d_7d"
   f7: "traits.n_7d == 5 || 7 < traits.n_7d && traits.d_7d != 4"
+  f8: "traits.n_long >= 1030 && traits.s_long > 51000.5 || traits.n_all < 9007199254740992"
+  f9: "traits.n_7d >= 3u || traits.n_long == 1100"
   g1: "has(traits.last_at)"
   g2: "traits.n_all >= 9007199254740993"
   g3: "traits.first_cat == 'c1'"
   g4: "traits.n_all + 1 > 2"
-)yaml"}});
-  ASSERT_TRUE(loaded.model) << loaded.diagnostics[0].ToString();
-  const profile::Model& m = *loaded.model;
-  for (size_t i = 0; i < m.segments.size(); ++i) {
-    EXPECT_EQ(m.segment_tests[i].empty(), m.segments[i].name[0] == 'g') << m.segments[i].name;
-  }
+  g5: "traits.hi_at > 5"
+)yaml";
+
+// Order events of generated totals and categories, a few days apart at
+// times (windows empty), more than the entry cap in all.
+std::vector<Event> NumericStream() {
   std::mt19937_64 rng(11);
-  v1::CustomerState c;
-  c.set_id("u1");
+  std::vector<Event> out;
   TimestampMs now = T("2026-01-01T00:00:00Z");
-  int answered = 0, left = 0, trues = 0;
-  for (int step = 0; step < 400; ++step) {
+  for (int step = 0; step < 1200; ++step) {
     now += static_cast<int64_t>(rng() % (step % 50 == 49 ? 12 * kDay : kDay / 2));
     Event e;
     e.user_id = "u1";
@@ -553,32 +559,108 @@ segments:
     const double total = static_cast<double>(rng() % 400) / 4.0;
     e.properties_json = fmt::format(R"({{"total":{},"category":"c{}"}})", total, rng() % 4);
     e.numeric_properties = {{"total", total}};
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+TEST(ProfileStage, NumericTestsAnswerAsTheInterpreterDoes) {
+  auto loaded = profile::LoadProfile({{"p.yaml", kNumericProfile}});
+  ASSERT_TRUE(loaded.model) << loaded.diagnostics[0].ToString();
+  const profile::Model& m = *loaded.model;
+  struct Cond {
+    std::string name;
+    const journey::Condition* when;
+    const profile::NumericTest* test;
+  };
+  std::vector<Cond> conds;
+  for (size_t i = 0; i < m.segments.size(); ++i) {
+    conds.push_back({m.segments[i].name, &m.segments[i].when, &m.segment_tests[i]});
+    EXPECT_EQ(m.segment_tests[i].empty(), m.segments[i].name[0] == 'g') << m.segments[i].name;
+  }
+  for (size_t i = 0; i < m.labels.size(); ++i) {
+    conds.push_back({m.labels[i].label, &m.labels[i].when, &m.label_tests[i]});
+    EXPECT_EQ(m.label_tests[i].empty(), m.labels[i].label == "odd");
+  }
+  std::mt19937_64 rng(12);
+  v1::CustomerState c;
+  c.set_id("u1");
+  int answered = 0, left = 0, trues = 0, step = 0;
+  TimestampMs last = 0;
+  for (const Event& e : NumericStream()) {
+    last = e.timestamp_ms;
     profile::Context ctx;
-    ctx.now = now;
+    ctx.now = e.timestamp_ms;
     profile::OnEvent(m, ctx, c, e);
-    for (const TimestampMs at : {now, now + static_cast<int64_t>(rng() % (8 * kDay))}) {
+    for (const TimestampMs at : {ctx.now, ctx.now + static_cast<int64_t>(rng() % (8 * kDay))}) {
       profile::EvalScope scope(c, at);
       scope.SetProfile(&m);
-      for (size_t i = 0; i < m.segments.size(); ++i) {
-        if (m.segment_tests[i].empty()) continue;
-        const auto fast = profile::Evaluate(m, m.segment_tests[i], c.profile().computed(), at);
-        const auto slow = m.segments[i].when.program.EvalBool(scope);
+      for (const Cond& k : conds) {
+        if (k.test->empty()) continue;
+        const auto fast = profile::EvalNumericTest(m, *k.test, c.profile().computed(), at);
+        const auto slow = k.when->program.EvalBool(scope);
         if (fast) {
           ++answered;
           trues += *fast ? 1 : 0;
-          ASSERT_TRUE(slow.ok()) << m.segments[i].name << ": " << slow.status().ToString();
-          EXPECT_EQ(*fast, slow.value()) << m.segments[i].name << " at step " << step;
+          ASSERT_TRUE(slow.ok()) << k.name << ": " << slow.status().ToString();
+          EXPECT_EQ(*fast, slow.value()) << k.name << " at step " << step;
         } else {
           ++left;  // a trait without a value: the interpreter decides
-          EXPECT_FALSE(m.segments[i].when.program.EvalComparisons(scope)) << m.segments[i].name;
+          EXPECT_FALSE(k.when->program.EvalComparisons(scope)) << k.name;
         }
       }
     }
+    ++step;
   }
-  EXPECT_GT(answered, 2000);
-  EXPECT_GT(trues, 500);
-  EXPECT_LT(trues, answered - 500);
-  EXPECT_GT(left, 20) << "windows emptied: avg and min of none";
+  EXPECT_GT(answered, 10000);
+  EXPECT_GT(trues, 2000);
+  EXPECT_LT(trues, answered - 2000);
+  EXPECT_GT(left, 50) << "windows emptied: avg and min of none";
+  const auto n_long = static_cast<size_t>(m.FindTrait("n_long"));
+  EXPECT_GT(c.profile().computed().head_of_size(), 0) << "a window went over the entry cap";
+  EXPECT_TRUE(profile::ComputedValue(m, n_long, &c.profile().computed(), last)
+                  .Equals(expr::Value::Int(1200)));
+}
+
+// The stage gives the same events, trace and record with its NumericTests
+// as with the interpreter alone.
+TEST(ProfileStage, NumericTestsChangeNothingTheStageDoes) {
+  auto loaded = profile::LoadProfile({{"p.yaml", kNumericProfile}});
+  ASSERT_TRUE(loaded.model) << loaded.diagnostics[0].ToString();
+  const profile::Model& fast = *loaded.model;
+  profile::Model slow = fast;  // the same compiled programs, without the tests
+  for (auto* tests : {&slow.segment_tests, &slow.label_tests}) {
+    for (auto& t : *tests) t.nodes.clear();
+  }
+  class Recorder final : public profile::Sink {
+   public:
+    void AddTimer(const timer::Timer& t) override {
+      lines.push_back(fmt::format("timer {}", t.due_ms));
+    }
+    void Publish(const v1::OutboxRecord& r) override { lines.push_back(r.value()); }
+    void Record(const v1::TraceEntry& e) override {
+      lines.push_back(e.action() + " " + e.step() + " " + e.reason());
+    }
+    std::vector<std::string> lines;
+  };
+  Recorder with, without;
+  v1::CustomerState a, b;
+  a.set_id("u1");
+  b.set_id("u1");
+  for (const Event& e : NumericStream()) {
+    profile::Context ctx;
+    ctx.now = e.timestamp_ms;
+    ctx.generation = 1;
+    ctx.sink = &with;
+    profile::OnEvent(fast, ctx, a, e);
+    ctx.sink = &without;
+    profile::OnEvent(slow, ctx, b, e);
+  }
+  EXPECT_GT(with.lines.size(), 500u);
+  EXPECT_EQ(with.lines, without.lines);
+  EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());
+  EXPECT_THAT(with.lines, ::testing::Contains("label big-week added by rule"));
+  EXPECT_THAT(with.lines, ::testing::Contains("label big-week removed by rule"));
 }
 
 }  // namespace
