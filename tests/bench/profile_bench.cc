@@ -24,6 +24,7 @@
 //   RESULT profile_overhead ratio=<B/A> base_ns_per_event=<n> profile_ns_per_event=<n>
 //          e2e_ratio=<B/A> e2e_base_ns_per_event=<n> e2e_profile_ns_per_event=<n>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -265,6 +266,7 @@ double EngineRun(const std::string& brokers, const std::string& topic, const std
 EndToEnd RunEndToEnd(const Stream& stream, const std::shared_ptr<const flow::Catalog>& without,
                      const std::shared_ptr<const flow::Catalog>& with) {
   EndToEnd r;
+  spdlog::set_level(spdlog::level::warn);  // the figures, not each run's assignments
   // Each run reads the stream from a topic of its own, published before its
   // clock starts (the events a run emits onto its topic are not read by the
   // next one), on a broker of its own pair: the broker keeps at most 5 MiB
