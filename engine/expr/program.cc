@@ -190,38 +190,25 @@ std::optional<bool> Program::EvalComparisons(const Activation& activation) const
 }
 
 std::vector<Program::Comparison> Program::Comparisons() const {
+  using C = Comparison::Op;
+  using internal::Op;
+  // The comparison operators are in the same order in both enums.
+  static_assert(int(Op::kNe) - int(Op::kEq) == int(C::kNe) - int(C::kEq) &&
+                int(Op::kLt) - int(Op::kEq) == int(C::kLt) - int(C::kEq) &&
+                int(Op::kLe) - int(Op::kEq) == int(C::kLe) - int(C::kEq) &&
+                int(Op::kGt) - int(Op::kEq) == int(C::kGt) - int(C::kEq) &&
+                int(Op::kGe) - int(Op::kEq) == int(C::kGe) - int(C::kEq));
   std::vector<Comparison> out;
   if (impl_ == nullptr) return out;
   out.reserve(impl_->flat.size());
   for (const auto& f : impl_->flat) {
     Comparison c;
-    switch (f.op) {
-      case internal::Op::kAnd:
-        c.op = Comparison::Op::kAnd;
-        break;
-      case internal::Op::kOr:
-        c.op = Comparison::Op::kOr;
-        break;
-      case internal::Op::kEq:
-        c.op = Comparison::Op::kEq;
-        break;
-      case internal::Op::kNe:
-        c.op = Comparison::Op::kNe;
-        break;
-      case internal::Op::kLt:
-        c.op = Comparison::Op::kLt;
-        break;
-      case internal::Op::kLe:
-        c.op = Comparison::Op::kLe;
-        break;
-      case internal::Op::kGt:
-        c.op = Comparison::Op::kGt;
-        break;
-      case internal::Op::kGe:
-        c.op = Comparison::Op::kGe;
-        break;
-      default:
-        return {};  // Flatten makes no other entry
+    if (f.op == Op::kAnd || f.op == Op::kOr) {
+      c.op = f.op == Op::kAnd ? C::kAnd : C::kOr;
+    } else if (f.op >= Op::kEq && f.op <= Op::kGe) {
+      c.op = static_cast<C>(int(C::kEq) + (int(f.op) - int(Op::kEq)));
+    } else {
+      return {};  // Flatten makes no other entry
     }
     c.a = f.a;
     c.b = f.b;
