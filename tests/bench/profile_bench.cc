@@ -300,7 +300,7 @@ EndToEnd RunEndToEnd(const Stream& stream, const std::shared_ptr<const flow::Cat
   };
   // Runs in pairs, the side that goes first alternating, so a drift of
   // the machine's speed falls on both sides; the median pair is reported.
-  // The first pair warms the page cache and the broker up and is not
+  // The first pair warms the page cache and the allocator up and is not
   // counted (its first run was always the slowest).
   constexpr int kPairs = 5;
   std::vector<std::pair<double, double>> pairs;
