@@ -473,8 +473,8 @@ bool LaidOut(const Model& m, const v1::ProfileState& p) {
   const auto& c = p.computed();
   const int n = static_cast<int>(m.traits.size());
   // The layout hash Align set, not the codes (reading them costs cache
-  // misses on every event); the JSON ends only when some trait keeps JSON
-  // values (there is none else).
+  // misses on every event). Every record has a JSON end per trait; the last
+  // one is compared with the JSON values only when some trait keeps any.
   return p.traits_size() == 0 && c.layout() == m.layout_hash && c.num_size() == m.num_size &&
          c.var_end_size() == n && c.json_end_size() == n && c.name_hash_size() == n &&
          c.head_size() == kHeadWidth * c.head_of_size() &&
@@ -736,6 +736,20 @@ namespace {
 // The number behind a count, distinct, sum, avg, min or max (min and max
 // without `of`: the time in ms); nullopt when there is none (avg, min and
 // max of no occurrence). `c` Fits `m`.
+// What of windowed trait i is inside (now - window, now] (`cutoff` is
+// now - window): its entries from `begin` on, and its head (`hd`, all zero
+// when it has none) while the head's newest occurrence is inside.
+struct Inside {
+  const double* hd;
+  int begin;
+  bool head;
+};
+Inside InsideOf(const v1::ComputedTraits& c, size_t i, const Window& w, TimestampMs cutoff) {
+  const double* hd = HeadOf(c, i);
+  return {hd, w.FirstAfter(cutoff),
+          hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff)};
+}
+
 std::optional<double> NumberOf(const Model& m, size_t i, const v1::ComputedTraits& c,
                                TimestampMs now) {
   const ComputedTrait& t = m.traits[i];
@@ -760,12 +774,7 @@ std::optional<double> NumberOf(const Model& m, size_t i, const v1::ComputedTrait
         return std::nullopt;
     }
   }
-  // Windowed: only the entries inside (now - window, now], and the head
-  // while its newest occurrence is inside.
-  const TimestampMs cutoff = now - t.window_ms;
-  const double* hd = HeadOf(c, i);
-  const int begin = w.FirstAfter(cutoff);
-  const bool head = hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff);
+  const auto [hd, begin, head] = InsideOf(c, i, w, now - t.window_ms);
   const auto count =
       static_cast<int64_t>(w.n - begin) + (head ? static_cast<int64_t>(hd[kHeadCount]) : 0);
   switch (t.aggregate) {
@@ -833,10 +842,7 @@ Value ComputedValue(const Model& m, size_t i, const v1::ComputedTraits* c, Times
     if (Nums(m, i, *c)[kCount] <= 0) return Value::Null();
     return TimeOrJson(t, json(jb), Nums(m, i, *c)[kValue]);
   }
-  const TimestampMs cutoff = now - t.window_ms;
-  const double* hd = HeadOf(*c, i);
-  const int begin = w.FirstAfter(cutoff);
-  const bool head = hd[kHeadCount] > 0 && hd[kHeadAt] > static_cast<double>(cutoff);
+  const auto [hd, begin, head] = InsideOf(*c, i, w, now - t.window_ms);
   if (w.n == begin && !head) return Value::Null();
   if (t.aggregate == Aggregate::kFirst) {
     if (head) return TimeOrJson(t, json(jb), hd[kHeadAt]);
