@@ -307,13 +307,15 @@ EndToEnd RunEndToEnd(const Stream& stream, const std::shared_ptr<const flow::Cat
   for (int rep = -1; rep < kPairs; ++rep) {
     if (!fresh_broker()) return r;
     const bool base_first = (rep & 1) != 0;  // the warm-up pair (-1) too
+    const auto base = [&] { return run(fmt::format("without-{}", rep + 1), without); };
+    const auto prof = [&] { return run(fmt::format("with-{}", rep + 1), with); };
     double a = 0, b = 0;
-    for (int k = 0; k < 2; ++k) {
-      if ((k == 0) == base_first) {
-        a = run(fmt::format("without-{}", rep + 1), without);
-      } else {
-        b = run(fmt::format("with-{}", rep + 1), with);
-      }
+    if (base_first) {
+      a = base();
+      b = prof();
+    } else {
+      b = prof();
+      a = base();
     }
     if (a < 0 || b < 0) {
       fmt::print(stderr, "an engine run did not consume the stream\n");

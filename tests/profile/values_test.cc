@@ -324,6 +324,44 @@ TEST(ComputedValues, FoldAllAndExpireAllDoWhatFoldAndExpireDoOneByOne) {
   EXPECT_GT(Entries(m, 9, all.computed()), 0);
 }
 
+// Every record keeps a JSON end per trait, also under a model without JSON
+// values: the previous binary finds a record without them damaged and
+// starts every computed trait again (a rollback must not lose them).
+TEST(ComputedValues, JsonEndsAreKeptForEveryTrait) {
+  auto count = Trait(Aggregate::kCount, {}, 30 * kDay);
+  count.name = "orders_30d";
+  auto last = Trait(Aggregate::kLast, {"total"}, 30 * kDay);
+  last.name = "last_total";
+  Model plain, with_json;
+  plain.traits = {count};
+  plain.Finish();
+  with_json.traits = {count, last};
+  with_json.Finish();
+  v1::ProfileState p;
+  Align(plain, p);
+  EXPECT_EQ(p.computed().json_end_size(), 1);
+  EXPECT_TRUE(LaidOut(plain, p));
+  const Event e = Order(kDay, 5.0);
+  PropertyCache cache(e);
+  Fold(plain, 0, *Extract(count, e, cache), *p.mutable_computed());
+  EXPECT_TRUE(Fits(plain, p.computed()));
+  EXPECT_FALSE(Align(plain, p));  // nothing to change
+  // Without its JSON ends the record is not this model's layout.
+  v1::ProfileState cut = p;
+  cut.mutable_computed()->clear_json_end();
+  EXPECT_FALSE(LaidOut(plain, cut));
+  EXPECT_FALSE(Fits(plain, cut.computed()));
+  // A model that keeps JSON values lays it out again, with its ends, and
+  // keeps the count.
+  EXPECT_FALSE(Fits(with_json, p.computed()));
+  EXPECT_TRUE(Align(with_json, p));
+  EXPECT_EQ(p.computed().json_end_size(), 2);
+  EXPECT_TRUE(LaidOut(with_json, p));
+  EXPECT_EQ(ComputedValue(with_json, 0, &p.computed(), 2 * kDay).int_value(), 1);
+  Fold(with_json, 1, *Extract(last, e, cache), *p.mutable_computed());
+  EXPECT_DOUBLE_EQ(ComputedValue(with_json, 1, &p.computed(), 2 * kDay).double_value(), 5.0);
+}
+
 TEST(ComputedValues, TheOldLayoutsAreReadAndMigrated) {
   // A record of the layout before ComputedTraits: one message per trait,
   // windows in the oldest one-message-per-entry form, with a merged entry.
